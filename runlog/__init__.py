@@ -1,0 +1,101 @@
+"""runlog: one call at the top of a training script records the run and reports it.
+
+    import runlog
+    runlog.start()
+
+``import runlog`` does nothing but define these functions; the work (and the
+imports it needs) starts in ``start()``.
+"""
+
+from __future__ import annotations
+
+import sys as _sys
+
+__version__ = "0.1.0"
+__all__ = ["start", "finish", "current", "metric", "log_metrics", "add_note", "Run"]
+
+
+def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO",
+          console=True, capture_output=True, copy=False, git=True):
+    """Start recording a run: log file, arguments, note, code state, report at exit.
+
+    If runlog itself fails (read-only disk, …) it says so once on stderr and
+    returns a run that records nothing, so the script goes on.
+    """
+    from . import run as _run
+
+    try:
+        return _run.start(args, note=note, name=name, tags=tags, log_dir=log_dir, level=level,
+                          console=console, capture_output=capture_output, copy=copy, git=git)
+    except (ValueError, TypeError):
+        raise  # the caller's own mistake (a bad level, an unusable args object)
+    except Exception as e:
+        from .logsetup import _say
+
+        _say(f"could not start the run ({type(e).__name__}: {e}); the script goes on unrecorded")
+        return _run.NullRun()
+
+
+def current():
+    """The active run of this process, or None."""
+    if "runlog.run" not in _sys.modules:
+        return None
+    return _sys.modules["runlog.run"].current()
+
+
+def finish(status=None) -> None:
+    """Finish the active run now (it is also finished at exit). Idempotent."""
+    run = current()
+    if run is not None:
+        run.finish(status)
+
+
+def metric(name, value, step=None) -> None:
+    """Record a metric point on the active run."""
+    run = current()
+    if run is None:
+        raise RuntimeError("runlog.metric() needs an active run: call runlog.start() first")
+    run.metric(name, value, step)
+
+
+def log_metrics(values, step=None) -> None:
+    """Record several metric points on the active run."""
+    run = current()
+    if run is None:
+        raise RuntimeError("runlog.log_metrics() needs an active run: call runlog.start() first")
+    run.log_metrics(values, step)
+
+
+def add_note(text) -> None:
+    """Append a note to the active run."""
+    run = current()
+    if run is None:
+        raise RuntimeError("runlog.add_note() needs an active run: call runlog.start() first")
+    run.add_note(text)
+
+
+def _take_note_early() -> None:
+    # A script that parses its arguments before start() would have argparse
+    # reject --note; so, only when --note is on the command line, take it out now.
+    argv = getattr(_sys, "argv", None) or []
+    if len(argv) < 2 or argv[0] in ("-m", "-c", "") or argv[0].endswith(("runlog", "__main__.py")):
+        return
+    for a in argv[1:]:
+        if a == "--":
+            return
+        if a == "--note" or a.startswith("--note="):
+            from . import capture
+
+            capture.strip_note_from_argv()
+            return
+
+
+_take_note_early()
+
+
+def __getattr__(name):
+    if name == "Run":
+        from .run import Run
+
+        return Run
+    raise AttributeError(f"module 'runlog' has no attribute {name!r}")

@@ -1,0 +1,173 @@
+"""Revision, branch, dirty files and the patch of uncommitted changes.
+
+Plain ``git`` calls, not GitPython: one ``git status --porcelain=v2`` answers
+commit, branch and changed files in ~2 ms, GitPython's import alone costs
+~90 ms, and its docs warn it leaks resources in long-running processes. The
+whole capture runs in a background thread started by ``start()``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+PATCH = "code.patch"
+PATCH_LIMIT = 1_000_000  # bytes of code.patch kept; the rest is cut and flagged
+UNTRACKED_FILE_LIMIT = 100_000  # untracked files larger than this are listed, not inlined
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+class GitError(Exception):
+    pass
+
+
+def find_top(path: str) -> str | None:
+    """The top of the work tree holding ``path``, found without running git."""
+    path = os.path.abspath(path)
+    while True:
+        if os.path.exists(os.path.join(path, ".git")):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+
+
+def _git(top: str, *args: str, check: bool = True) -> bytes:
+    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
+    try:
+        p = subprocess.run(
+            ("git", *args), cwd=top, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, env=env, timeout=30,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed") from None
+    except (OSError, subprocess.SubprocessError) as e:
+        raise GitError(f"git {args[0]} failed: {e}") from None
+    if check and p.returncode != 0:
+        msg = p.stderr.decode(errors="replace").strip().splitlines()
+        raise GitError(f"git {args[0]}: {msg[-1] if msg else p.returncode}")
+    return p.stdout
+
+
+def _pathspecs(top: str, exclude: str | None) -> list[str]:
+    """Whole repository, minus the log directory if it lies inside it."""
+    specs = [":(top)."]
+    if exclude:
+        rel = os.path.relpath(os.path.abspath(exclude), top)
+        if not rel.startswith(".."):
+            specs.append(f":(top,exclude){rel}")
+    return specs
+
+
+def parse_status(out: bytes) -> dict:
+    """Parse ``git status --porcelain=v2 --branch -z`` into commit, branch, files."""
+    commit = branch = None
+    changed: list[str] = []
+    untracked: list[str] = []
+    fields = out.split(b"\0")
+    i = 0
+    while i < len(fields):
+        f = fields[i].decode("utf-8", "surrogateescape")
+        i += 1
+        if not f:
+            continue
+        if f.startswith("# branch.oid "):
+            oid = f[len("# branch.oid "):]
+            commit = None if oid == "(initial)" else oid
+        elif f.startswith("# branch.head "):
+            head = f[len("# branch.head "):]
+            branch = None if head == "(detached)" else head
+        elif f[0] == "1":
+            changed.append(f.split(" ", 8)[8])
+        elif f[0] == "2":
+            changed.append(f.split(" ", 9)[9])
+            i += 1  # the original path of a rename follows as its own field
+        elif f[0] == "u":
+            changed.append(f.split(" ", 10)[10])
+        elif f[0] == "?":
+            untracked.append(f[2:])
+    return {"commit": commit, "branch": branch, "changed": changed, "untracked": untracked}
+
+
+def _untracked_patch(top: str, paths: list[str], budget: int) -> tuple[str, list[str]]:
+    """Untracked small text files as "new file" diffs; bigger or binary ones listed."""
+    parts, skipped = [], []
+    for rel in paths:
+        full = os.path.join(top, rel)
+        try:
+            if os.path.getsize(full) > min(UNTRACKED_FILE_LIMIT, budget):
+                skipped.append(rel)
+                continue
+            with open(full, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        if b"\0" in data[:8192]:
+            skipped.append(rel)
+            continue
+        text = data.decode("utf-8", "replace")
+        lines = text.splitlines()
+        body = "".join(f"+{line}\n" for line in lines)
+        if text and not text.endswith("\n"):
+            body += "\\ No newline at end of file\n"
+        part = (f"diff --git a/{rel} b/{rel}\nnew file mode 100644\n--- /dev/null\n"
+                f"+++ b/{rel}\n@@ -0,0 +1,{len(lines)} @@\n{body}")
+        parts.append(part)
+        budget -= len(part)
+    return "".join(parts), skipped
+
+
+def capture(cwd: str, run_dir: str | None, exclude: str | None = None) -> dict | None:
+    """The code state of the repository holding ``cwd``, or None outside one.
+
+    Writes ``code.patch`` into ``run_dir`` when the tree has uncommitted changes.
+    Raises GitError when git is missing or fails inside a repository.
+    """
+    top = find_top(cwd)
+    if top is None:
+        return None
+    specs = _pathspecs(top, exclude)
+    out = _git(top, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all",
+               "--", *specs)
+    st = parse_status(out)
+    dirty = bool(st["changed"] or st["untracked"])
+    info = {
+        "commit": st["commit"],
+        "short": st["commit"][:7] if st["commit"] else None,
+        "branch": st["branch"],
+        "dirty": dirty,
+        "changed_files": st["changed"] + st["untracked"],
+        "patch": None,
+        "patch_truncated": False,
+        "top": top,
+    }
+    if dirty and run_dir is not None:
+        base = st["commit"] or EMPTY_TREE
+        tracked = b""
+        if st["changed"]:
+            tracked = _git(top, "diff", base, "--no-color", "--no-ext-diff", "--", *specs)
+        patch = tracked.decode("utf-8", "replace")
+        extra, skipped = _untracked_patch(top, st["untracked"], PATCH_LIMIT - len(patch))
+        patch += extra
+        if skipped:
+            patch += "".join(f"# untracked, not saved (large or binary): {p}\n" for p in skipped)
+        if len(patch) > PATCH_LIMIT:
+            patch = patch[:PATCH_LIMIT] + "\n# runlog: patch cut at 1 MB\n"
+            info["patch_truncated"] = True
+        with open(os.path.join(run_dir, PATCH), "w", encoding="utf-8") as f:
+            f.write(patch)
+        info["patch"] = PATCH
+    return info
+
+
+def changes_between(top: str, old: str, new: str) -> dict | None:
+    """Commits and changed files from revision ``old`` to ``new``."""
+    if not old or not new or old == new:
+        return None
+    try:
+        count = int(_git(top, "rev-list", "--count", f"{old}..{new}").strip() or 0)
+        files = _git(top, "diff", "--name-only", "-z", old, new).split(b"\0")
+    except (GitError, ValueError):
+        return None
+    return {"commits": count, "files": [f.decode("utf-8", "replace") for f in files if f]}

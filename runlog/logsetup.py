@@ -1,0 +1,169 @@
+"""The run's log handler: one record formatted once, written to the file and the console.
+
+The standard ``FileHandler`` + ``StreamHandler`` pair formats every record
+twice, calls ``time.strftime`` for each, takes a lock per handler and goes
+through a buffered text layer that it flushes after every line. Here the time
+prefix is computed once per second, the file line is handed to the OS with one
+``os.write`` on an ``O_APPEND`` descriptor (a ``tail -f`` sees it at once, a
+kill -9 loses nothing already logged, and lines from many threads or forked
+workers never interleave), and no lock is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+
+LEVEL_WIDTH = 8
+_COLORS = {
+    "DEBUG": "\x1b[2m", "INFO": "\x1b[32m", "WARNING": "\x1b[33m",
+    "ERROR": "\x1b[31m", "CRITICAL": "\x1b[1;31m",
+}
+_RESET = "\x1b[0m"
+
+
+class FileSink:
+    """The run.log descriptor with a cached per-second timestamp prefix."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._sec = -1
+        self._prefix = ""
+        self.failed = False
+
+    def stamp(self, t: float) -> str:
+        sec = int(t)
+        if sec != self._sec:
+            self._sec = sec
+            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sec))
+        return f"{self._prefix}.{int((t - sec) * 1000):03d}"
+
+    def line(self, tag: str, text: str, t: float | None = None) -> None:
+        self.write(f"{self.stamp(time.time() if t is None else t)} {tag:<{LEVEL_WIDTH}}{text}\n")
+
+    def write(self, text: str) -> None:
+        if self.fd < 0:
+            return
+        data = text.encode("utf-8", "backslashreplace")
+        try:
+            while data:
+                n = os.write(self.fd, data)
+                data = data[n:]
+        except OSError as e:
+            if not self.failed:
+                self.failed = True
+                _say(f"could not write {self.path} ({e.strerror or e}); the script goes on")
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = -1
+
+
+def _say(message: str) -> None:
+    """runlog's own one-line messages, straight to the real stderr."""
+    try:
+        stream = sys.__stderr__ or sys.stderr
+        stream.write(f"runlog: {message}\n")
+        stream.flush()
+    except Exception:
+        pass
+
+
+class RunHandler(logging.Handler):
+    """Writes each record to run.log and, concisely, to the console."""
+
+    def __init__(self, sink: FileSink, console=None, level: int = logging.NOTSET,
+                 color: bool | None = None):
+        super().__init__(level)
+        self.sink = sink
+        self.console = console
+        if color is None:
+            color = _wants_color(console)
+        self.color = color
+        self._csec = -1
+        self._cprefix = ""
+
+    # Overridden to skip the handler lock: each write below is one call.
+    def handle(self, record: logging.LogRecord) -> bool:
+        if self.filters and not self.filter(record):
+            return False
+        self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = record.getMessage()
+            if record.exc_info:
+                if not record.exc_text:
+                    record.exc_text = _fmt_exc(record.exc_info)
+                msg = f"{msg}\n{record.exc_text}"
+            elif record.exc_text:
+                msg = f"{msg}\n{record.exc_text}"
+            if record.stack_info:
+                msg = f"{msg}\n{record.stack_info}"
+            level = record.levelname
+            name = record.name
+            who = "" if name == "root" or name == "__main__" else f"{name}: "
+            t = record.created
+            sink = self.sink
+            sink.write(f"{sink.stamp(t)} {level:<{LEVEL_WIDTH}}{who}{msg}\n")
+            console = self.console
+            if console is not None:
+                sec = int(t)
+                if sec != self._csec:
+                    self._csec = sec
+                    self._cprefix = time.strftime("%H:%M:%S", time.localtime(sec))
+                if self.color:
+                    c = _COLORS.get(level, "")
+                    console.write(f"\x1b[2m{self._cprefix}\x1b[0m {c}{level:<7}{_RESET} {who}{msg}\n")
+                else:
+                    console.write(f"{self._cprefix} {level:<7} {who}{msg}\n")
+                console.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+
+def _fmt_exc(exc_info) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(*exc_info)).rstrip("\n")
+
+
+def _wants_color(stream) -> bool:
+    if stream is None or os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return stream.isatty() and os.environ.get("TERM") != "dumb"
+    except Exception:
+        return False
+
+
+def attach(handler: logging.Handler, level: int) -> tuple[int]:
+    """Add the handler to the root logger; lower the root level if needed.
+
+    Returns what ``detach`` needs to put the root logger back as it was.
+    """
+    root = logging.getLogger()
+    old_level = root.level
+    if root.level == logging.NOTSET or root.level > level:
+        root.setLevel(level)
+    root.addHandler(handler)
+    return (old_level,)
+
+
+def detach(handler: logging.Handler, saved: tuple[int]) -> None:
+    root = logging.getLogger()
+    root.removeHandler(handler)
+    if root.level != saved[0]:
+        root.setLevel(saved[0])

@@ -1,0 +1,124 @@
+"""Metric points in metrics.jsonl, and their running summary.
+
+Each point is one line handed to the OS by a single ``os.write``, so a hard
+kill loses at most the point being written. Lines are built by hand rather
+than with ``json.dumps``: this is the hot path of a training loop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+METRICS = "metrics.jsonl"
+
+
+def _num(value) -> float | int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return value
+    f = getattr(value, "__float__", None)  # numpy scalars, 0-d tensors
+    if f is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"metric value must be a number, got {type(value).__name__}: {value!r:.60}")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"metric value must be a number, got {type(value).__name__} ({e})") from None
+
+
+def _json_num(v) -> str:
+    if type(v) is int:
+        return str(v)
+    if v != v:
+        return "NaN"
+    if v in (math.inf, -math.inf):
+        return "Infinity" if v > 0 else "-Infinity"
+    return repr(float(v))
+
+
+class Metrics:
+    """Appends points to a run's metrics.jsonl and keeps last/min/max/count/step."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self.fd = -1
+        self.summary: dict[str, dict] = {}
+        self._names: dict[str, str] = {}
+        self.failed = False
+
+    def _open(self) -> None:
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def add(self, name: str, value, step=None, t: float | None = None) -> None:
+        v = _num(value)
+        if step is not None and type(step) is not int:
+            step = int(step)
+        if t is None:
+            t = time.time()
+        key = self._names.get(name)
+        if key is None:
+            if not isinstance(name, str):
+                raise TypeError(f"metric name must be a string, got {type(name).__name__}")
+            key = self._names[name] = json.dumps(name, ensure_ascii=False)
+        s = self.summary.get(name)
+        if s is None:
+            self.summary[name] = {"last": v, "min": v, "max": v, "count": 1, "step": step}
+        else:
+            s["last"] = v
+            if v < s["min"] or s["min"] != s["min"]:
+                s["min"] = v
+            if v > s["max"] or s["max"] != s["max"]:
+                s["max"] = v
+            s["count"] += 1
+            if step is not None:
+                s["step"] = step
+        if self.path is None:
+            return
+        line = (f'{{"name":{key},"value":{_json_num(v)},'
+                f'"step":{"null" if step is None else step},"time":{t:.3f}}}\n')
+        try:
+            if self.fd < 0:
+                self._open()
+            os.write(self.fd, line.encode())
+        except OSError as e:
+            if not self.failed:
+                self.failed = True
+                from .logsetup import _say
+
+                _say(f"could not write {self.path} ({e.strerror or e}); the script goes on")
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = -1
+
+
+def read_points(run_dir: str) -> list[dict]:
+    """All metric points of a run; a torn last line (after a hard kill) is skipped."""
+    points = []
+    try:
+        with open(os.path.join(run_dir, METRICS), encoding="utf-8") as f:
+            for line in f:
+                try:
+                    points.append(json.loads(line))
+                except ValueError:
+                    continue
+    except OSError:
+        pass
+    return points
+
+
+def summarize(points) -> dict[str, dict]:
+    m = Metrics(None)
+    for p in points:
+        try:
+            m.add(p["name"], p["value"], p.get("step"), p.get("time"))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return m.summary

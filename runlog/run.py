@@ -1,0 +1,454 @@
+"""The Run and its lifecycle: start, the background git capture, finish.
+
+``start()`` does only what must happen before the script's next line: make
+the folder, open the log, hook the exits, write the first run.json. Git (a
+subprocess or two) and finding the previous run for the report happen in a
+background thread that ``finish()`` waits for briefly.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+
+from . import capture, hooks, store
+from .logsetup import FileSink, RunHandler, _say, attach, detach
+from .mask import mask_args, mask_argv
+from .metrics import METRICS, Metrics
+from .record import SCHEMA, jsonable, write_record
+from .report import command_line, render
+
+GIT_WAIT_S = 5.0  # how long finish() waits for a slow git capture
+NOTES = "notes.md"
+_active: Run | None = None
+
+
+def _iso(t: float) -> str:
+    return datetime.datetime.fromtimestamp(t).astimezone().isoformat(timespec="milliseconds")
+
+
+def _level(level) -> int:
+    if isinstance(level, int):
+        return level
+    value = logging.getLevelName(str(level).upper())
+    if not isinstance(value, int):
+        raise ValueError(f"unknown log level {level!r}")
+    return value
+
+
+def _command() -> list[str]:
+    argv = list(getattr(sys, "orig_argv", None) or ["python", *sys.argv])
+    if argv and os.path.isabs(argv[0]) and os.path.basename(argv[0]).startswith("python"):
+        argv[0] = os.path.basename(argv[0])
+    _, rest = capture.take_note(argv[1:])
+    return argv[:1] + rest
+
+
+def _in_notebook() -> bool:
+    return "ipykernel" in sys.modules or "IPython" in sys.modules and hasattr(
+        sys.modules["IPython"], "get_ipython") and sys.modules["IPython"].get_ipython() is not None
+
+
+class Run:
+    """One recorded run. Made by ``runlog.start()``."""
+
+    def __init__(self, run_id: str, run_dir: str, root: str, record: dict):
+        self.id = run_id
+        self.dir = run_dir
+        self.root = root
+        self.log_path = os.path.join(run_dir, "run.log")
+        self.record = record
+        self.pid = os.getpid()
+        self.finished = False
+        self._lock = threading.RLock()
+        self._signal: int | None = None
+        self._error: dict | None = None
+        self._git_thread: threading.Thread | None = None
+        self._prev: dict | None = None
+        self._sink: FileSink | None = None
+        self._handler: RunHandler | None = None
+        self._saved_root = None
+        self._tees: list = []
+        self._copy = False
+        self._console = None
+        self._args_from_parse = False
+        self._last_save = 0.0
+        self._failed: set[str] = set()
+        self._t0 = time.time()
+        self.metrics = Metrics(os.path.join(run_dir, METRICS))
+
+    # ------------------------------------------------------------ public API
+
+    def __repr__(self) -> str:
+        return f"<runlog.Run {self.id} {self.record.get('status')}>"
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and not self.finished:
+            if issubclass(exc_type, SystemExit):
+                hooks.exit_code_hint = exc.code
+            else:
+                self._note_exception(exc_type, exc, tb)
+        self.finish()
+
+    def metric(self, name: str, value, step: int | None = None) -> None:
+        """Record one metric point: appended to metrics.jsonl, summarised in run.json."""
+        self.metrics.add(name, value, step)
+        self._maybe_save()
+
+    def log_metrics(self, values: dict, step: int | None = None) -> None:
+        """Record several metrics at the same step."""
+        t = time.time()
+        add = self.metrics.add
+        for name, value in values.items():
+            add(name, value, step, t)
+        self._maybe_save()
+
+    def add_note(self, text: str) -> None:
+        """Append a timestamped note to notes.md (never rewritten)."""
+        add_note(self.dir, text, root=self.root)
+
+    def set_args(self, args, given=None) -> None:
+        """Record (or replace) the run's arguments from a config object."""
+        self._set_args(capture.config_args(args), given)
+
+    def finish(self, status: str | None = None) -> None:
+        """End the run: final run.json, report.md, the report on the console. Idempotent."""
+        global _active
+        with self._lock:
+            if self.finished or os.getpid() != self.pid:
+                return
+            self.finished = True
+        try:
+            self._finish(status)
+        finally:
+            self._teardown()
+            if _active is self:
+                _active = None
+
+    # ------------------------------------------------------------ internals
+
+    def _save(self) -> None:
+        with self._lock:
+            try:
+                write_record(self.dir, self.record)
+                self._last_save = time.time()
+            except OSError as e:
+                self._fail_once("record", f"could not write {self.dir}/run.json ({e.strerror or e})")
+
+    def _maybe_save(self) -> None:
+        # keep the summary in run.json fresh for `runlog ls`, at most every 10 s
+        now = time.time()
+        if now - self._last_save > 10 and not self.finished:
+            with self._lock:
+                self.record["metrics"] = self.metrics.summary
+            self._save()
+
+    def _fail_once(self, what: str, message: str) -> None:
+        if what not in self._failed:
+            self._failed.add(what)
+            _say(f"{message}; the script goes on")
+
+    def _set_args(self, args: dict, given=None, parser=None) -> None:
+        args = jsonable(args)
+        if given is None:
+            given = capture.given_from_argv(list(args), sys.argv[1:], parser)
+        given = [g for g in dict.fromkeys(given) if g in args]
+        masked = mask_args(args)
+        with self._lock:
+            self.record["args"] = masked
+            self.record["args_given"] = given
+        if self._sink is not None:
+            from .report import flatten, fmt_value
+
+            flat = flatten(masked)
+            text = " ".join(f"{k}={fmt_value(v)}" for k, v in flat.items())
+            self._sink.line("RUNLOG", f"args: {text}")
+        self._save()
+
+    def _on_parse(self, parser, namespace, given) -> None:
+        if self._args_from_parse or self.finished:
+            return
+        self._args_from_parse = True
+        capture.unlisten()
+        self._set_args(capture.namespace_args(namespace), given)
+
+    def _note_exception(self, exc_type, exc, tb) -> None:
+        self._error = hooks.error_info(exc_type, exc, tb)
+        if not self._tees and self._sink is not None:
+            self._sink.line("ERROR", "\n".join(self._error["traceback"]))
+
+    def _git_capture(self) -> None:
+        from . import gitinfo
+
+        try:
+            info = gitinfo.capture(self.record["cwd"], self.dir, exclude=self.root)
+        except gitinfo.GitError as e:
+            self._fail_once("git", f"could not record the code state ({e})")
+            info = None
+        except OSError as e:
+            self._fail_once("git", f"could not save the code state ({e.strerror or e})")
+            info = None
+        prev = self._find_previous()
+        top = info.pop("top", None) if info else None
+        changes = None
+        if prev and info and top and prev.get("git_commit") and info.get("commit"):
+            changes = gitinfo.changes_between(top, prev["git_commit"], info["commit"])
+        with self._lock:
+            self.record["git"] = info
+            self.record["previous"] = prev["id"] if prev else None
+            if changes:
+                self.record["code_changes"] = changes
+            self._prev = prev
+        if self._sink is not None and info:
+            dirty = f", {len(info['changed_files'])} files changed" if info["dirty"] else ""
+            self._sink.line("RUNLOG", f"git: {info['short']} {info['branch'] or '(detached)'}{dirty}")
+        self._save()
+
+    def _find_previous(self) -> dict | None:
+        """The newest finished run of the same script in this log directory."""
+        script = self.record.get("script_path")
+        if not script:
+            return None
+        try:
+            index = store.read_index(self.root)
+        except Exception:
+            return None
+        mine = self.record["started_at"]
+        best = None
+        for entry in index.values():
+            if (entry.get("script_path") == script and entry.get("status") == "finished"
+                    and entry["id"] != self.id and str(entry.get("started_at")) <= mine
+                    and (best is None or str(entry.get("started_at")) > str(best.get("started_at")))):
+                best = entry
+        return best
+
+    def _finish(self, status: str | None) -> None:
+        t = time.time()
+        if self._git_thread is not None:
+            self._git_thread.join(GIT_WAIT_S)
+            if self._git_thread.is_alive():
+                self._fail_once("git", "git took too long; the code state is not recorded")
+        for tee in self._tees:
+            tee.drain()
+        code = hooks.exit_code_hint
+        st, exit_code = hooks.exit_status(self._error, self._signal, code)
+        if status is not None:
+            st = status
+        with self._lock:
+            r = self.record
+            r["status"] = st
+            r["exit_code"] = exit_code
+            if self._signal is not None:
+                import signal
+
+                r["signal"] = signal.Signals(self._signal).name
+            if self._error is None and st == "failed" and isinstance(code, str):
+                self._error = {"type": "SystemExit", "message": code, "where": None, "traceback": []}
+            r["error"] = self._error
+            r["ended_at"] = _iso(t)
+            r["duration_s"] = round(t - self._t0, 3)
+            r["metrics"] = self.metrics.summary
+        report = render({**r, "dir": self.dir}, self._prev)
+        if self._sink is not None:
+            self._sink.line("RUNLOG", f"run {st} after {r['duration_s']:.1f} s")
+        self._save()
+        try:
+            with open(os.path.join(self.dir, "report.md"), "w", encoding="utf-8") as f:
+                f.write(report)
+        except OSError as e:
+            self._fail_once("report", f"could not write report.md ({e.strerror or e})")
+        try:
+            store.append_index(self.root, store.index_entry(r))
+        except OSError:
+            pass
+        self._show(report)
+
+    def _show(self, report: str) -> None:
+        stream = self._console or sys.__stderr__
+        try:
+            if stream is not None:
+                stream.write("\n" + (report if not _in_notebook() else report))
+                stream.flush()
+        except Exception:
+            pass
+        if self._copy:
+            from .report import copy
+
+            why = copy(report)
+            if why:
+                _say(why)
+
+    def _teardown(self) -> None:
+        capture.unlisten()
+        hooks.uninstall(self)
+        for tee in self._tees:
+            if sys.stdout is tee:
+                sys.stdout = tee._stream
+            if sys.stderr is tee:
+                sys.stderr = tee._stream
+        self._tees = []
+        if self._handler is not None:
+            detach(self._handler, self._saved_root)
+            self._handler = None
+        self.metrics.close()
+        if self._sink is not None:
+            self._sink.close()
+
+
+class NullRun:
+    """What start() returns when runlog itself could not start: records nothing."""
+
+    id = dir = log_path = None
+    finished = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def metric(self, *a, **k) -> None:
+        pass
+
+    log_metrics = add_note = set_args = finish = metric
+
+
+def add_note(run_dir: str, text: str, root: str | None = None) -> None:
+    """Append a note with its time to a run's notes.md; notes are never rewritten."""
+    text = str(text).strip()
+    if not text:
+        raise ValueError("a note needs some text")
+    stamp = _iso(time.time())
+    fd = os.open(os.path.join(run_dir, NOTES), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"## {stamp}\n\n{text}\n\n".encode())
+    finally:
+        os.close(fd)
+    if root is not None:
+        with open(os.path.join(run_dir, NOTES), encoding="utf-8") as f:
+            notes = f.read()
+        store.append_index(root, {"id": os.path.basename(run_dir), "notes": notes})
+
+
+def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO",
+          console=True, capture_output=True, copy=False, git=True) -> Run:
+    global _active
+    if _active is not None and not _active.finished and _active.pid == os.getpid():
+        _active.finish()  # a notebook cell run twice: the old run ends, a new one starts
+    levelno = _level(level)
+    t0 = time.time()
+    capture.strip_note_from_argv()
+    note = note or capture.stashed_note() or os.environ.get("RUNLOG_NOTE") or None
+    root = store.log_root(log_dir)
+    run_id, run_dir = store.new_run_dir(root, name, t0)
+    notebook = _in_notebook()
+    argv = [] if notebook else _command()
+    script = None if notebook else (sys.argv[0] if sys.argv and sys.argv[0] else None)
+    record = {
+        "schema": SCHEMA,
+        "id": run_id,
+        "name": name,
+        "tags": list(tags),
+        "status": "running",
+        "exit_code": None,
+        "error": None,
+        "started_at": _iso(t0),
+        "ended_at": None,
+        "duration_s": None,
+        "command": mask_argv(argv),
+        "command_line": command_line(mask_argv(argv)) if argv else None,
+        "cwd": os.getcwd(),
+        "script": script,
+        "script_path": os.path.realpath(script) if script and script not in ("-c", "-m") else None,
+        "note": note,
+        "args": {},
+        "args_given": [],
+        "git": None,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "python": sys.version.split()[0],
+        "metrics": {},
+        "previous": None,
+    }
+    run = Run(run_id, run_dir, root, record)
+    run._t0 = t0
+    run._copy = copy
+    sink = run._sink = FileSink(run.log_path)
+    sink.line("RUNLOG", f"run {run_id} started: {record['command_line'] or '(interactive)'}", t0)
+    if note:
+        sink.line("RUNLOG", f"note: {note}", t0)
+
+    root_logger = logging.getLogger()
+    stderr = sys.stderr
+    if console and not _has_console_handler(root_logger):
+        run._console = stderr
+    run._handler = RunHandler(sink, console=run._console, level=levelno)
+    run._saved_root = attach(run._handler, levelno)
+    if console:
+        run._console = run._console or stderr
+    if capture_output:
+        for attr, tag in (("stdout", "OUT"), ("stderr", "ERR")):
+            stream = getattr(sys, attr)
+            if stream is not None:
+                tee = capture.Tee(stream, sink, tag)
+                setattr(sys, attr, tee)
+                run._tees.append(tee)
+
+    if args is not None:
+        run._set_args(capture.config_args(args))
+    else:
+        ns, parser = capture.find_in_frames(sys._getframe(1))
+        if ns is not None:
+            run._set_args(capture.namespace_args(ns), None, parser)
+            run._args_from_parse = True
+        else:
+            capture.listen(run._on_parse)
+            run._save()
+    hooks.install(run)
+    _active = run
+    try:
+        store.append_index(root, store.index_entry(record))
+    except OSError:
+        pass
+    if git:
+        run._git_thread = threading.Thread(target=run._git_capture, name="runlog-git", daemon=True)
+        run._git_thread.start()
+    else:
+        run._prev = run._find_previous()
+        record["previous"] = run._prev["id"] if run._prev else None
+    if console and run._console is not None:
+        _write(run._console, f"runlog: run {run_id} → {run.log_path}\n")
+    return run
+
+
+def _write(stream, text: str) -> None:
+    try:
+        stream.write(text)
+        stream.flush()
+    except Exception:
+        pass
+
+
+def _has_console_handler(logger: logging.Logger) -> bool:
+    """Whether the script already logs to the terminal (basicConfig before start())."""
+    for h in logger.handlers:
+        if type(h) is logging.StreamHandler and getattr(h, "stream", None) in (
+            sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__
+        ):
+            return True
+    return False
+
+
+def current() -> Run | None:
+    run = _active
+    if run is not None and (run.finished or run.pid != os.getpid()):
+        return None
+    return run

@@ -1,0 +1,184 @@
+"""The log directory: run ids, the index, listing runs, resolving "-1" or a prefix.
+
+Each run is a folder named by its id. Besides the folders, the log directory
+holds ``.runlog-index.jsonl``: one line per run event (started, finished,
+noted), appended with a single write, so that listing 10,000 runs reads one
+file instead of 10,000. The index is only a cache: a run folder it does not
+know is read directly, and an index entry whose folder is gone is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Iterator
+
+from .record import RecordError, read_record
+
+INDEX = ".runlog-index.jsonl"
+
+# what the index keeps of a record: enough for ls, the report's comparison and --grep
+INDEX_FIELDS = (
+    "id", "name", "tags", "status", "exit_code", "started_at", "ended_at", "duration_s",
+    "note", "script", "script_path", "args", "args_given", "metrics", "pid", "host",
+    "git_short", "git_commit", "command_line", "notes",
+)
+
+
+def log_root(log_dir: str | os.PathLike | None = None) -> str:
+    """The log directory: the argument, else $RUNLOG_DIR, else ./logs."""
+    if log_dir is not None:
+        return os.fspath(log_dir)
+    return os.environ.get("RUNLOG_DIR") or "logs"
+
+
+def new_run_dir(root: str, name: str | None = None, now: float | None = None) -> tuple[str, str]:
+    """Create a fresh run folder and return (id, path).
+
+    The id is the local start time, ``-<name>`` when named, and ``-2``, ``-3``…
+    when another process took the same second: ``os.mkdir`` decides who wins,
+    so concurrent starts never share a folder.
+    """
+    os.makedirs(root, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    base = f"{stamp}-{_safe_name(name)}" if name else stamp
+    n = 1
+    while True:
+        run_id = base if n == 1 else f"{base}-{n}"
+        path = os.path.join(root, run_id)
+        try:
+            os.mkdir(path)
+            return run_id, path
+        except FileExistsError:
+            n += 1
+            if n > 10000:
+                raise
+
+
+def _safe_name(name: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "._+=" else "-" for c in str(name).strip())
+    return keep.strip("-.")[:60] or "run"
+
+
+def index_entry(record: dict, **extra) -> dict:
+    git = record.get("git") or {}
+    entry = {k: record.get(k) for k in INDEX_FIELDS if k in record}
+    entry["git_short"] = git.get("short")
+    entry["git_commit"] = git.get("commit")
+    entry.update(extra)
+    return entry
+
+
+def append_index(root: str, entry: dict) -> None:
+    """Append one line to the index with a single write (O_APPEND keeps lines whole)."""
+    line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+    fd = os.open(os.path.join(root, INDEX), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def read_index(root: str) -> dict[str, dict]:
+    """The newest index entry of every run, merged over its older ones."""
+    entries: dict[str, dict] = {}
+    try:
+        with open(os.path.join(root, INDEX), "rb") as f:
+            data = f.read()
+    except OSError:
+        return entries
+    loads = json.loads
+    for line in data.splitlines():
+        try:
+            entry = loads(line)
+            run_id = entry["id"]
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn last line after a crash, or junk: the folder is the truth
+        old = entries.get(run_id)
+        if old is None:
+            entries[run_id] = entry
+        else:
+            old.update(entry)
+    return entries
+
+
+def run_ids(root: str) -> list[str]:
+    """Names of the folders in the log directory that hold a run.json."""
+    try:
+        it = os.scandir(root)
+    except OSError:
+        return []
+    ids = []
+    with it:
+        for e in it:
+            if e.name.startswith(".") or not e.is_dir():
+                continue
+            ids.append(e.name)
+    return ids
+
+
+def iter_records(root: str, warn=None, fresh_running: bool = True) -> Iterator[dict]:
+    """Every run in the log directory, as index entries or full records, unordered.
+
+    Entries the index has are used as they are, except a ``running`` one, which
+    is read again from its folder (it may have finished after a hard kill left
+    the index behind). Folders the index lacks are read from run.json; ones that
+    are not runs are skipped, with a warning for a folder that looks like a
+    broken run.
+    """
+    index = read_index(root)
+    for run_id in run_ids(root):
+        entry = index.get(run_id)
+        if entry is not None and not (fresh_running and entry.get("status") == "running"):
+            entry.setdefault("dir", os.path.join(root, run_id))
+            yield entry
+            continue
+        path = os.path.join(root, run_id)
+        try:
+            record = read_record(path)
+        except RecordError as e:
+            if warn is not None and os.path.exists(os.path.join(path, "run.log")):
+                warn(str(e))
+            continue
+        record["dir"] = path
+        if entry is not None and entry.get("notes"):
+            record.setdefault("notes", entry["notes"])
+        yield record
+
+
+def sorted_runs(root: str, warn=None) -> list[dict]:
+    """All runs, newest first (by start time, then id)."""
+    runs = list(iter_records(root, warn=warn))
+    runs.sort(key=lambda r: (str(r.get("started_at") or ""), r["id"]), reverse=True)
+    return runs
+
+
+class NoSuchRun(LookupError):
+    pass
+
+
+def resolve(root: str, spec: str | None, runs: list[dict] | None = None) -> dict:
+    """Find one run by full id, unique prefix, or -1 / -2 … (newest first)."""
+    if runs is None:
+        runs = sorted_runs(root)
+    if not runs:
+        raise NoSuchRun(f"no runs in {root}")
+    if spec is None or spec == "":
+        spec = "-1"
+    if spec.startswith("-") and spec[1:].isdigit():
+        n = int(spec[1:])
+        if n < 1 or n > len(runs):
+            raise NoSuchRun(f"no run {spec}: there are {len(runs)} runs in {root}")
+        return runs[n - 1]
+    exact = [r for r in runs if r["id"] == spec]
+    if exact:
+        return exact[0]
+    matches = [r for r in runs if r["id"].startswith(spec)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise NoSuchRun(f"no run matches {spec!r}")
+    names = ", ".join(r["id"] for r in matches[:5])
+    more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+    raise NoSuchRun(f"{spec!r} matches {len(matches)} runs: {names}{more}")
