@@ -52,7 +52,7 @@ def _git(top: str, *args: str, check: bool = True) -> bytes:
 
 def _pathspecs(top: str, exclude: str | None) -> list[str]:
     """Whole repository, minus the log directory if it lies inside it."""
-    specs = [":(top)."]
+    specs = [":(top)"]
     if exclude:
         rel = os.path.relpath(os.path.abspath(exclude), top)
         if not rel.startswith(".."):
@@ -171,3 +171,72 @@ def changes_between(top: str, old: str, new: str) -> dict | None:
     except (GitError, ValueError):
         return None
     return {"commits": count, "files": [f.decode("utf-8", "replace") for f in files if f]}
+
+
+def state_tree(top: str, commit: str | None, patch_path: str | None) -> str | None:
+    """A tree object for a recorded code state: the commit plus its saved patch.
+
+    Built in a throwaway index (GIT_INDEX_FILE), so the user's own index and
+    work tree are never touched. None if the patch no longer applies.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="runlog-") as tmp:
+        index = os.path.join(tmp, "index")
+        env = dict(os.environ, GIT_INDEX_FILE=index, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
+
+        def git(*args: str) -> bytes:
+            p = subprocess.run(("git", *args), cwd=top, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, timeout=60)
+            if p.returncode != 0:
+                raise GitError(f"git {args[0]} failed")
+            return p.stdout
+
+        try:
+            git("read-tree", commit or EMPTY_TREE)
+            if patch_path and os.path.getsize(patch_path) > 0:
+                git("apply", "--cached", "--whitespace=nowarn", patch_path)
+            return git("write-tree").decode().strip()
+        except (GitError, OSError, subprocess.SubprocessError):
+            return None
+
+
+def diff_states(top: str, a: tuple, b: tuple) -> dict:
+    """Commits between two recorded states and their code changes summarised by file.
+
+    ``a`` and ``b`` are (commit, patch path or None).
+    """
+    out: dict = {"commits": [], "files": [], "exact": False}
+    (ca, pa), (cb, pb) = a, b
+    if ca and cb and ca != cb:
+        try:
+            log = _git(top, "log", "--oneline", "--no-decorate", "--left-right", f"{ca}...{cb}")
+            out["commits"] = log.decode("utf-8", "replace").splitlines()
+        except GitError:
+            pass
+    ta, tb = state_tree(top, ca, pa), state_tree(top, cb, pb)
+    if ta and tb:
+        out["exact"] = True
+        if ta != tb:
+            stat = _git(top, "diff", "--numstat", "-z", ta, tb).split(b"\0")
+            out["files"] = _numstat(stat)
+    elif ca and cb:
+        stat = _git(top, "diff", "--numstat", "-z", ca, cb, check=False).split(b"\0")
+        out["files"] = _numstat(stat)
+    return out
+
+
+def _numstat(fields: list[bytes]) -> list[tuple[str, str, str]]:
+    files = []
+    i = 0
+    while i < len(fields):
+        f = fields[i].decode("utf-8", "replace")
+        i += 1
+        if not f:
+            continue
+        added, removed, path = (f.split("\t", 2) + ["", ""])[:3]
+        if not path:  # a rename: the two paths follow as their own fields
+            path = fields[i + 1].decode("utf-8", "replace") if i + 1 < len(fields) else "?"
+            i += 2
+        files.append((path, added, removed))
+    return files

@@ -24,7 +24,6 @@ from .record import SCHEMA, jsonable, write_record
 from .report import command_line, render
 
 GIT_WAIT_S = 5.0  # how long finish() waits for a slow git capture
-NOTES = "notes.md"
 _active: Run | None = None
 
 
@@ -113,7 +112,7 @@ class Run:
 
     def add_note(self, text: str) -> None:
         """Append a timestamped note to notes.md (never rewritten)."""
-        add_note(self.dir, text, root=self.root)
+        store.add_note(self.dir, text, root=self.root)
 
     def set_args(self, args, given=None) -> None:
         """Record (or replace) the run's arguments from a config object."""
@@ -319,23 +318,6 @@ class NullRun:
         pass
 
     log_metrics = add_note = set_args = finish = metric
-
-
-def add_note(run_dir: str, text: str, root: str | None = None) -> None:
-    """Append a note with its time to a run's notes.md; notes are never rewritten."""
-    text = str(text).strip()
-    if not text:
-        raise ValueError("a note needs some text")
-    stamp = _iso(time.time())
-    fd = os.open(os.path.join(run_dir, NOTES), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, f"## {stamp}\n\n{text}\n\n".encode())
-    finally:
-        os.close(fd)
-    if root is not None:
-        with open(os.path.join(run_dir, NOTES), encoding="utf-8") as f:
-            notes = f.read()
-        store.append_index(root, {"id": os.path.basename(run_dir), "notes": notes})
 
 
 def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO",

@@ -17,6 +17,7 @@ from typing import Iterator
 from .record import RecordError, read_record
 
 INDEX = ".runlog-index.jsonl"
+NOTES = "notes.md"
 
 # what the index keeps of a record: enough for ls, the report's comparison and --grep
 INDEX_FIELDS = (
@@ -182,3 +183,23 @@ def resolve(root: str, spec: str | None, runs: list[dict] | None = None) -> dict
     names = ", ".join(r["id"] for r in matches[:5])
     more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
     raise NoSuchRun(f"{spec!r} matches {len(matches)} runs: {names}{more}")
+
+
+def add_note(run_dir: str, text: str, root: str | None = None) -> None:
+    """Append a note with its time to a run's notes.md; notes are never rewritten."""
+    import datetime
+
+    text = str(text).strip()
+    if not text:
+        raise ValueError("a note needs some text")
+    stamp = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    path = os.path.join(run_dir, NOTES)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"## {stamp}\n\n{text}\n\n".encode())
+    finally:
+        os.close(fd)
+    if root is not None:
+        with open(path, encoding="utf-8") as f:
+            notes = f.read()
+        append_index(root, {"id": os.path.basename(run_dir), "notes": notes})

@@ -1,0 +1,184 @@
+"""The ``runlog`` command: argparse subcommands, each a small ``_add_x`` + ``_cmd_x``.
+
+``_cmd_x`` turns the parsed namespace into plain keyword arguments for a
+command function that never sees argparse. Known errors print one line and
+exit 1; anything else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .common import CliError
+
+PROG = "runlog"
+
+
+def _run_arg(p: argparse.ArgumentParser, nargs="?") -> None:
+    p.add_argument("run", nargs=nargs, metavar="RUN",
+                   help="run id, unique prefix of one, or -1 (newest), -2 …; default: newest")
+
+
+def _add_tail(sub) -> None:
+    p = sub.add_parser("tail", help="follow the newest run's log as it grows",
+                       description="Follow a run's log like `tail -f`; when the run ends, print "
+                                   "its status, duration and final metrics. Waits for a run if "
+                                   "there is none yet.")
+    _run_arg(p)
+    p.add_argument("-n", "--lines", type=int, default=10, metavar="N",
+                   help="lines of context to print first (default 10)")
+    p.add_argument("--no-follow", action="store_true", help="print and exit, do not follow")
+    p.add_argument("-g", "--grep", metavar="REGEX", help="only lines matching REGEX")
+    p.add_argument("--level", metavar="LEVEL",
+                   help="only lines at this level or above (DEBUG, INFO, WARNING, ERROR)")
+    p.set_defaults(func=_cmd_tail)
+
+
+def _cmd_tail(a) -> int:
+    from .tail import tail
+
+    return tail(a.dir, a.run, lines=a.lines, follow=not a.no_follow, grep=a.grep, level=a.level)
+
+
+def _add_ls(sub) -> None:
+    p = sub.add_parser("ls", help="list runs side by side, newest first",
+                       description="One line per run: id, status, duration, note, the arguments "
+                                   "that differ among the listed runs, and final metrics.")
+    p.add_argument("-n", type=int, default=20, metavar="N", help="show N runs (default 20)")
+    p.add_argument("--all", action="store_true", help="show every run")
+    p.add_argument("--status", metavar="S",
+                   help="only runs with this status (running, finished, failed, interrupted, "
+                        "killed, lost); comma-separated for several")
+    p.add_argument("--grep", metavar="TEXT", help="only runs whose id, note, notes or args hold TEXT")
+    p.add_argument("--sort", metavar="METRIC", help="order by a final metric, best first")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", dest="fmt", action="store_const", const="json", help="JSON lines")
+    fmt.add_argument("--csv", dest="fmt", action="store_const", const="csv", help="CSV")
+    fmt.add_argument("--md", dest="fmt", action="store_const", const="md", help="a Markdown table")
+    p.set_defaults(func=_cmd_ls)
+
+
+def _cmd_ls(a) -> int:
+    from .ls import ls
+
+    return ls(a.dir, n=None if a.all else a.n, status=a.status, grep=a.grep, sort=a.sort,
+              fmt=a.fmt)
+
+
+def _add_show(sub) -> None:
+    p = sub.add_parser("show", help="print a run's whole record readably",
+                       description="The report, every argument, notes, git state and files.")
+    _run_arg(p)
+    p.add_argument("--patch", action="store_true", help="print the saved uncommitted changes")
+    p.add_argument("--json", action="store_true", help="print the raw run.json")
+    p.set_defaults(func=_cmd_show)
+
+
+def _cmd_show(a) -> int:
+    from .show import show
+
+    return show(a.dir, a.run, patch=a.patch, as_json=a.json)
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="reprint a run's final report, or copy it",
+                       description="Reprint the final report (rebuilt from what was written "
+                                   "for a run that never finished).")
+    _run_arg(p)
+    p.add_argument("--copy", action="store_true",
+                   help="put it on the clipboard (OSC 52 over SSH)")
+    p.add_argument("--format", choices=("text", "md"), default="md",
+                   help="md (default) or plain text")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(a) -> int:
+    from .show import report
+
+    return report(a.dir, a.run, copy=a.copy, fmt=a.format)
+
+
+def _add_note(sub) -> None:
+    p = sub.add_parser("note", help="append a note to a run (opens $EDITOR without TEXT)",
+                       description="Append a timestamped note to a run's notes.md. Notes are "
+                                   "never rewritten. `runlog note TEXT` notes the newest run; "
+                                   "`runlog note RUN TEXT` a given one.")
+    p.add_argument("words", nargs="*", metavar="[RUN] TEXT", help="the run (optional) and the note")
+    p.set_defaults(func=_cmd_note)
+
+
+def _cmd_note(a) -> int:
+    from .note import note
+
+    return note(a.dir, a.words)
+
+
+def _add_diff(sub) -> None:
+    p = sub.add_parser("diff", help="compare two runs side by side",
+                       description="Arguments, metrics, notes, commits and code changes "
+                                   "between two runs.")
+    p.add_argument("a", metavar="RUN_A")
+    p.add_argument("b", metavar="RUN_B", nargs="?",
+                   help="omitted: RUN_A is compared with its previous run of the same script")
+    p.set_defaults(func=_cmd_diff)
+
+
+def _cmd_diff(a) -> int:
+    from .diff import diff
+
+    return diff(a.dir, a.a, a.b)
+
+
+COMMANDS = (_add_tail, _add_ls, _add_show, _add_report, _add_note, _add_diff)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Follow, list, show, compare and annotate recorded runs.")
+    parser.add_argument("--dir", metavar="DIR",
+                        help="the log directory (default: $RUNLOG_DIR, else ./logs)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.dir is None:
+        args.dir = os.environ.get("RUNLOG_DIR") or "logs"
+    try:
+        return args.func(args) or 0
+    except CliError as e:
+        sys.stderr.write(f"{PROG}: error: {e}\n")
+        return e.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        _quiet_pipe()
+        return 0
+
+
+def _quiet_pipe() -> None:
+    # the reader went away (`| head`): stop quietly, and keep Python from
+    # complaining when it flushes stdout at exit
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""``runlog diff A B``: two runs side by side — arguments, metrics, notes, code."""
+
+from __future__ import annotations
+
+import os
+
+from ..report import flatten, fmt_num, fmt_value
+from .common import CliError, load, out, read_notes
+
+MISSING = "—"
+
+
+def _table(rows: list[tuple[str, str, str]], extra: list[str] | None = None) -> list[str]:
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    lines = []
+    for i, (k, a, b) in enumerate(rows):
+        tail = f"  {extra[i]}" if extra and extra[i] else ""
+        lines.append(f"  {k:<{w0}}  {a:<{w1}}  {b}{tail}".rstrip())
+    return lines
+
+
+def arg_rows(a: dict, b: dict) -> list[tuple[str, str, str]]:
+    fa, fb = flatten(a.get("args") or {}), flatten(b.get("args") or {})
+    rows = []
+    for k in list(fa) + [k for k in fb if k not in fa]:
+        va = fmt_value(fa[k]) if k in fa else MISSING
+        vb = fmt_value(fb[k]) if k in fb else MISSING
+        if k not in fa or k not in fb or fa[k] != fb[k]:
+            rows.append((k, va, vb))
+    return rows
+
+
+def metric_rows(a: dict, b: dict) -> tuple[list[tuple[str, str, str]], list[str]]:
+    ma, mb = a.get("metrics") or {}, b.get("metrics") or {}
+    rows, deltas = [], []
+    for k in list(ma) + [k for k in mb if k not in ma]:
+        va = ma.get(k, {}).get("last")
+        vb = mb.get(k, {}).get("last")
+        rows.append((k, fmt_num(va) if k in ma else MISSING, fmt_num(vb) if k in mb else MISSING))
+        if isinstance(va, (int, float)) and isinstance(vb, (int, float)):
+            d = vb - va
+            deltas.append(("+" if d > 0 else "") + fmt_num(d) if d == d and d != 0 else "")
+        else:
+            deltas.append("")
+    return rows, deltas
+
+
+def code_section(a: dict, b: dict) -> list[str]:
+    from .. import gitinfo
+
+    ga, gb = a.get("git") or {}, b.get("git") or {}
+    if not ga and not gb:
+        return ["  (no git state recorded)"]
+    top = gitinfo.find_top(b.get("cwd") or a.get("cwd") or ".")
+    if top is None:
+        return ["  (the repository is no longer at " + str(b.get("cwd")) + ")"]
+
+    def state(r, g):
+        patch = os.path.join(r["dir"], g["patch"]) if g.get("patch") else None
+        return (g.get("commit"), patch)
+
+    try:
+        d = gitinfo.diff_states(top, state(a, ga), state(b, gb))
+    except gitinfo.GitError as e:
+        return [f"  (could not compare: {e})"]
+    lines = []
+    if ga.get("short") != gb.get("short") or ga.get("dirty") or gb.get("dirty"):
+        lines.append(f"  {ga.get('short') or MISSING}{' + changes' if ga.get('dirty') else ''}"
+                     f" → {gb.get('short') or MISSING}{' + changes' if gb.get('dirty') else ''}")
+    for c in d["commits"][:20]:
+        lines.append(f"  {'+' if c.startswith('>') else '-'} {c[1:].strip()}")
+    if len(d["commits"]) > 20:
+        lines.append(f"  … {len(d['commits']) - 20} more commits")
+    if d["files"]:
+        lines.append("  files:" if d["exact"] else "  files (commits only; a patch did not apply):")
+        for path, added, removed in d["files"]:
+            lines.append(f"    {path}  +{added} -{removed}")
+    if not d["commits"] and not d["files"]:
+        lines.append("  same code")
+    return lines
+
+
+def diff(root: str, spec_a: str, spec_b: str | None) -> int:
+    b = load(root, spec_a if spec_b is None else spec_b)
+    if spec_b is None:
+        if not b.get("previous"):
+            raise CliError(f"run {b['id']} has no previous run to compare with; give two runs")
+        a = load(root, b["previous"])
+    else:
+        a = load(root, spec_a)
+    if a["id"] == b["id"]:
+        raise CliError("both arguments name the same run")
+    parts = [f"A {a['id']}  {a['shown_status']}  {a.get('note') or ''}".rstrip() + "\n"
+             + f"B {b['id']}  {b['shown_status']}  {b.get('note') or ''}".rstrip()]
+    rows = arg_rows(a, b)
+    parts.append("Arguments (A → B):\n" + ("\n".join(_table(rows)) if rows else "  same"))
+    mrows, deltas = metric_rows(a, b)
+    if mrows:
+        parts.append("Metrics (last):\n" + "\n".join(_table(mrows, deltas)))
+    for label, r in (("A", a), ("B", b)):
+        notes = read_notes(r["dir"]).strip()
+        if notes:
+            parts.append(f"Notes on {label}:\n" + "\n".join(f"  {ln}" for ln in notes.splitlines() if ln))
+    parts.append("Code:\n" + "\n".join(code_section(a, b)))
+    out("\n\n".join(parts) + "\n")
+    return 0

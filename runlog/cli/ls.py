@@ -1,0 +1,148 @@
+"""``runlog ls``: one line per run, newest first, the differing arguments side by side."""
+
+from __future__ import annotations
+
+import sys
+
+from ..report import flatten, fmt_duration, fmt_num, fmt_value, lower_is_better
+from .common import CliError, all_runs, out, shown_status
+
+NOTE_WIDTH = 40
+
+
+def differing_args(runs: list[dict]) -> list[str]:
+    """Argument names whose values are not the same in every listed run."""
+    flats = [flatten(r.get("args") or {}) for r in runs]
+    keys: dict[str, None] = {}
+    for f in flats:
+        keys.update(dict.fromkeys(f))
+    if len(runs) < 2:
+        return []
+    missing = object()
+    return [k for k in keys if len({repr(f.get(k, missing)) for f in flats}) > 1]
+
+
+def select(runs: list[dict], n: int | None, status: str | None, grep: str | None,
+           sort: str | None) -> list[dict]:
+    for r in runs:
+        r["shown_status"] = shown_status(r)
+    if status:
+        wanted = {s.strip() for s in status.split(",") if s.strip()}
+        runs = [r for r in runs if r["shown_status"] in wanted]
+    if grep:
+        g = grep.lower()
+        runs = [r for r in runs if g in _haystack(r)]
+    if sort:
+        have = [r for r in runs if sort in (r.get("metrics") or {})]
+        if not have:
+            raise CliError(f"no listed run has a metric {sort!r}")
+        low = lower_is_better(sort)
+
+        def key(r):
+            v = r["metrics"][sort].get("last")
+            v = float("nan") if v is None else v
+            return (v != v, v if low else -v)
+
+        runs = sorted(have, key=key)
+    if n is not None:
+        runs = runs[:n]
+    return runs
+
+
+def _haystack(r: dict) -> str:
+    parts = [r["id"], r.get("name") or "", r.get("note") or "", r.get("notes") or "",
+             " ".join(r.get("tags") or [])]
+    parts += [f"{k}={fmt_value(v)}" for k, v in flatten(r.get("args") or {}).items()]
+    return " ".join(parts).lower()
+
+
+def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
+    diff = differing_args(runs)
+    metric_names: dict[str, None] = {}
+    for r in runs:
+        metric_names.update(dict.fromkeys(r.get("metrics") or {}))
+    header = ["id", "status", "duration", "note", *diff, *metric_names]
+    table = []
+    for r in runs:
+        args = flatten(r.get("args") or {})
+        note = (r.get("note") or "").replace("\n", " ")
+        row = [r["id"], r.get("shown_status") or r.get("status") or "?",
+               fmt_duration(r.get("duration_s")) if r.get("duration_s") is not None else "",
+               note]
+        row += [fmt_value(args[k]) if k in args else "" for k in diff]
+        ms = r.get("metrics") or {}
+        row += [fmt_num(ms[m].get("last")) if m in ms else "" for m in metric_names]
+        table.append(row)
+    return header, table
+
+
+def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | None = None,
+       sort: str | None = None, fmt: str | None = None, tty: bool | None = None) -> int:
+    runs = select(all_runs(root), n, status, grep, sort)
+    if fmt == "json":
+        import json
+
+        for r in runs:
+            r = {k: v for k, v in r.items() if k != "dir"}
+            out(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+        return 0
+    header, table = rows(runs)
+    if fmt == "csv":
+        import csv
+
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(table)
+        sys.stdout.flush()
+        return 0
+    if fmt == "md":
+        esc = [[c.replace("|", "\\|") for c in row] for row in [header, *table]]
+        out("| " + " | ".join(esc[0]) + " |\n")
+        out("|" + "|".join("---" for _ in header) + "|\n")
+        for row in esc[1:]:
+            out("| " + " | ".join(row) + " |\n")
+        return 0
+    if not runs:
+        sys.stderr.write("runlog: no runs match\n" if (status or grep) else f"runlog: no runs in {root}\n")
+        return 0
+    if tty is None:
+        tty = sys.stdout.isatty()
+    if tty:
+        _rich_table(header, table)
+    else:
+        _plain(header, table)
+    return 0
+
+
+def _plain(header: list[str], table: list[list[str]]) -> None:
+    cells = [header] + [[_cut(c, NOTE_WIDTH) if i == 3 else c for i, c in enumerate(row)]
+                        for row in table]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = []
+    for row in cells:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    out("\n".join(lines) + "\n")
+
+
+def _cut(s: str, width: int) -> str:
+    return s if len(s) <= width else s[: width - 1] + "…"
+
+
+_STATUS_STYLE = {"finished": "green", "failed": "red", "killed": "red", "interrupted": "yellow",
+                 "lost": "magenta", "running": "cyan"}
+
+
+def _rich_table(header: list[str], table: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(box=None, pad_edge=False, header_style="bold")
+    for i, h in enumerate(header):
+        t.add_column(h, no_wrap=i != 3, max_width=NOTE_WIDTH if i == 3 else None,
+                     overflow="ellipsis")
+    for row in table:
+        cells = [Text(c) for c in row]
+        cells[1].stylize(_STATUS_STYLE.get(row[1], ""))
+        t.add_row(*cells)
+    Console().print(t)

@@ -1,0 +1,143 @@
+"""``runlog show`` and ``runlog report``: one run, whole or as its report."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..metrics import read_points, summarize
+from ..report import copy as copy_text
+from ..report import flatten, fmt_num, fmt_value, render
+from .common import CliError, load, out, previous_of, read_notes
+
+LOG_TAIL = 10  # log lines a rebuilt report of a lost run ends with
+
+
+def rebuilt(root: str, record: dict) -> dict:
+    """A record fit for a report: a run that never finished gets what was written since."""
+    if record.get("status") == "running":
+        points = read_points(record["dir"])
+        if points:
+            record["metrics"] = summarize(points)
+        record["status"] = record.get("shown_status", "running")
+        if record["status"] == "lost":
+            record["duration_s"] = _last_write(record["dir"]) - _started(record)
+    return record
+
+
+def _started(record: dict) -> float:
+    import datetime
+
+    try:
+        return datetime.datetime.fromisoformat(record["started_at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+
+
+def _last_write(run_dir: str) -> float:
+    times = []
+    for name in ("run.log", "metrics.jsonl", "run.json"):
+        try:
+            times.append(os.path.getmtime(os.path.join(run_dir, name)))
+        except OSError:
+            pass
+    return max(times) if times else 0.0
+
+
+def _log_tail(run_dir: str, n: int) -> list[str]:
+    from .tail import last_lines
+
+    try:
+        return last_lines(os.path.join(run_dir, "run.log"), n)[0]
+    except OSError:
+        return []
+
+
+def report_text(root: str, record: dict, fmt: str = "md") -> str:
+    record = rebuilt(root, record)
+    text = render(record, previous_of(root, record), fmt=fmt)
+    if record["status"] in ("lost", "running"):
+        tail = _log_tail(record["dir"], LOG_TAIL)
+        if tail:
+            fence = "```" if fmt == "md" else ""
+            body = "\n".join(tail)
+            what = "ended without a word" if record["status"] == "lost" else "still running"
+            text += f"\nLast log lines ({what}):\n\n" + (f"{fence}\n{body}\n{fence}\n" if fence
+                                                          else body + "\n")
+    return text
+
+
+def report(root: str, spec: str | None, copy: bool = False, fmt: str = "md") -> int:
+    record = load(root, spec)
+    text = report_text(root, record, fmt)
+    out(text)
+    if copy:
+        why = copy_text(text)
+        if why:
+            raise CliError(why)
+        import sys
+
+        sys.stderr.write("runlog: report copied to the clipboard\n")
+    return 0
+
+
+def show(root: str, spec: str | None, patch: bool = False, as_json: bool = False) -> int:
+    record = load(root, spec)
+    run_dir = record["dir"]
+    if as_json:
+        raw = {k: v for k, v in record.items() if k not in ("dir", "shown_status")}
+        out(json.dumps(raw, indent=2, ensure_ascii=False, default=str) + "\n")
+        return 0
+    if patch:
+        git = record.get("git") or {}
+        path = os.path.join(run_dir, git.get("patch") or "code.patch")
+        if not os.path.exists(path):
+            raise CliError(f"run {record['id']} saved no code changes (its tree was clean)")
+        with open(path, encoding="utf-8", errors="replace") as f:
+            out(f.read())
+        return 0
+    parts = [report_text(root, record, "text").rstrip("\n")]
+    args = flatten(record.get("args") or {})
+    if args:
+        given = set(record.get("args_given") or [])
+        width = max(len(k) for k in args)
+        lines = [f"  {k:<{width}}  {fmt_value(v)}{'   (given)' if k in given else ''}"
+                 for k, v in args.items()]
+        parts.append("Arguments:\n" + "\n".join(lines))
+    metrics = record.get("metrics") or {}
+    if metrics:
+        lines = [f"  {k}: last {fmt_num(m.get('last'))}, min {fmt_num(m.get('min'))}, "
+                 f"max {fmt_num(m.get('max'))}, {m.get('count')} points"
+                 + (f", step {m['step']}" if m.get("step") is not None else "")
+                 for k, m in metrics.items()]
+        parts.append("Metrics:\n" + "\n".join(lines))
+    git = record.get("git")
+    if git:
+        lines = [f"  commit {git.get('commit') or '(none yet)'}",
+                 f"  branch {git.get('branch') or '(detached)'}"]
+        if git.get("changed_files"):
+            lines.append("  uncommitted: " + ", ".join(git["changed_files"]))
+        parts.append("Git:\n" + "\n".join(lines))
+    notes = read_notes(run_dir).strip()
+    if notes:
+        parts.append("Notes:\n" + "\n".join(f"  {ln}" if ln else "" for ln in notes.splitlines()))
+    err = record.get("error")
+    if err and err.get("traceback"):
+        parts.append("Traceback:\n" + "\n".join(f"  {ln}" for ln in err["traceback"]))
+    files = []
+    for name in sorted(os.listdir(run_dir)):
+        try:
+            files.append(f"  {name}  {_size(os.path.getsize(os.path.join(run_dir, name)))}")
+        except OSError:
+            pass
+    parts.append(f"Files in {run_dir}:\n" + "\n".join(files))
+    out("\n\n".join(parts) + "\n")
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)

@@ -1,0 +1,186 @@
+"""``runlog tail``: follow a run's log like ``tail -f`` on the newest file, with filters.
+
+Context lines are found by reading the file backwards from its end, so the
+first line shows at once however large the log is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+
+from .. import store
+from ..record import RecordError, read_record
+from ..report import fmt_duration, fmt_num
+from .common import CliError, find, shown_status
+
+LEVELS = {"DEBUG": 10, "INFO": 20, "OUT": 20, "RUNLOG": 20, "WARNING": 30, "WARN": 30,
+          "ERR": 30, "ERROR": 40, "CRITICAL": 50}
+POLL_S = 0.1
+STATUS_EVERY_S = 1.0
+BLOCK = 65536
+BACK_LIMIT = 16 * 1024 * 1024  # how far back to look for filtered context lines
+
+
+def level_of(line: str) -> int | None:
+    """The level of a log line, or None for a continuation line (traceback, multi-line message)."""
+    if len(line) > 24 and line[4] == "-" and line[10] == " " and line[19] == ".":
+        return LEVELS.get(line[24:32].strip())
+    return None
+
+
+class Filter:
+    def __init__(self, grep: str | None, level: str | None):
+        try:
+            self.regex = re.compile(grep) if grep else None
+        except re.error as e:
+            raise CliError(f"bad --grep pattern {grep!r}: {e}") from None
+        if level is not None:
+            lv = LEVELS.get(level.upper())
+            if lv is None:
+                raise CliError(f"unknown level {level!r} (use DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+            level = lv
+        self.level = level
+        self.current = 20
+
+    def __call__(self, line: str) -> bool:
+        if self.level is not None:
+            lv = level_of(line)
+            if lv is not None:
+                self.current = lv
+            if self.current < self.level:
+                return False
+        return self.regex is None or self.regex.search(line) is not None
+
+
+def _complete_end(f, end: int) -> int:
+    """Offset just past the last newline: what follows is a line still being written."""
+    pos = end
+    while pos > 0:
+        step = min(BLOCK, pos)
+        f.seek(pos - step)
+        i = f.read(step).rfind(b"\n")
+        if i >= 0:
+            return pos - step + i + 1
+        pos -= step
+    return 0
+
+
+def last_lines(path: str, n: int, keep=None) -> tuple[list[str], int]:
+    """The last ``n`` complete lines of a file (that ``keep`` accepts), read from the end.
+
+    Returns them and the offset to follow from (the start of an unfinished last line).
+    """
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        stop = _complete_end(f, end)
+        pos, head, blocks, count = stop, b"", [], 0
+        while pos > 0 and count < n:
+            step = min(BLOCK, pos)
+            pos -= step
+            f.seek(pos)
+            parts = (f.read(step) + head).split(b"\n")
+            head = parts.pop(0) if pos > 0 else b""
+            if parts and parts[-1] == b"" and not blocks:
+                parts.pop()  # the file's final newline
+            lines = [p.decode("utf-8", "replace") for p in parts]
+            if keep is not None:
+                lines = [ln for ln in lines if keep(ln)]
+            blocks.append(lines)
+            count += len(lines)
+            if keep is not None and stop - pos >= BACK_LIMIT:
+                break
+    out = [ln for block in reversed(blocks) for ln in block]
+    return out[-n:] if n > 0 else [], stop
+
+
+def _wait_for_run(root: str, spec: str | None) -> dict:
+    said = False
+    while True:
+        if os.path.isdir(root):
+            runs = store.sorted_runs(root)
+            if runs:
+                return find(root, spec, runs)
+            if spec:
+                raise CliError(f"no run matches {spec!r}")
+        if not said:
+            sys.stderr.write(f"runlog: waiting for a run in {root} …\n")
+            sys.stderr.flush()
+            said = True
+        time.sleep(0.5)
+
+
+def _status(run_dir: str) -> dict | None:
+    try:
+        r = read_record(run_dir)
+    except RecordError:
+        return None
+    r["shown_status"] = shown_status(r)
+    return r
+
+
+def _summary(r: dict) -> str:
+    metrics = r.get("metrics") or {}
+    ms = ", ".join(f"{k} {fmt_num(v.get('last'))}" for k, v in metrics.items())
+    return (f"-- run {r['id']} {r['shown_status']} after {fmt_duration(r.get('duration_s'))}"
+            + (f" · {ms}" if ms else "") + "\n")
+
+
+def tail(root: str, spec: str | None, lines: int = 10, follow: bool = True,
+         grep: str | None = None, level: str | None = None) -> int:
+    keep = Filter(grep, level)
+    if follow:
+        entry = _wait_for_run(root, spec)
+    else:
+        if not os.path.isdir(root):
+            raise CliError(f"no log directory {root!r} (use --dir or RUNLOG_DIR)")
+        entry = find(root, spec)
+    run_dir = entry.get("dir") or os.path.join(root, entry["id"])
+    path = os.path.join(run_dir, "run.log")
+    write = sys.stdout.write
+    flush = sys.stdout.flush
+    try:
+        ctx, offset = last_lines(path, lines, Filter(grep, level) if (grep or level) else None)
+    except FileNotFoundError:
+        ctx, offset = [], 0
+    for line in ctx:
+        write(line + "\n")
+    flush()
+    if not follow:
+        return 0
+    partial = b""
+    next_status = 0.0
+    f = None
+    while True:
+        if f is None:
+            try:
+                f = open(path, "rb")
+                f.seek(offset)
+            except FileNotFoundError:
+                f = None
+        chunk = f.read() if f is not None else b""
+        if chunk:
+            data = partial + chunk
+            *complete, partial = data.split(b"\n")
+            for raw in complete:
+                line = raw.decode("utf-8", "replace")
+                if keep(line):
+                    write(line + "\n")
+                    flush()
+            continue
+        now = time.monotonic()
+        if now >= next_status:
+            next_status = now + STATUS_EVERY_S
+            r = _status(run_dir)
+            if r is not None and r["shown_status"] != "running":
+                rest = f.read() if f is not None else b""
+                for raw in (partial + rest).split(b"\n"):
+                    line = raw.decode("utf-8", "replace")
+                    if line and keep(line):
+                        write(line + "\n")
+                write(_summary(r))
+                flush()
+                return 0
+        time.sleep(POLL_S)
