@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--weight-decay", type=float, default=1e-4)
-    parser.add_argument("--samples", type=int, default=4000)
+    parser.add_argument("--samples", type=int, default=20000)
     parser.add_argument("--dim", type=int, default=20)
     parser.add_argument("--noise", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)

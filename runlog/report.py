@@ -52,6 +52,8 @@ def fmt_duration(s) -> str:
     if s is None:
         return "?"
     s = float(s)
+    if s < 10:
+        return f"{s:.2f} s"
     if s < 60:
         return f"{s:.1f} s"
     if s < 3600:

@@ -13,10 +13,11 @@ MISSING = "—"
 def _table(rows: list[tuple[str, str, str]], extra: list[str] | None = None) -> list[str]:
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
+    w2 = max(len(r[2]) for r in rows) if extra else 0
     lines = []
     for i, (k, a, b) in enumerate(rows):
         tail = f"  {extra[i]}" if extra and extra[i] else ""
-        lines.append(f"  {k:<{w0}}  {a:<{w1}}  {b}{tail}".rstrip())
+        lines.append(f"  {k:<{w0}}  {a:<{w1}}  {b:<{w2}}{tail}".rstrip())
     return lines
 
 
