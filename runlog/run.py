@@ -64,6 +64,7 @@ class Run:
         self.record = record
         self.pid = os.getpid()
         self.finished = False
+        self.joined = False  # inside `runlog run`: the parent process owns the record
         self._lock = threading.RLock()
         self._signal: int | None = None
         self._error: dict | None = None
@@ -126,7 +127,8 @@ class Run:
                 return
             self.finished = True
         try:
-            self._finish(status)
+            if not self.joined:
+                self._finish(status)
         finally:
             self._teardown()
             if _active is self:
@@ -155,29 +157,38 @@ class Run:
             self._failed.add(what)
             _say(f"{message}; the script goes on")
 
-    def _set_args(self, args: dict, given=None, parser=None) -> None:
+    def _set_args(self, args: dict, given=None, parser=None, claim: bool = False) -> None:
         args = jsonable(args)
         if given is None:
             given = capture.given_from_argv(list(args), sys.argv[1:], parser)
         given = [g for g in dict.fromkeys(given) if g in args]
+        if self.joined:
+            from . import child
+
+            if child.write_args(args, given, claim=claim):
+                self._log_args(mask_args(args))
+            return
         masked = mask_args(args)
         with self._lock:
             self.record["args"] = masked
             self.record["args_given"] = given
+        self._log_args(masked)
+        self._save()
+
+    def _log_args(self, masked: dict) -> None:
         if self._sink is not None:
             from .report import flatten, fmt_value
 
             flat = flatten(masked)
             text = " ".join(f"{k}={fmt_value(v)}" for k, v in flat.items())
             self._sink.line("RUNLOG", f"args: {text}")
-        self._save()
 
     def _on_parse(self, parser, namespace, given) -> None:
         if self._args_from_parse or self.finished:
             return
         self._args_from_parse = True
         capture.unlisten()
-        self._set_args(capture.namespace_args(namespace), given)
+        self._set_args(capture.namespace_args(namespace), given, claim=True)
 
     def _note_exception(self, exc_type, exc, tb) -> None:
         self._error = hooks.error_info(exc_type, exc, tb)
@@ -212,22 +223,8 @@ class Run:
         self._save()
 
     def _find_previous(self) -> dict | None:
-        """The newest finished run of the same script in this log directory."""
-        script = self.record.get("script_path")
-        if not script:
-            return None
-        try:
-            index = store.read_index(self.root)
-        except Exception:
-            return None
-        mine = self.record["started_at"]
-        best = None
-        for entry in index.values():
-            if (entry.get("script_path") == script and entry.get("status") == "finished"
-                    and entry["id"] != self.id and str(entry.get("started_at")) <= mine
-                    and (best is None or str(entry.get("started_at")) > str(best.get("started_at")))):
-                best = entry
-        return best
+        return store.find_previous(self.root, self.record.get("script_path"),
+                                   self.record["started_at"], self.id)
 
     def _finish(self, status: str | None) -> None:
         t = time.time()
@@ -320,21 +317,10 @@ class NullRun:
     log_metrics = add_note = set_args = finish = metric
 
 
-def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO",
-          console=True, capture_output=True, copy=False, git=True) -> Run:
-    global _active
-    if _active is not None and not _active.finished and _active.pid == os.getpid():
-        _active.finish()  # a notebook cell run twice: the old run ends, a new one starts
-    levelno = _level(level)
-    t0 = time.time()
-    capture.strip_note_from_argv()
-    note = note or capture.stashed_note() or os.environ.get("RUNLOG_NOTE") or None
-    root = store.log_root(log_dir)
-    run_id, run_dir = store.new_run_dir(root, name, t0)
-    notebook = _in_notebook()
-    argv = [] if notebook else _command()
-    script = None if notebook else (sys.argv[0] if sys.argv and sys.argv[0] else None)
-    record = {
+def new_record(run_id: str, t0: float, argv: list[str], script: str | None, *,
+               note=None, name=None, tags=()) -> dict:
+    """The first run.json of a run (also used by ``runlog run``)."""
+    return {
         "schema": SCHEMA,
         "id": run_id,
         "name": name,
@@ -360,6 +346,29 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
         "metrics": {},
         "previous": None,
     }
+
+
+def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO",
+          console=True, capture_output=True, copy=False, git=True) -> Run:
+    global _active
+    if _active is not None and not _active.finished and _active.pid == os.getpid():
+        _active.finish()  # a notebook cell run twice: the old run ends, a new one starts
+    levelno = _level(level)
+    from . import child
+
+    if child.run_dir() is not None:
+        run = _join(args, note, levelno, console)
+        _active = run
+        return run
+    t0 = time.time()
+    capture.strip_note_from_argv()
+    note = note or capture.stashed_note() or os.environ.get("RUNLOG_NOTE") or None
+    root = store.log_root(log_dir)
+    run_id, run_dir = store.new_run_dir(root, name, t0)
+    notebook = _in_notebook()
+    argv = [] if notebook else _command()
+    script = None if notebook else (sys.argv[0] if sys.argv and sys.argv[0] else None)
+    record = new_record(run_id, t0, argv, script, note=note, name=name, tags=tags)
     run = Run(run_id, run_dir, root, record)
     run._t0 = t0
     run._copy = copy
@@ -408,6 +417,41 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
         record["previous"] = run._prev["id"] if run._prev else None
     if console and run._console is not None:
         _write(run._console, f"runlog: run {run_id} → {run.log_path}\n")
+    return run
+
+
+def _join(args, note, levelno: int, console: bool) -> Run:
+    """start() inside `runlog run`: log into the parent's run instead of making one."""
+    from . import child
+
+    run_dir = child.run_dir()
+    run_id = os.environ.get(child.ENV_ID) or os.path.basename(run_dir)
+    run = Run(run_id, run_dir, os.path.dirname(run_dir), {"id": run_id, "status": "running"})
+    run.joined = True
+    capture.strip_note_from_argv()
+    sink = run._sink = FileSink(run.log_path)
+    stream = None
+    if console:
+        fd = os.environ.get(child.ENV_CONSOLE)
+        try:
+            # the terminal itself, not the pipe the parent logs: no line is logged twice
+            stream = os.fdopen(int(fd), "w", buffering=1, closefd=False) if fd else None
+        except (OSError, ValueError):
+            stream = None
+    run._handler = RunHandler(sink, console=stream, level=levelno)
+    run._saved_root = attach(run._handler, levelno)
+    if args is not None:
+        run._set_args(capture.config_args(args))
+    else:
+        ns, parser = capture.find_in_frames(sys._getframe(2))
+        if ns is not None:
+            run._set_args(capture.namespace_args(ns), None, parser, claim=True)
+            run._args_from_parse = True
+        else:
+            capture.listen(run._on_parse)
+    if note:
+        sink.line("RUNLOG", f"note: {note}")
+        child.add_note_file(run_dir, note)
     return run
 
 

@@ -155,6 +155,20 @@ def sorted_runs(root: str, warn=None) -> list[dict]:
     return runs
 
 
+def find_previous(root: str, script_path: str | None, before: str, exclude: str) -> dict | None:
+    """The newest finished run of the same script, started before ``before``, from the index."""
+    if not script_path:
+        return None
+    best = None
+    for entry in read_index(root).values():
+        started = str(entry.get("started_at"))
+        if (entry.get("script_path") == script_path and entry.get("status") == "finished"
+                and entry["id"] != exclude and started <= before
+                and (best is None or started > str(best.get("started_at")))):
+            best = entry
+    return best
+
+
 class NoSuchRun(LookupError):
     pass
 

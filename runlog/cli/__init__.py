@@ -131,7 +131,28 @@ def _cmd_diff(a) -> int:
     return diff(a.dir, a.a, a.b)
 
 
-COMMANDS = (_add_tail, _add_ls, _add_show, _add_report, _add_note, _add_diff)
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="record any command, in any language",
+                       description="Run COMMAND as a recorded run: its output passes through and "
+                                   "into run.log, JSON lines like {\"metric\": \"acc\", "
+                                   "\"value\": 0.91} become metrics, and its exit code is "
+                                   "returned. Put the command after --.")
+    p.add_argument("--note", help="why this run exists")
+    p.add_argument("--name", help="a word for the run id")
+    p.add_argument("--tag", action="append", default=[], metavar="T", help="a tag (repeatable)")
+    p.add_argument("--no-git", action="store_true", help="do not record the code state")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND...")
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(a) -> int:
+    from .runcmd import run_command
+
+    cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
+    return run_command(a.dir, cmd, note=a.note, name=a.name, tags=a.tag, git=not a.no_git)
+
+
+COMMANDS = (_add_tail, _add_ls, _add_show, _add_report, _add_note, _add_diff, _add_run)
 
 
 def make_parser() -> argparse.ArgumentParser:

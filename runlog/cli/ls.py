@@ -11,15 +11,15 @@ NOTE_WIDTH = 40
 
 
 def differing_args(runs: list[dict]) -> list[str]:
-    """Argument names whose values are not the same in every listed run."""
-    flats = [flatten(r.get("args") or {}) for r in runs]
-    keys: dict[str, None] = {}
-    for f in flats:
-        keys.update(dict.fromkeys(f))
-    if len(runs) < 2:
-        return []
-    missing = object()
-    return [k for k in keys if len({repr(f.get(k, missing)) for f in flats}) > 1]
+    """Argument names that take more than one value among the listed runs that have them.
+
+    A name only some runs have (another script's) is not a difference by itself.
+    """
+    values: dict[str, set] = {}
+    for r in runs:
+        for k, v in flatten(r.get("args") or {}).items():
+            values.setdefault(k, set()).add(repr(v))
+    return [k for k, vs in values.items() if len(vs) > 1]
 
 
 def select(runs: list[dict], n: int | None, status: str | None, grep: str | None,

@@ -1,0 +1,394 @@
+"""``runlog run -- COMMAND``: record any program, in any language.
+
+The program's stdout and stderr pass through to ours unchanged while every
+line goes, timestamped, into run.log; lines that are JSON metric objects
+become metric points. A Python program underneath is reached through a
+``sitecustomize`` on PYTHONPATH (see ``runlog/_boot``) that records its
+argparse arguments, and its own ``runlog.start()`` joins this run.
+
+Signals: SIGINT, SIGTERM and SIGHUP are blocked here and collected with
+``sigtimedwait``, which says who sent them. One sent by another process
+(``kill``) is forwarded to the program; a Ctrl-C from the terminal already
+reached the program, which shares our process group, and is not sent twice.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from .. import child, gitinfo, store
+from ..logsetup import FileSink
+from ..metrics import METRICS, read_points, summarize
+from ..record import jsonable, write_record
+from ..report import render
+from .common import CliError
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+SI_KERNEL = 0x80  # si_code of a signal the kernel raised (a terminal's Ctrl-C, a hangup)
+BOOT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_boot")
+_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning)): ?(.*)$")
+_number = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def _value(text: str):
+    if _number.match(text):
+        try:
+            return int(text)
+        except ValueError:
+            return float(text)
+    if text in ("true", "True"):
+        return True
+    if text in ("false", "False"):
+        return False
+    return text
+
+
+def command_args(cmd: list[str]) -> tuple[dict, list[str]]:
+    """``KEY=VALUE`` words (make variables) and ``--key value`` options, as arguments."""
+    args: dict = {}
+    words = cmd[1:]
+    i = 0
+    while i < len(words):
+        w = words[i]
+        i += 1
+        if w.startswith("--") and len(w) > 2:
+            key, eq, val = w[2:].partition("=")
+            if not eq:
+                if i < len(words) and not words[i].startswith("-"):
+                    val, i = words[i], i + 1
+                else:
+                    args[key.replace("-", "_")] = True
+                    continue
+            args[key.replace("-", "_")] = _value(val)
+        elif "=" in w and not w.startswith("-") and w.split("=", 1)[0].isidentifier():
+            key, _, val = w.partition("=")
+            args[key] = _value(val)
+    return args, list(args)
+
+
+def script_of(cmd: list[str]) -> tuple[str, str]:
+    """(shown name, identity key) of what is run, to find the previous run of the same thing."""
+    exe = os.path.basename(cmd[0])
+    if exe.startswith("python") and len(cmd) > 1:
+        rest = [w for w in cmd[1:] if not w.startswith("-") or w == "-m"]
+        if rest and rest[0] == "-m" and len(rest) > 1:
+            return f"-m {rest[1]}", f"{os.getcwd()}::-m {rest[1]}"
+        if rest:
+            return rest[0], os.path.realpath(rest[0])
+    words = [cmd[0]]
+    for w in cmd[1:]:
+        if w.startswith("-") or "=" in w:
+            break
+        words.append(w)
+        if len(words) == 2:
+            break
+    shown = " ".join(words)
+    first = cmd[0] if os.sep in cmd[0] else (shutil.which(cmd[0]) or cmd[0])
+    return shown, f"{os.getcwd()}::{os.path.realpath(first)} {' '.join(words[1:])}".rstrip()
+
+
+def child_env(run_dir: str, run_id: str, console_fd: int | None) -> dict:
+    env = dict(os.environ)
+    env[child.ENV_DIR] = os.path.abspath(run_dir)
+    env[child.ENV_ID] = run_id
+    if console_fd is not None:
+        env[child.ENV_CONSOLE] = str(console_fd)
+    paths = [BOOT_DIR]
+    pkg_parent = os.path.dirname(os.path.dirname(BOOT_DIR))
+    old = env.get("PYTHONPATH")
+    if old:
+        paths.append(old)
+    paths.append(pkg_parent)  # last: only found if the program's Python lacks runlog
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.setdefault("PYTHONUNBUFFERED", "1")  # lines as they are printed, as on a terminal
+    return env
+
+
+class _Lines:
+    """Splits one stream into lines for run.log, keeping a bar's final ``\\r`` state."""
+
+    def __init__(self, tag: str, sink: FileSink, on_line):
+        self.tag, self.sink, self.on_line, self.buf = tag, sink, on_line, b""
+
+    def feed(self, data: bytes) -> None:
+        buf = self.buf + data
+        if b"\n" in buf:
+            *lines, buf = buf.split(b"\n")
+            now = time.time()
+            for raw in lines:
+                self._line(raw, now)
+        if b"\r" in buf:
+            buf = buf.rsplit(b"\r", 1)[-1] or buf.rstrip(b"\r").rsplit(b"\r", 1)[-1]
+        self.buf = buf
+
+    def _line(self, raw: bytes, now: float) -> None:
+        text = raw.decode("utf-8", "replace")
+        if "\r" in text:
+            parts = [p for p in text.split("\r") if p.strip()]
+            text = parts[-1] if parts else ""
+        self.sink.line(self.tag, text, now)
+        self.on_line(self.tag, text)
+
+    def close(self) -> None:
+        if self.buf:
+            self._line(self.buf, time.time())
+            self.buf = b""
+
+
+class Recorder:
+    """The run of one command: its record, its lines, its metrics, its end."""
+
+    def __init__(self, root: str, cmd: list[str], note, name, tags, git: bool):
+        from ..run import new_record
+
+        self.root, self.cmd = root, cmd
+        self.t0 = time.time()
+        self.run_id, self.dir = store.new_run_dir(root, name, self.t0)
+        shown, key = script_of(cmd)
+        argv = ["runlog", "run"]
+        if name:
+            argv += ["--name", name]
+        for t in tags:
+            argv += ["--tag", t]
+        from ..capture import take_note
+
+        argv += ["--", *take_note(cmd)[1]]  # a note among the program's own words is not re-run
+        self.record = new_record(self.run_id, self.t0, argv, shown, note=note, name=name, tags=tags)
+        self.record["script_path"] = key
+        args, given = command_args(cmd)
+        from ..mask import mask_args
+
+        self.record["args"] = mask_args(jsonable(args))
+        self.record["args_given"] = given
+        self.sink = FileSink(os.path.join(self.dir, "run.log"))
+        self.sink.line("RUNLOG", f"run {self.run_id} started: {self.record['command_line']}", self.t0)
+        if note:
+            self.sink.line("RUNLOG", f"note: {note}", self.t0)
+        self.lock = threading.Lock()
+        self.prev = None
+        self.stderr_tail: collections.deque = collections.deque(maxlen=12)
+        self.metric_lines = 0
+        from ..metrics import Metrics
+
+        self.metrics = Metrics(os.path.join(self.dir, METRICS))
+        self.save()
+        store.append_index(root, store.index_entry(self.record))
+        self.git_thread = None
+        if git:
+            self.git_thread = threading.Thread(target=self._git, daemon=True)
+            self.git_thread.start()
+
+    def save(self) -> None:
+        with self.lock:
+            try:
+                write_record(self.dir, self.record)
+            except OSError as e:
+                sys.stderr.write(f"runlog: could not write run.json ({e.strerror or e})\n")
+
+    def _git(self) -> None:
+        try:
+            info = gitinfo.capture(self.record["cwd"], self.dir, exclude=self.root)
+        except (gitinfo.GitError, OSError) as e:
+            sys.stderr.write(f"runlog: could not record the code state ({e}); the run goes on\n")
+            info = None
+        prev = store.find_previous(self.root, self.record["script_path"],
+                                   self.record["started_at"], self.run_id)
+        top = info.pop("top", None) if info else None
+        changes = None
+        if prev and top and prev.get("git_commit") and info.get("commit"):
+            changes = gitinfo.changes_between(top, prev["git_commit"], info["commit"])
+        with self.lock:
+            self.record["git"] = info
+            self.record["previous"] = prev["id"] if prev else None
+            if changes:
+                self.record["code_changes"] = changes
+            self.prev = prev
+        self.save()
+
+    def on_line(self, tag: str, text: str) -> None:
+        if tag == "ERR":
+            self.stderr_tail.append(text)
+        s = text.strip()
+        if s.startswith("{") and '"metric"' in s:
+            try:
+                obj = json.loads(s)
+                if isinstance(obj, dict) and isinstance(obj.get("metric"), str) and "value" in obj:
+                    self.metrics.add(obj["metric"], obj["value"], obj.get("step"))
+                    self.metric_lines += 1
+            except (ValueError, TypeError):
+                pass
+
+    def finish(self, returncode: int, signals_seen: list[int]) -> tuple[str, int]:
+        if self.git_thread is not None:
+            self.git_thread.join(5.0)
+        t = time.time()
+        from ..run import _iso
+
+        status, code, sig = outcome(returncode, signals_seen)
+        r = self.record
+        with self.lock:
+            r["status"] = status
+            r["exit_code"] = code
+            if sig:
+                r["signal"] = signal.Signals(sig).name
+            if status == "failed":
+                r["error"] = error_from(self.stderr_tail, code)
+            r["ended_at"] = _iso(t)
+            r["duration_s"] = round(t - self.t0, 3)
+            joined = child.read_args(self.dir)
+            if joined:
+                r["args"] = joined.get("args") or {}
+                r["args_given"] = joined.get("args_given") or []
+                if not r.get("note") and joined.get("note"):
+                    r["note"] = joined["note"]
+            if not r.get("note"):
+                r["note"] = child.read_note_file(self.dir)
+            self.metrics.close()
+            r["metrics"] = summarize(read_points(self.dir))
+        self.sink.line("RUNLOG", f"run {status} after {r['duration_s']:.1f} s")
+        report = render({**r, "dir": self.dir}, self.prev)
+        self.save()
+        try:
+            with open(os.path.join(self.dir, "report.md"), "w", encoding="utf-8") as f:
+                f.write(report)
+            store.append_index(self.root, store.index_entry(r))
+        except OSError as e:
+            sys.stderr.write(f"runlog: could not write the report ({e.strerror or e})\n")
+        self.sink.close()
+        return report, code
+
+
+def outcome(returncode: int, signals_seen: list[int]) -> tuple[str, int, int | None]:
+    """(status, exit code, signal) from how the program ended and what we were sent."""
+    if returncode < 0:
+        sig = -returncode
+        return ("interrupted" if sig == signal.SIGINT else "killed"), 128 + sig, sig
+    if signals_seen:
+        sig = signals_seen[0]
+        status = "interrupted" if sig == signal.SIGINT else "killed"
+        return status, returncode, sig
+    if returncode == 0:
+        return "finished", 0, None
+    if returncode == 130:
+        return "interrupted", 130, None
+    return "failed", returncode, None
+
+
+def error_from(tail, code: int) -> dict:
+    lines = list(tail)
+    for line in reversed(lines):
+        m = _ERROR_LINE.match(line.strip())
+        if m:
+            return {"type": m.group(1).rsplit(".", 1)[-1], "message": m.group(2),
+                    "where": None, "traceback": lines}
+    return {"type": "ExitCode", "message": f"exited with code {code}", "where": None,
+            "traceback": lines}
+
+
+def _write_all(fd: int, data: bytes) -> bool:
+    try:
+        while data:
+            n = os.write(fd, data)
+            data = data[n:]
+        return True
+    except OSError:
+        return False  # our own stdout went away: keep recording, stop passing through
+
+
+def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=True) -> int:
+    if not cmd:
+        raise CliError("nothing to run: runlog run [--note TEXT] -- COMMAND ...")
+    if shutil.which(cmd[0]) is None:
+        raise CliError(f"command not found: {cmd[0]}", code=127)
+    try:
+        rec = Recorder(root, cmd, note, name, tags, git)
+    except OSError as e:
+        raise CliError(f"could not create a run in {root} ({e.strerror or e})") from None
+    console_fd = os.dup(2)
+    sys.stderr.write(f"runlog: run {rec.run_id} → {rec.sink.path}\n")
+    sys.stderr.flush()
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=child_env(rec.dir, rec.run_id, console_fd),
+                                pass_fds=(console_fd,))
+    except OSError as e:
+        rec.stderr_tail.append(f"runlog: could not start {cmd[0]}: {e.strerror or e}")
+        rec.finish(127, [])
+        raise CliError(f"could not start {cmd[0]}: {e.strerror or e}", code=127) from None
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    seen: list[int] = []
+    try:
+        pump(proc, rec, seen)
+        returncode = proc.wait()
+    finally:
+        os.close(console_fd)
+    report, code = rec.finish(returncode, seen)
+    sys.stderr.write("\n" + report)
+    sys.stderr.flush()
+    if returncode < 0:  # die as the program died, so a calling shell or make sees it
+        sig = -returncode
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
+            os.kill(os.getpid(), sig)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    return code
+
+
+def pump(proc: subprocess.Popen, rec: Recorder, seen: list[int]) -> None:
+    """Pass output through and into run.log until the program's pipes close."""
+    sel = selectors.DefaultSelector()
+    lines = {}
+    for stream, tag, dest in ((proc.stdout, "OUT", 1), (proc.stderr, "ERR", 2)):
+        sel.register(stream.fileno(), selectors.EVENT_READ, dest)
+        lines[stream.fileno()] = _Lines(tag, rec.sink, rec.on_line)
+    passing = {1: True, 2: True}
+    exited_at = None
+    interrupts = 0
+    while sel.get_map():
+        for key, _ in sel.select(timeout=0.05):
+            fd = key.fd
+            data = os.read(fd, 65536)
+            if not data:
+                sel.unregister(fd)
+                lines[fd].close()
+                continue
+            dest = key.data
+            if passing[dest]:
+                passing[dest] = _write_all(dest, data)
+            lines[fd].feed(data)
+        while True:
+            info = signal.sigtimedwait(SIGNALS, 0)
+            if info is None:
+                break
+            seen.append(info.si_signo)
+            interrupts += 1
+            if interrupts >= 3 and proc.poll() is None:
+                proc.kill()  # asked three times: stop waiting for a clean exit
+            elif info.si_code != SI_KERNEL and proc.poll() is None:
+                try:
+                    proc.send_signal(info.si_signo)
+                except OSError:
+                    pass
+        if proc.poll() is not None:
+            # the program is gone; a background child may hold the pipes open
+            exited_at = exited_at or time.monotonic()
+            if time.monotonic() - exited_at > 1.0:
+                for fd in list(sel.get_map()):
+                    sel.unregister(fd)
+                    lines[fd].close()
+    sel.close()
+    proc.stdout.close()
+    proc.stderr.close()
