@@ -56,6 +56,14 @@ def _excepthook(exc_type, exc, tb):
 def _exit(status=None):
     global exit_code_hint
     exit_code_hint = status
+    run = _run
+    if _ours(run):
+        caller = sys._getframe(1)
+        if caller.f_code.co_name == "exit" and caller.f_globals.get("__name__") == "argparse":
+            # --help, --version or a usage error from the script's own parser
+            parser = caller.f_locals.get("self")
+            if run._parser is None or parser is run._parser:
+                run._exit_in_parse(status)
     (_prev_exit or _raise_exit)(status)
 
 

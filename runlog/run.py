@@ -64,6 +64,8 @@ class Run:
         self.record = record
         self.pid = os.getpid()
         self.finished = False
+        self._discard = False
+        self._parser = None
         self.joined = False  # inside `runlog run`: the parent process owns the record
         self._lock = threading.RLock()
         self._signal: int | None = None
@@ -127,10 +129,16 @@ class Run:
                 return
             self.finished = True
         try:
-            if not self.joined:
+            if not self.joined and not self._discard:
                 self._finish(status)
         finally:
             self._teardown()
+            if self._discard and not self.joined:
+                import shutil
+
+                if self._git_thread is not None:
+                    self._git_thread.join(GIT_WAIT_S)
+                shutil.rmtree(self.dir, ignore_errors=True)
             if _active is self:
                 _active = None
 
@@ -138,6 +146,8 @@ class Run:
 
     def _save(self) -> None:
         with self._lock:
+            if self._discard:
+                return
             try:
                 write_record(self.dir, self.record)
                 self._last_save = time.time()
@@ -187,8 +197,14 @@ class Run:
         if self._args_from_parse or self.finished:
             return
         self._args_from_parse = True
+        self._parser = parser
         capture.unlisten()
         self._set_args(capture.namespace_args(namespace), given, claim=True)
+
+    def _exit_in_parse(self, code) -> None:
+        """The script exited while parsing its arguments (--help, a usage error):
+        no experiment ran, so the run folder is removed and no report printed."""
+        self._discard = True
 
     def _note_exception(self, exc_type, exc, tb) -> None:
         self._error = hooks.error_info(exc_type, exc, tb)
