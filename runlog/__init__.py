@@ -32,8 +32,13 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     except Exception as e:
         from .logsetup import _say
 
-        _say(f"could not start the run ({type(e).__name__}: {e}); the script goes on unrecorded")
-        return _run.NullRun()
+        why = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror else e
+        _say(f"could not start the run ({why}); the script goes on unrecorded")
+        from .partial import ConsoleRun
+
+        run = ConsoleRun(console=console)
+        _run._active = run
+        return run
 
 
 def current():
@@ -50,28 +55,41 @@ def finish(status=None) -> None:
         run.finish(status)
 
 
-def metric(name, value, step=None) -> None:
-    """Record a metric point on the active run."""
+def _active_or_warn(what: str):
     run = current()
     if run is None:
-        raise RuntimeError("runlog.metric() needs an active run: call runlog.start() first")
-    run.metric(name, value, step)
+        global _warned
+        if not _warned:
+            _warned = True
+            from .logsetup import _say
+
+            _say(f"runlog.{what}() was called with no active run (call runlog.start() "
+                 "first); ignored")
+    return run
+
+
+_warned = False
+
+
+def metric(name, value, step=None) -> None:
+    """Record a metric point on the active run."""
+    run = _active_or_warn("metric")
+    if run is not None:
+        run.metric(name, value, step)
 
 
 def log_metrics(values, step=None) -> None:
     """Record several metric points on the active run."""
-    run = current()
-    if run is None:
-        raise RuntimeError("runlog.log_metrics() needs an active run: call runlog.start() first")
-    run.log_metrics(values, step)
+    run = _active_or_warn("log_metrics")
+    if run is not None:
+        run.log_metrics(values, step)
 
 
 def add_note(text) -> None:
     """Append a note to the active run."""
-    run = current()
-    if run is None:
-        raise RuntimeError("runlog.add_note() needs an active run: call runlog.start() first")
-    run.add_note(text)
+    run = _active_or_warn("add_note")
+    if run is not None:
+        run.add_note(text)
 
 
 def _take_note_early() -> None:

@@ -79,7 +79,7 @@ def _say(message: str) -> None:
 class RunHandler(logging.Handler):
     """Writes each record to run.log and, concisely, to the console."""
 
-    def __init__(self, sink: FileSink, console=None, level: int = logging.NOTSET,
+    def __init__(self, sink: FileSink | None, console=None, level: int = logging.NOTSET,
                  color: bool | None = None):
         super().__init__(level)
         self.sink = sink
@@ -113,7 +113,8 @@ class RunHandler(logging.Handler):
             who = "" if name == "root" or name == "__main__" else f"{name}: "
             t = record.created
             sink = self.sink
-            sink.write(f"{sink.stamp(t)} {level:<{LEVEL_WIDTH}}{who}{msg}\n")
+            if sink is not None:
+                sink.write(f"{sink.stamp(t)} {level:<{LEVEL_WIDTH}}{who}{msg}\n")
             console = self.console
             if console is not None:
                 sec = int(t)

@@ -315,24 +315,6 @@ class Run:
             self._sink.close()
 
 
-class NullRun:
-    """What start() returns when runlog itself could not start: records nothing."""
-
-    id = dir = log_path = None
-    finished = True
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
-
-    def metric(self, *a, **k) -> None:
-        pass
-
-    log_metrics = add_note = set_args = finish = metric
-
-
 def new_record(run_id: str, t0: float, argv: list[str], script: str | None, *,
                note=None, name=None, tags=()) -> dict:
     """The first run.json of a run (also used by ``runlog run``)."""
@@ -367,14 +349,14 @@ def new_record(run_id: str, t0: float, argv: list[str], script: str | None, *,
 def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO",
           console=True, capture_output=True, copy=False, git=True) -> Run:
     global _active
-    if _active is not None and not _active.finished and _active.pid == os.getpid():
+    if current() is not None:
         _active.finish()  # a notebook cell run twice: the old run ends, a new one starts
     levelno = _level(level)
-    from . import child
+    from . import partial
 
-    if child.run_dir() is not None:
-        run = _join(args, note, levelno, console)
-        _active = run
+    rank = partial.rank()
+    if partial.joined_dir(rank) is not None or rank:
+        run = _active = partial.join(args, note, levelno, console, rank)
         return run
     t0 = time.time()
     capture.strip_note_from_argv()
@@ -436,41 +418,6 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     return run
 
 
-def _join(args, note, levelno: int, console: bool) -> Run:
-    """start() inside `runlog run`: log into the parent's run instead of making one."""
-    from . import child
-
-    run_dir = child.run_dir()
-    run_id = os.environ.get(child.ENV_ID) or os.path.basename(run_dir)
-    run = Run(run_id, run_dir, os.path.dirname(run_dir), {"id": run_id, "status": "running"})
-    run.joined = True
-    capture.strip_note_from_argv()
-    sink = run._sink = FileSink(run.log_path)
-    stream = None
-    if console:
-        fd = os.environ.get(child.ENV_CONSOLE)
-        try:
-            # the terminal itself, not the pipe the parent logs: no line is logged twice
-            stream = os.fdopen(int(fd), "w", buffering=1, closefd=False) if fd else None
-        except (OSError, ValueError):
-            stream = None
-    run._handler = RunHandler(sink, console=stream, level=levelno)
-    run._saved_root = attach(run._handler, levelno)
-    if args is not None:
-        run._set_args(capture.config_args(args))
-    else:
-        ns, parser = capture.find_in_frames(sys._getframe(2))
-        if ns is not None:
-            run._set_args(capture.namespace_args(ns), None, parser, claim=True)
-            run._args_from_parse = True
-        else:
-            capture.listen(run._on_parse)
-    if note:
-        sink.line("RUNLOG", f"note: {note}")
-        child.add_note_file(run_dir, note)
-    return run
-
-
 def _write(stream, text: str) -> None:
     try:
         stream.write(text)
@@ -490,7 +437,8 @@ def _has_console_handler(logger: logging.Logger) -> bool:
 
 
 def current() -> Run | None:
+    """The active run of this process (forked workers have none of their own)."""
     run = _active
-    if run is not None and (run.finished or run.pid != os.getpid()):
+    if run is not None and (run.finished or getattr(run, "pid", None) != os.getpid()):
         return None
     return run
