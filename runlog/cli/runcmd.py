@@ -86,12 +86,8 @@ def script_of(cmd: list[str]) -> tuple[str, str]:
         if rest:
             return rest[0], os.path.realpath(rest[0])
     words = [cmd[0]]
-    for w in cmd[1:]:
-        if w.startswith("-") or "=" in w:
-            break
-        words.append(w)
-        if len(words) == 2:
-            break
+    if len(cmd) > 1 and re.match(r"^[A-Za-z][\w./-]*$", cmd[1]):
+        words.append(cmd[1])  # a make target, a subcommand or a script: part of what is run
     shown = " ".join(words)
     first = cmd[0] if os.sep in cmd[0] else (shutil.which(cmd[0]) or cmd[0])
     return shown, f"{os.getcwd()}::{os.path.realpath(first)} {' '.join(words[1:])}".rstrip()
