@@ -85,10 +85,18 @@ def script_of(cmd: list[str]) -> tuple[str, str]:
             return f"-m {rest[1]}", f"{os.getcwd()}::-m {rest[1]}"
         if rest:
             return rest[0], os.path.realpath(rest[0])
+    # Targets, subcommands and scripts are part of what is run; option values,
+    # KEY=VALUE settings and numbers are not (they are its arguments).
     words = [cmd[0]]
-    if len(cmd) > 1 and re.match(r"^[A-Za-z][\w./-]*$", cmd[1]):
-        words.append(cmd[1])  # a make target, a subcommand or a script: part of what is run
-    shown = " ".join(words)
+    skip = False
+    for w in cmd[1:]:
+        if skip:
+            skip = False
+        elif w.startswith("--"):
+            skip = "=" not in w
+        elif re.match(r"^[A-Za-z][\w./-]*$", w):
+            words.append(w)
+    shown = " ".join(words[:3]) + (" …" if len(words) > 3 else "")
     first = cmd[0] if os.sep in cmd[0] else (shutil.which(cmd[0]) or cmd[0])
     return shown, f"{os.getcwd()}::{os.path.realpath(first)} {' '.join(words[1:])}".rstrip()
 
