@@ -268,7 +268,7 @@ class Run:
             r["ended_at"] = _iso(t)
             r["duration_s"] = round(t - self._t0, 3)
             r["metrics"] = self.metrics.summary
-        report = render({**r, "dir": self.dir}, self._prev)
+        report = render({**r, "dir": _shown(self.dir, r["cwd"])}, self._prev)
         if self._sink is not None:
             self._sink.line("RUNLOG", f"run {st} after {r['duration_s']:.1f} s")
         self._save()
@@ -361,7 +361,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     t0 = time.time()
     capture.strip_note_from_argv()
     note = note or capture.stashed_note() or os.environ.get("RUNLOG_NOTE") or None
-    root = store.log_root(log_dir)
+    root = os.path.abspath(store.log_root(log_dir))  # a later chdir must not move the run
     run_id, run_dir = store.new_run_dir(root, name, t0)
     notebook = _in_notebook()
     argv = [] if notebook else _command()
@@ -414,8 +414,14 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
         run._prev = run._find_previous()
         record["previous"] = run._prev["id"] if run._prev else None
     if console and run._console is not None:
-        _write(run._console, f"runlog: run {run_id} → {run.log_path}\n")
+        _write(run._console, f"runlog: run {run_id} → {_shown(run.log_path, record['cwd'])}\n")
     return run
+
+
+def _shown(path: str, cwd: str) -> str:
+    """A path as the user would type it from where the script started."""
+    rel = os.path.relpath(path, cwd)
+    return path if rel.startswith("..") else rel
 
 
 def _write(stream, text: str) -> None:

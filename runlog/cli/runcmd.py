@@ -260,7 +260,7 @@ class Recorder:
             self.metrics.close()
             r["metrics"] = summarize(read_points(self.dir))
         self.sink.line("RUNLOG", f"run {status} after {r['duration_s']:.1f} s")
-        report = render({**r, "dir": self.dir}, self.prev)
+        report = render({**r, "dir": os.path.relpath(self.dir)}, self.prev)
         self.save()
         try:
             with open(os.path.join(self.dir, "report.md"), "w", encoding="utf-8") as f:
