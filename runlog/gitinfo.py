@@ -9,12 +9,23 @@ whole capture runs in a background thread started by ``start()``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
 PATCH = "code.patch"
 PATCH_LIMIT = 1_000_000  # bytes of code.patch kept; the rest is cut and flagged
 UNTRACKED_FILE_LIMIT = 100_000  # untracked files larger than this are listed, not inlined
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+_SECRET_LINE = re.compile(
+    r"^\+.*(token|secret|passw(or)?d|api[-_]?key|access[-_]?key|private[-_]?key|credential)"
+    r"\w*['\"]?\s*[:=]\s*['\"][^'\"\s]{8,}['\"]", re.IGNORECASE | re.MULTILINE)
+
+
+def looks_secret(patch: str) -> bool:
+    """Whether added lines of a patch seem to assign a literal credential."""
+    return _SECRET_LINE.search(patch) is not None
 
 
 class GitError(Exception):
@@ -158,6 +169,8 @@ def capture(cwd: str, run_dir: str | None, exclude: str | None = None) -> dict |
         with open(os.path.join(run_dir, PATCH), "w", encoding="utf-8") as f:
             f.write(patch)
         info["patch"] = PATCH
+        if looks_secret(patch):
+            info["patch_secret_warning"] = True
     return info
 
 

@@ -222,6 +222,9 @@ class Run:
         except OSError as e:
             self._fail_once("git", f"could not save the code state ({e.strerror or e})")
             info = None
+        if info and info.pop("patch_secret_warning", False):
+            _say(f"warning: {self.dir}/code.patch seems to hold a credential "
+                 "(an added line assigns a token, key or password); it is saved as it is")
         prev = self._find_previous()
         top = info.pop("top", None) if info else None
         changes = None

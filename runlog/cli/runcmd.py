@@ -205,6 +205,9 @@ class Recorder:
         except (gitinfo.GitError, OSError) as e:
             sys.stderr.write(f"runlog: could not record the code state ({e}); the run goes on\n")
             info = None
+        if info and info.pop("patch_secret_warning", False):
+            sys.stderr.write(f"runlog: warning: {self.dir}/code.patch seems to hold a credential "
+                             "(an added line assigns a token, key or password); it is saved as it is\n")
         prev = store.find_previous(self.root, self.record["script_path"],
                                    self.record["started_at"], self.run_id)
         top = info.pop("top", None) if info else None
