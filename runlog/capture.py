@@ -261,7 +261,8 @@ class Tee:
         n = self._stream.write(s)
         if s:
             try:
-                self._log(s if isinstance(s, str) else str(s))
+                if not _from_logged_record(sys._getframe(1)):
+                    self._log(s if isinstance(s, str) else str(s))
             except Exception:
                 pass
         return n
@@ -296,14 +297,47 @@ class Tee:
         return getattr(self._stream, name)
 
 
+_ANSI = None
+
+
 def _last_state(line: str) -> str:
-    """The text a terminal would show after carriage returns redraw a line."""
+    """The text a terminal would show after carriage returns redraw a line.
+
+    Cursor movements and colours (nested progress bars, coloured loggers) are
+    dropped: the log is for reading and grepping.
+    """
+    global _ANSI
+    if "\x1b" in line:
+        if _ANSI is None:
+            import re
+
+            _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+        line = _ANSI.sub("", line)
     if "\r" not in line:
         return line
-    for part in reversed(line.split("\r")):
-        if part.strip():
-            return part
-    return ""
+    parts = line.split("\r")
+    while len(parts) > 1 and parts[-1] == "":
+        parts.pop()  # "text\r": the cursor went back, the text stays
+    return parts[-1] if parts[-1].strip() else ""
+
+
+def _from_logged_record(frame) -> bool:
+    """Whether this write is a logging.StreamHandler printing a record that runlog's
+    own handler on the root logger has already written to run.log."""
+    if frame.f_code.co_name != "emit" or "record" not in frame.f_locals:
+        return False
+    logging = sys.modules.get("logging")
+    if logging is None or not isinstance(frame.f_locals.get("self"), logging.StreamHandler):
+        return False
+    record = frame.f_locals["record"]
+    logger = logging.getLogger(record.name) if record.name != "root" else logging.root
+    while logger is not None:
+        if logger is logging.root:
+            return True
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return False
 
 
 def _say(message: str) -> None:

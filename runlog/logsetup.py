@@ -123,14 +123,29 @@ class RunHandler(logging.Handler):
                     self._cprefix = time.strftime("%H:%M:%S", time.localtime(sec))
                 if self.color:
                     c = _COLORS.get(level, "")
-                    console.write(f"\x1b[2m{self._cprefix}\x1b[0m {c}{level:<7}{_RESET} {who}{msg}\n")
+                    text = f"\x1b[2m{self._cprefix}\x1b[0m {c}{level:<7}{_RESET} {who}{msg}"
                 else:
-                    console.write(f"{self._cprefix} {level:<7} {who}{msg}\n")
-                console.flush()
+                    text = f"{self._cprefix} {level:<7} {who}{msg}"
+                bar = _active_bar()
+                if bar is not None:
+                    bar.write(text, file=console)  # above the bar, which is redrawn below
+                else:
+                    console.write(text + "\n")
+                    console.flush()
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+
+def _active_bar():
+    """tqdm's class when a tqdm progress bar is on screen, so lines go above it."""
+    std = sys.modules.get("tqdm.std")
+    if std is None:
+        return None
+    cls = getattr(std, "tqdm", None)
+    instances = getattr(cls, "_instances", None)
+    return cls if instances else None
 
 
 def _fmt_exc(exc_info) -> str:

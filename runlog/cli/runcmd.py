@@ -27,6 +27,7 @@ import threading
 import time
 
 from .. import child, gitinfo, store
+from ..capture import _last_state
 from ..logsetup import FileSink
 from ..metrics import METRICS, read_points, summarize
 from ..record import jsonable, write_record
@@ -131,15 +132,12 @@ class _Lines:
             now = time.time()
             for raw in lines:
                 self._line(raw, now)
-        if b"\r" in buf:
-            buf = buf.rsplit(b"\r", 1)[-1] or buf.rstrip(b"\r").rsplit(b"\r", 1)[-1]
+        if b"\r" in buf:  # keep only what a terminal would still show of a redrawn line
+            buf = _last_state(buf.decode("utf-8", "replace")).encode("utf-8")
         self.buf = buf
 
     def _line(self, raw: bytes, now: float) -> None:
-        text = raw.decode("utf-8", "replace")
-        if "\r" in text:
-            parts = [p for p in text.split("\r") if p.strip()]
-            text = parts[-1] if parts else ""
+        text = _last_state(raw.decode("utf-8", "replace"))
         self.sink.line(self.tag, text, now)
         self.on_line(self.tag, text)
 
