@@ -344,3 +344,75 @@ def _say(message: str) -> None:
     from .logsetup import _say as say
 
     say(message)
+
+
+# ---------------------------------------------------------------- other CLIs
+
+
+def from_click() -> tuple[dict, list[str]] | None:
+    """Parameters of the running click (or typer) command, with those given on the command line."""
+    click = sys.modules.get("click")
+    if click is None:
+        return None
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return None
+    from click.core import ParameterSource
+
+    args: dict = {}
+    given: list[str] = []
+    chain = []
+    while ctx is not None:
+        chain.append(ctx)
+        ctx = ctx.parent
+    for c in reversed(chain):  # the group's options first, then the command's
+        if c.info_name and c.parent is not None:
+            args.setdefault("command", c.info_name)
+        for name, value in c.params.items():
+            args[name] = value
+            try:
+                if c.get_parameter_source(name) in (ParameterSource.COMMANDLINE,
+                                                    ParameterSource.ENVIRONMENT):
+                    given.append(name)
+            except Exception:
+                pass
+    return args, given
+
+
+def from_hydra(frame, depth: int = 30) -> tuple[object, list[str]] | None:
+    """The config of a running @hydra.main function, and the keys overridden on the command line."""
+    if "hydra" not in sys.modules or "omegaconf" not in sys.modules:
+        return None
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import DictConfig
+
+    if not HydraConfig.initialized():
+        return None
+
+    cfg = None
+    f = frame
+    while f is not None and depth > 0 and cfg is None:
+        for value in list(f.f_locals.values()):
+            if isinstance(value, DictConfig):
+                cfg = value
+                break
+        f = f.f_back
+        depth -= 1
+    if cfg is None:
+        return None
+    given = [o.lstrip("+~").split("=", 1)[0] for o in HydraConfig.get().overrides.task]
+    return cfg, given
+
+
+def hydra_original_cwd() -> str | None:
+    """Where the user started a Hydra app that changed directory into its output folder."""
+    if "hydra" not in sys.modules:
+        return None
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            return HydraConfig.get().runtime.cwd
+    except Exception:
+        pass
+    return None

@@ -69,7 +69,7 @@ def write_args(args: dict, given, claim: bool) -> bool:
     args = jsonable(args)
     data = {
         "args": mask_args(args),
-        "args_given": [g for g in dict.fromkeys(given or []) if g in args],
+        "args_given": list(dict.fromkeys(given or [])),
         "note": capture.stashed_note(),
         "script": sys.argv[0] if sys.argv else None,
         "pid": os.getpid(),

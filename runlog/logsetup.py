@@ -183,3 +183,46 @@ def detach(handler: logging.Handler, saved: tuple[int]) -> None:
     root.removeHandler(handler)
     if root.level != saved[0]:
         root.setLevel(saved[0])
+
+
+_orig_basic_config = None
+
+
+def _basic_config(**kwargs):
+    """logging.basicConfig while a run is active: as if runlog's handler were not there.
+
+    Without this, a script that configures logging after ``start()`` would see
+    its basicConfig do nothing (the root logger already has a handler). The
+    script's own handler is bound to the real stderr, and runlog stops echoing
+    to the console if the script now does it itself.
+    """
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if isinstance(h, RunHandler)]
+    for h in ours:
+        root.removeHandler(h)
+    saved_err, saved_out = sys.stderr, sys.stdout
+    sys.stderr = getattr(saved_err, "_stream", saved_err)  # past runlog's tee
+    sys.stdout = getattr(saved_out, "_stream", saved_out)
+    try:
+        _orig_basic_config(**kwargs)
+    finally:
+        sys.stderr, sys.stdout = saved_err, saved_out
+        for h in ours:
+            root.addHandler(h)
+            if any(type(x) is logging.StreamHandler for x in root.handlers):
+                h.console = None
+
+
+def patch_basic_config() -> None:
+    global _orig_basic_config
+    if _orig_basic_config is None:
+        _orig_basic_config = logging.basicConfig
+        logging.basicConfig = _basic_config
+
+
+def unpatch_basic_config() -> None:
+    global _orig_basic_config
+    if _orig_basic_config is not None:
+        if logging.basicConfig is _basic_config:
+            logging.basicConfig = _orig_basic_config
+        _orig_basic_config = None

@@ -10,6 +10,7 @@ import math
 import os
 import shlex
 
+MAX_ARG_CHANGES = 6  # argument changes named in the "Since" line
 ARGS_WIDTH = 160  # characters of "other args" before the rest is summarised
 _LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "rmse", "perplexity", "ppl", "wer", "cer",
                     "time", "latency", "nll", "bpd", "distance", "regret")
@@ -121,6 +122,8 @@ def changes_since(record: dict, prev: dict | None) -> str | None:
     if not prev:
         return None
     parts = arg_changes(prev.get("args") or {}, record.get("args") or {})
+    if len(parts) > MAX_ARG_CHANGES:
+        parts = parts[:MAX_ARG_CHANGES] + [f"… {len(parts) - MAX_ARG_CHANGES} more arguments"]
     code = record.get("code_changes") or {}
     if code.get("commits"):
         n = code["commits"]

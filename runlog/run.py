@@ -17,7 +17,8 @@ import threading
 import time
 
 from . import capture, hooks, store
-from .logsetup import FileSink, RunHandler, _say, attach, detach
+from .logsetup import (FileSink, RunHandler, _say, attach, detach, patch_basic_config,
+                       unpatch_basic_config)
 from .mask import mask_args, mask_argv
 from .metrics import METRICS, Metrics
 from .record import SCHEMA, jsonable, write_record
@@ -171,7 +172,10 @@ class Run:
         args = jsonable(args)
         if given is None:
             given = capture.given_from_argv(list(args), sys.argv[1:], parser)
-        given = [g for g in dict.fromkeys(given) if g in args]
+        from .report import flatten
+
+        flat = flatten(args)
+        given = [g for g in dict.fromkeys(given) if g in args or g in flat]
         if self.joined:
             from . import child
 
@@ -313,6 +317,7 @@ class Run:
         if self._handler is not None:
             detach(self._handler, self._saved_root)
             self._handler = None
+            unpatch_basic_config()
         self.metrics.close()
         if self._sink is not None:
             self._sink.close()
@@ -364,7 +369,9 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     t0 = time.time()
     capture.strip_note_from_argv()
     note = note or capture.stashed_note() or os.environ.get("RUNLOG_NOTE") or None
-    root = os.path.abspath(store.log_root(log_dir))  # a later chdir must not move the run
+    root = store.log_root(log_dir)
+    # a later chdir must not move the run; Hydra may have changed directory already
+    root = os.path.join(capture.hydra_original_cwd() or os.getcwd(), root)
     run_id, run_dir = store.new_run_dir(root, name, t0)
     notebook = _in_notebook()
     argv = [] if notebook else _command()
@@ -384,6 +391,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
         run._console = stderr
     run._handler = RunHandler(sink, console=run._console, level=levelno)
     run._saved_root = attach(run._handler, levelno)
+    patch_basic_config()
     if console:
         run._console = run._console or stderr
     if capture_output:
@@ -394,16 +402,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
                 setattr(sys, attr, tee)
                 run._tees.append(tee)
 
-    if args is not None:
-        run._set_args(capture.config_args(args))
-    else:
-        ns, parser = capture.find_in_frames(sys._getframe(1))
-        if ns is not None:
-            run._set_args(capture.namespace_args(ns), None, parser)
-            run._args_from_parse = True
-        else:
-            capture.listen(run._on_parse)
-            run._save()
+    _capture_args(run, args, sys._getframe(1))
     hooks.install(run)
     _active = run
     try:
@@ -419,6 +418,28 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     if console and run._console is not None:
         _write(run._console, f"runlog: run {run_id} → {_shown(run.log_path, record['cwd'])}\n")
     return run
+
+
+def _capture_args(run: Run, args, frame) -> None:
+    """The run's arguments: given, or found in the caller's argparse, click or Hydra."""
+    if args is not None:
+        run._set_args(capture.config_args(args))
+        return
+    found = capture.from_hydra(frame)  # before argparse: Hydra parses its own flags with it
+    if found is None:
+        ns, parser = capture.find_in_frames(frame)
+        if ns is not None:
+            run._set_args(capture.namespace_args(ns), None, parser)
+            run._args_from_parse = True
+            return
+        found = capture.from_click()
+    if found is not None:
+        config, given = found
+        run._set_args(capture.config_args(config), given)
+        run._args_from_parse = True
+        return
+    capture.listen(run._on_parse)
+    run._save()
 
 
 def _shown(path: str, cwd: str) -> str:
