@@ -105,14 +105,16 @@ def _at_exit():
             _say(f"could not finish the run ({e})")
 
 
-def install(run) -> None:
+def install(run, interactive: bool = False) -> None:
+    """Hook the exits. ``interactive`` (a notebook): cells handle their own
+    exceptions and SystemExit, so only atexit and the signals apply."""
     global _run, _prev_excepthook, _prev_exit, _atexit_registered, exit_code_hint
     _run = run
     exit_code_hint = None
-    if sys.excepthook is not _excepthook:
+    if sys.excepthook is not _excepthook and not interactive:
         _prev_excepthook = sys.excepthook
         sys.excepthook = _excepthook
-    if sys.exit is not _exit:
+    if sys.exit is not _exit and not interactive:
         _prev_exit = sys.exit
         sys.exit = _exit
     if not _atexit_registered:

@@ -161,6 +161,8 @@ def render(record: dict, prev: dict | None = None, fmt: str = "md") -> str:
         else:
             where += ", clean"
         item(f"- Git: {where}")
+    if record.get("cells"):
+        item(f"- Code: the notebook cells run, saved in {record['cells']}")
     metrics = record.get("metrics") or {}
     if metrics:
         parts = []

@@ -49,11 +49,6 @@ def _command() -> list[str]:
     return argv[:1] + rest
 
 
-def _in_notebook() -> bool:
-    return "ipykernel" in sys.modules or "IPython" in sys.modules and hasattr(
-        sys.modules["IPython"], "get_ipython") and sys.modules["IPython"].get_ipython() is not None
-
-
 class Run:
     """One recorded run. Made by ``runlog.start()``."""
 
@@ -67,6 +62,7 @@ class Run:
         self.finished = False
         self._discard = False
         self._parser = None
+        self._cells = None  # notebook cells followed during the run
         self.joined = False  # inside `runlog run`: the parent process owns the record
         self._lock = threading.RLock()
         self._signal: int | None = None
@@ -275,6 +271,11 @@ class Run:
             r["ended_at"] = _iso(t)
             r["duration_s"] = round(t - self._t0, 3)
             r["metrics"] = self.metrics.summary
+        if self._cells is not None:
+            try:
+                r["cells"] = self._cells.save(self.dir)
+            except OSError as e:
+                self._fail_once("cells", f"could not save the notebook cells ({e.strerror or e})")
         report = render({**r, "dir": _shown(self.dir, r["cwd"])}, self._prev)
         if self._sink is not None:
             self._sink.line("RUNLOG", f"run {st} after {r['duration_s']:.1f} s")
@@ -291,13 +292,18 @@ class Run:
         self._show(report)
 
     def _show(self, report: str) -> None:
-        stream = self._console or sys.__stderr__
-        try:
-            if stream is not None:
-                stream.write("\n" + (report if not _in_notebook() else report))
-                stream.flush()
-        except Exception:
+        from .notebook import show_markdown
+
+        if self._cells is not None and show_markdown(report):
             pass
+        else:
+            stream = self._console or sys.__stderr__
+            try:
+                if stream is not None:
+                    stream.write("\n" + report)
+                    stream.flush()
+            except Exception:
+                pass
         if self._copy:
             from .report import copy
 
@@ -307,6 +313,8 @@ class Run:
 
     def _teardown(self) -> None:
         capture.unlisten()
+        if self._cells is not None:
+            self._cells.close()
         hooks.uninstall(self)
         for tee in self._tees:
             if sys.stdout is tee:
@@ -373,12 +381,22 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     # a later chdir must not move the run; Hydra may have changed directory already
     root = os.path.join(capture.hydra_original_cwd() or os.getcwd(), root)
     run_id, run_dir = store.new_run_dir(root, name, t0)
-    notebook = _in_notebook()
-    argv = [] if notebook else _command()
-    script = None if notebook else (sys.argv[0] if sys.argv and sys.argv[0] else None)
+    from .notebook import shell
+
+    ip = shell()
+    if ip is not None:
+        from .notebook import notebook_path
+
+        argv, script = [], notebook_path(ip)
+    else:
+        argv, script = _command(), (sys.argv[0] if sys.argv and sys.argv[0] else None)
     record = new_record(run_id, t0, argv, script, note=note, name=name, tags=tags)
     run = Run(run_id, run_dir, root, record)
     run._t0 = t0
+    if ip is not None:
+        from .notebook import Cells
+
+        run._cells = Cells(ip, run)
     run._copy = copy
     sink = run._sink = FileSink(run.log_path)
     sink.line("RUNLOG", f"run {run_id} started: {record['command_line'] or '(interactive)'}", t0)
@@ -403,7 +421,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
                 run._tees.append(tee)
 
     _capture_args(run, args, sys._getframe(1))
-    hooks.install(run)
+    hooks.install(run, interactive=ip is not None)
     _active = run
     try:
         store.append_index(root, store.index_entry(record))
