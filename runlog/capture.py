@@ -351,13 +351,16 @@ def _say(message: str) -> None:
 
 def from_click() -> tuple[dict, list[str]] | None:
     """Parameters of the running click (or typer) command, with those given on the command line."""
-    click = sys.modules.get("click")
-    if click is None:
-        return None
-    ctx = click.get_current_context(silent=True)
+    ctx = None
+    for name in ("click.globals", "typer._click.globals"):  # newer typer vendors its own click
+        mod = sys.modules.get(name)
+        if mod is not None:
+            ctx = mod.get_current_context(silent=True)
+            if ctx is not None:
+                break
     if ctx is None:
         return None
-    from click.core import ParameterSource
+    ParameterSource = sys.modules[type(ctx).__module__].ParameterSource
 
     args: dict = {}
     given: list[str] = []

@@ -128,7 +128,10 @@ class RunHandler(logging.Handler):
                     text = f"{self._cprefix} {level:<7} {who}{msg}"
                 bar = _active_bar()
                 if bar is not None:
-                    bar.write(text, file=console)  # above the bar, which is redrawn below
+                    # clear the bars, print above them, redraw them below
+                    with bar.external_write_mode(file=sys.stderr):
+                        console.write(text + "\n")
+                        console.flush()
                 else:
                     console.write(text + "\n")
                     console.flush()

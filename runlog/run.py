@@ -368,6 +368,8 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     if current() is not None:
         _active.finish()  # a notebook cell run twice: the old run ends, a new one starts
     levelno = _level(level)
+    if args is not None:
+        args = capture.config_args(args)  # a TypeError here, before anything is made
     from . import partial
 
     rank = partial.rank()
@@ -420,7 +422,10 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
                 setattr(sys, attr, tee)
                 run._tees.append(tee)
 
-    _capture_args(run, args, sys._getframe(1))
+    try:
+        _capture_args(run, args, sys._getframe(1))
+    except Exception as e:  # finding the arguments must never cost the run
+        _say(f"could not record the arguments ({type(e).__name__}: {e})")
     hooks.install(run, interactive=ip is not None)
     _active = run
     try:
@@ -441,7 +446,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
 def _capture_args(run: Run, args, frame) -> None:
     """The run's arguments: given, or found in the caller's argparse, click or Hydra."""
     if args is not None:
-        run._set_args(capture.config_args(args))
+        run._set_args(args)
         return
     found = capture.from_hydra(frame)  # before argparse: Hydra parses its own flags with it
     if found is None:
