@@ -23,7 +23,9 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     Paths, enums, file objects and other objects become strings; containers
     are walked. Floats stay floats, including nan and inf.
     """
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, str):
+        return value if value.isascii() else clean_text(value)
+    if value is None or isinstance(value, (bool, int, float)):
         return value
     if _depth > 20:
         return repr(value)
@@ -46,6 +48,15 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
         return str(value)
     except Exception:  # a broken __str__ must not lose the record
         return object.__repr__(value)
+
+
+def clean_text(s: str) -> str:
+    """A string that UTF-8 can hold: undecodable bytes from argv (surrogates) become U+FFFD."""
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def write_atomic(path: str, text: str) -> None:

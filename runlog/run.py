@@ -21,7 +21,7 @@ from .logsetup import (FileSink, RunHandler, _say, attach, detach, patch_basic_c
                        unpatch_basic_config)
 from .mask import mask_args, mask_argv
 from .metrics import METRICS, Metrics
-from .record import SCHEMA, jsonable, write_record
+from .record import SCHEMA, clean_text, jsonable, write_record
 from .report import command_line, render
 
 GIT_WAIT_S = 5.0  # how long finish() waits for a slow git capture
@@ -42,7 +42,7 @@ def _level(level) -> int:
 
 
 def _command() -> list[str]:
-    argv = list(getattr(sys, "orig_argv", None) or ["python", *sys.argv])
+    argv = [clean_text(a) for a in getattr(sys, "orig_argv", None) or ["python", *sys.argv]]
     if argv and os.path.isabs(argv[0]) and os.path.basename(argv[0]).startswith("python"):
         argv[0] = os.path.basename(argv[0])
     _, rest = capture.take_note(argv[1:])
