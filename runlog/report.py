@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import shlex
 
 MAX_ARG_CHANGES = 6  # argument changes named in the "Since" line
 ARGS_WIDTH = 160  # characters of "other args" before the rest is summarised
@@ -202,7 +201,24 @@ def render(record: dict, prev: dict | None = None, fmt: str = "md") -> str:
 
 
 def command_line(argv: list[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)
+    return " ".join(_quote(a) for a in argv)
+
+
+_unsafe = None
+
+
+def _quote(s: str) -> str:
+    """Shell-quote like shlex.quote (whose import is not worth it on start())."""
+    global _unsafe
+    if _unsafe is None:
+        import re
+
+        _unsafe = re.compile(r"[^\w@%+=:,./-]", re.ASCII).search
+    if not s:
+        return "''"
+    if _unsafe(s) is None:
+        return s
+    return "'" + s.replace("'", "'\"'\"'") + "'"
 
 
 # ---------------------------------------------------------------- clipboard

@@ -8,15 +8,13 @@ background thread that ``finish()`` waits for briefly.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
-import socket
 import sys
 import threading
 import time
 
-from . import capture, hooks, store
+from . import capture, hooks, notebook, partial, store
 from .logsetup import (FileSink, RunHandler, _say, attach, detach, patch_basic_config,
                        unpatch_basic_config)
 from .mask import mask_args, mask_argv
@@ -29,7 +27,14 @@ _active: Run | None = None
 
 
 def _iso(t: float) -> str:
-    return datetime.datetime.fromtimestamp(t).astimezone().isoformat(timespec="milliseconds")
+    # ISO 8601 with the local offset, without importing datetime (start() is on the clock)
+    lt = time.localtime(t)
+    off = lt.tm_gmtoff or 0
+    sign = "+" if off >= 0 else "-"
+    off = abs(off) // 60
+    ms = int((t - int(t)) * 1000)
+    return (time.strftime("%Y-%m-%dT%H:%M:%S", lt)
+            + f".{ms:03d}{sign}{off // 60:02d}:{off % 60:02d}")
 
 
 def _level(level) -> int:
@@ -67,7 +72,7 @@ class Run:
         self._lock = threading.RLock()
         self._signal: int | None = None
         self._error: dict | None = None
-        self._git_thread: threading.Thread | None = None
+        self._git_done: threading.Event | None = None  # set when the git capture ends
         self._prev: dict | None = None
         self._sink: FileSink | None = None
         self._handler: RunHandler | None = None
@@ -133,8 +138,8 @@ class Run:
             if self._discard and not self.joined:
                 import shutil
 
-                if self._git_thread is not None:
-                    self._git_thread.join(GIT_WAIT_S)
+                if self._git_done is not None:
+                    self._git_done.wait(GIT_WAIT_S)
                 shutil.rmtree(self.dir, ignore_errors=True)
             if _active is self:
                 _active = None
@@ -212,6 +217,14 @@ class Run:
             self._sink.line("ERROR", "\n".join(self._error["traceback"]))
 
     def _git_capture(self) -> None:
+        try:
+            self._git_capture_inner()
+        except Exception as e:
+            self._fail_once("git", f"could not record the code state ({type(e).__name__}: {e})")
+        finally:
+            self._git_done.set()
+
+    def _git_capture_inner(self) -> None:
         from . import gitinfo
 
         try:
@@ -247,9 +260,8 @@ class Run:
 
     def _finish(self, status: str | None) -> None:
         t = time.time()
-        if self._git_thread is not None:
-            self._git_thread.join(GIT_WAIT_S)
-            if self._git_thread.is_alive():
+        if self._git_done is not None:
+            if not self._git_done.wait(GIT_WAIT_S):
                 self._fail_once("git", "git took too long; the code state is not recorded")
         for tee in self._tees:
             tee.drain()
@@ -292,9 +304,7 @@ class Run:
         self._show(report)
 
     def _show(self, report: str) -> None:
-        from .notebook import show_markdown
-
-        if self._cells is not None and show_markdown(report):
+        if self._cells is not None and notebook.show_markdown(report):
             pass
         else:
             stream = self._console or sys.__stderr__
@@ -354,7 +364,7 @@ def new_record(run_id: str, t0: float, argv: list[str], script: str | None, *,
         "args": {},
         "args_given": [],
         "git": None,
-        "host": socket.gethostname(),
+        "host": os.uname().nodename if hasattr(os, "uname") else None,
         "pid": os.getpid(),
         "python": sys.version.split()[0],
         "metrics": {},
@@ -370,8 +380,6 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     levelno = _level(level)
     if args is not None:
         args = capture.config_args(args)  # a TypeError here, before anything is made
-    from . import partial
-
     rank = partial.rank()
     if partial.joined_dir(rank) is not None or rank:
         run = _active = partial.join(args, note, levelno, console, rank)
@@ -383,22 +391,16 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     # a later chdir must not move the run; Hydra may have changed directory already
     root = os.path.join(capture.hydra_original_cwd() or os.getcwd(), root)
     run_id, run_dir = store.new_run_dir(root, name, t0)
-    from .notebook import shell
-
-    ip = shell()
+    ip = notebook.shell()
     if ip is not None:
-        from .notebook import notebook_path
-
-        argv, script = [], notebook_path(ip)
+        argv, script = [], notebook.notebook_path(ip)
     else:
         argv, script = _command(), (sys.argv[0] if sys.argv and sys.argv[0] else None)
     record = new_record(run_id, t0, argv, script, note=note, name=name, tags=tags)
     run = Run(run_id, run_dir, root, record)
     run._t0 = t0
     if ip is not None:
-        from .notebook import Cells
-
-        run._cells = Cells(ip, run)
+        run._cells = notebook.Cells(ip, run)
     run._copy = copy
     sink = run._sink = FileSink(run.log_path)
     sink.line("RUNLOG", f"run {run_id} started: {record['command_line'] or '(interactive)'}", t0)
@@ -433,8 +435,12 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     except OSError:
         pass
     if git:
-        run._git_thread = threading.Thread(target=run._git_capture, name="runlog-git", daemon=True)
-        run._git_thread.start()
+        import _thread
+
+        # a raw thread: threading.Thread.start() waits for the thread to be
+        # scheduled, which costs start() most of a millisecond
+        run._git_done = threading.Event()
+        _thread.start_new_thread(run._git_capture, ())
     else:
         run._prev = run._find_previous()
         record["previous"] = run._prev["id"] if run._prev else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 
 from .. import store
@@ -40,7 +39,7 @@ def pid_alive(pid) -> bool:
 def shown_status(r: dict) -> str:
     """``lost`` for a run still marked running whose process is gone."""
     status = r.get("status") or "?"
-    if status == "running" and r.get("host") in (None, socket.gethostname()):
+    if status == "running" and r.get("host") in (None, os.uname().nodename):
         if r.get("pid") and not pid_alive(r["pid"]):
             return "lost"
     return status
