@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 
 PATCH = "code.patch"
 PATCH_LIMIT = 1_000_000  # bytes of code.patch kept; the rest is cut and flagged
@@ -46,19 +45,65 @@ def find_top(path: str) -> str | None:
 
 def _git(top: str, *args: str, check: bool = True) -> bytes:
     env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
+    argv = ("git", "-C", top, *args)
     try:
-        p = subprocess.run(
-            ("git", *args), cwd=top, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL, env=env, timeout=30,
-        )
+        if hasattr(os, "posix_spawnp"):
+            rc, out, err = _spawn(argv, env)
+        else:  # pragma: no cover - not POSIX
+            import subprocess
+
+            p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, env=env, timeout=60)
+            rc, out, err = p.returncode, p.stdout, p.stderr
     except FileNotFoundError:
         raise GitError("git is not installed") from None
-    except (OSError, subprocess.SubprocessError) as e:
+    except OSError as e:
         raise GitError(f"git {args[0]} failed: {e}") from None
-    if check and p.returncode != 0:
-        msg = p.stderr.decode(errors="replace").strip().splitlines()
-        raise GitError(f"git {args[0]}: {msg[-1] if msg else p.returncode}")
-    return p.stdout
+    if check and rc != 0:
+        msg = err.decode(errors="replace").strip().splitlines()
+        raise GitError(f"git {args[0]}: {msg[-1] if msg else rc}")
+    return out
+
+
+def _spawn(argv, env) -> tuple[int, bytes, bytes]:
+    """Run a command and collect its output with posix_spawn and pipes.
+
+    The subprocess module costs ~3 ms to import, on a thread that competes
+    with the user's script for the GIL; this is all git needs.
+    """
+    r_out, w_out = os.pipe()
+    r_err, w_err = os.pipe()
+    try:
+        pid = os.posix_spawnp(argv[0], list(argv), env, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, w_out, 1),
+            (os.POSIX_SPAWN_DUP2, w_err, 2),
+            (os.POSIX_SPAWN_CLOSE, r_out),
+            (os.POSIX_SPAWN_CLOSE, r_err),
+        ])
+    finally:
+        os.close(w_out)
+        os.close(w_err)
+    try:
+        import selectors
+
+        out, err = [], []
+        sel = selectors.DefaultSelector()
+        sel.register(r_out, selectors.EVENT_READ, out)
+        sel.register(r_err, selectors.EVENT_READ, err)
+        while sel.get_map():
+            for key, _ in sel.select():
+                data = os.read(key.fd, 65536)
+                if data:
+                    key.data.append(data)
+                else:
+                    sel.unregister(key.fd)
+        sel.close()
+    finally:
+        os.close(r_out)
+        os.close(r_err)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(out), b"".join(err)
 
 
 def _pathspecs(top: str, exclude: str | None) -> list[str]:
@@ -192,6 +237,7 @@ def state_tree(top: str, commit: str | None, patch_path: str | None) -> str | No
     Built in a throwaway index (GIT_INDEX_FILE), so the user's own index and
     work tree are never touched. None if the patch no longer applies.
     """
+    import subprocess
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="runlog-") as tmp:

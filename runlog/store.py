@@ -156,17 +156,43 @@ def sorted_runs(root: str, warn=None) -> list[dict]:
 
 
 def find_previous(root: str, script_path: str | None, before: str, exclude: str) -> dict | None:
-    """The newest finished run of the same script, started before ``before``, from the index."""
+    """The most recently finished run of the same script, started before ``before``.
+
+    Reads the index from its end and parses only lines that name the script and
+    a finished status, so the cost does not grow with the history.
+    """
     if not script_path:
         return None
-    best = None
-    for entry in read_index(root).values():
-        started = str(entry.get("started_at"))
-        if (entry.get("script_path") == script_path and entry.get("status") == "finished"
-                and entry["id"] != exclude and started <= before
-                and (best is None or started > str(best.get("started_at")))):
-            best = entry
-    return best
+    key = b'"script_path":' + json.dumps(script_path, ensure_ascii=False).encode()
+    for line in _lines_backwards(os.path.join(root, INDEX)):
+        if key not in line or b'"status":"finished"' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("id") != exclude and str(entry.get("started_at")) <= before:
+            return entry
+    return None
+
+
+def _lines_backwards(path: str, block: int = 65536) -> Iterator[bytes]:
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return
+    with f:
+        pos = f.seek(0, os.SEEK_END)
+        rest = b""
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            f.seek(pos)
+            lines = (f.read(step) + rest).split(b"\n")
+            rest = lines.pop(0)
+            yield from reversed(lines)
+        if rest:
+            yield rest
 
 
 class NoSuchRun(LookupError):
