@@ -47,11 +47,15 @@ class FileSink:
     def write(self, text: str) -> None:
         if self.fd < 0:
             return
-        data = text.encode("utf-8", "backslashreplace")
         try:
-            while data:
-                n = os.write(self.fd, data)
+            data = text.encode()
+        except UnicodeEncodeError:  # lone surrogates from undecodable input
+            data = text.encode("utf-8", "backslashreplace")
+        try:
+            n = os.write(self.fd, data)
+            while n < len(data):  # a short write (a signal, a nearly full disk)
                 data = data[n:]
+                n = os.write(self.fd, data)
         except OSError as e:
             if not self.failed:
                 self.failed = True
@@ -87,8 +91,8 @@ class RunHandler(logging.Handler):
         if color is None:
             color = _wants_color(console)
         self.color = color
-        self._csec = -1
-        self._cprefix = ""
+        self._sec = -1
+        self._fprefix = self._cprefix = ""
 
     # Overridden to skip the handler lock: each write below is one call.
     def handle(self, record: logging.LogRecord) -> bool:
@@ -98,47 +102,63 @@ class RunHandler(logging.Handler):
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
+        # The hot path of every log call: one message, one time prefix per second,
+        # one os.write to the file, one write to the console.
         try:
             msg = record.getMessage()
-            if record.exc_info:
-                if not record.exc_text:
-                    record.exc_text = _fmt_exc(record.exc_info)
-                msg = f"{msg}\n{record.exc_text}"
-            elif record.exc_text:
-                msg = f"{msg}\n{record.exc_text}"
-            if record.stack_info:
-                msg = f"{msg}\n{record.stack_info}"
+            if record.exc_info or record.exc_text or record.stack_info:
+                msg = _with_traceback(record, msg)
             level = record.levelname
             name = record.name
-            who = "" if name == "root" or name == "__main__" else f"{name}: "
+            who = "" if name == "root" or name == "__main__" else name + ": "
             t = record.created
+            sec = int(t)
+            if sec != self._sec:
+                self._new_second(sec)
+            ms = int((t - sec) * 1000)
             sink = self.sink
             if sink is not None:
-                sink.write(f"{sink.stamp(t)} {level:<{LEVEL_WIDTH}}{who}{msg}\n")
+                sink.write(f"{self._fprefix}.{ms:03d} {level:<8}{who}{msg}\n")
             console = self.console
             if console is not None:
-                sec = int(t)
-                if sec != self._csec:
-                    self._csec = sec
-                    self._cprefix = time.strftime("%H:%M:%S", time.localtime(sec))
                 if self.color:
                     c = _COLORS.get(level, "")
-                    text = f"\x1b[2m{self._cprefix}\x1b[0m {c}{level:<7}{_RESET} {who}{msg}"
+                    text = f"\x1b[2m{self._cprefix}\x1b[0m {c}{level:<7}{_RESET} {who}{msg}\n"
                 else:
-                    text = f"{self._cprefix} {level:<7} {who}{msg}"
-                bar = _active_bar()
-                if bar is not None:
+                    text = f"{self._cprefix} {level:<7} {who}{msg}\n"
+                if _bars_possible and _active_bar() is not None:
                     # clear the bars, print above them, redraw them below
-                    with bar.external_write_mode(file=sys.stderr):
-                        console.write(text + "\n")
+                    with _active_bar().external_write_mode(file=sys.stderr):
+                        console.write(text)
                         console.flush()
                 else:
-                    console.write(text + "\n")
+                    console.write(text)
                     console.flush()
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+    def _new_second(self, sec: int) -> None:
+        global _bars_possible
+        lt = time.localtime(sec)
+        self._sec = sec
+        self._fprefix = time.strftime("%Y-%m-%d %H:%M:%S", lt)
+        self._cprefix = self._fprefix[11:]
+        _bars_possible = "tqdm.std" in sys.modules
+
+
+_bars_possible = False  # tqdm imported: checked once a second, not per record
+
+
+def _with_traceback(record: logging.LogRecord, msg: str) -> str:
+    if record.exc_info and not record.exc_text:
+        record.exc_text = _fmt_exc(record.exc_info)
+    if record.exc_text:
+        msg = f"{msg}\n{record.exc_text}"
+    if record.stack_info:
+        msg = f"{msg}\n{record.stack_info}"
+    return msg
 
 
 def _active_bar():

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import os
-import re
 
 MASK = "***"
-_BASE = ("token", "secret", "password", "passwd", "api[-_]?key", "access[-_]?key",
-         "private[-_]?key", "credential")
-_cache: tuple[str, re.Pattern] | None = None
+# matched in the lower-cased name with "-" and "_" removed: API_KEY, api-key, apikey
+_BASE = ("token", "secret", "password", "passwd", "apikey", "accesskey", "privatekey",
+         "credential")
+_cache: tuple[str, tuple[str, ...]] = ("", _BASE)
 
 
-def _pattern() -> re.Pattern:
+def _norm(name: str) -> str:
+    return str(name).lower().replace("-", "").replace("_", "")
+
+
+def _words() -> tuple[str, ...]:
     global _cache
     extra = os.environ.get("RUNLOG_MASK", "")
-    if _cache is None or _cache[0] != extra:
-        words = list(_BASE) + [re.escape(w.strip()) for w in extra.split(",") if w.strip()]
-        _cache = (extra, re.compile("|".join(words), re.IGNORECASE))
+    if _cache[0] != extra:
+        _cache = (extra, _BASE + tuple(_norm(w) for w in extra.split(",") if w.strip()))
     return _cache[1]
 
 
 def is_secret(name: str) -> bool:
-    return bool(_pattern().search(str(name)))
+    """Whether a name looks like a credential's (RUNLOG_MASK=word,word adds words)."""
+    n = _norm(name)
+    return any(w in n for w in _words())
 
 
 def mask_args(args):

@@ -204,19 +204,14 @@ def command_line(argv: list[str]) -> str:
     return " ".join(_quote(a) for a in argv)
 
 
-_unsafe = None
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
 
 
 def _quote(s: str) -> str:
     """Shell-quote like shlex.quote (whose import is not worth it on start())."""
-    global _unsafe
-    if _unsafe is None:
-        import re
-
-        _unsafe = re.compile(r"[^\w@%+=:,./-]", re.ASCII).search
     if not s:
         return "''"
-    if _unsafe(s) is None:
+    if _SAFE.issuperset(s):
         return s
     return "'" + s.replace("'", "'\"'\"'") + "'"
 
