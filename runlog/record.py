@@ -67,12 +67,15 @@ def write_atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def dumps(record: dict) -> str:
+def dumps(record: dict, pretty: bool = True) -> str:
+    if not pretty:  # the C encoder: what start() can afford
+        return json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":")) + "\n"
     return json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
-def write_record(run_dir: str, record: dict) -> None:
-    write_atomic(os.path.join(run_dir, RECORD), dumps(record))
+def write_record(run_dir: str, record: dict, pretty: bool = True) -> None:
+    """Replace run.json; ``pretty=False`` for the writes while the run is going on."""
+    write_atomic(os.path.join(run_dir, RECORD), dumps(record, pretty))
 
 
 class RecordError(Exception):

@@ -151,7 +151,7 @@ class Run:
             if self._discard:
                 return
             try:
-                write_record(self.dir, self.record)
+                write_record(self.dir, self.record, pretty=self.finished)
                 self._last_save = time.time()
             except OSError as e:
                 self._fail_once("record", f"could not write {self.dir}/run.json ({e.strerror or e})")

@@ -41,7 +41,6 @@ def new_run_dir(root: str, name: str | None = None, now: float | None = None) ->
     when another process took the same second: ``os.mkdir`` decides who wins,
     so concurrent starts never share a folder.
     """
-    os.makedirs(root, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     base = f"{stamp}-{_safe_name(name)}" if name else stamp
     n = 1
@@ -55,6 +54,8 @@ def new_run_dir(root: str, name: str | None = None, now: float | None = None) ->
             n += 1
             if n > 10000:
                 raise
+        except FileNotFoundError:
+            os.makedirs(root, exist_ok=True)  # the first run in this log directory
 
 
 def _safe_name(name: str) -> str:
