@@ -117,11 +117,47 @@ def _get_values(self, action, arg_strings):
     return _orig_get_values(self, action, arg_strings)
 
 
-def _patch_argparse() -> None:
+class _PatchOnImport:
+    """A meta-path finder that patches argparse right after a later ``import argparse``.
+
+    A script that never uses argparse does not pay for importing it; one that
+    imports it after ``start()`` is still recorded.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "argparse":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name, path)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module = loader.exec_module
+
+        def exec_and_patch(module):
+            exec_module(module)
+            _patch_argparse(module)
+
+        loader.exec_module = exec_and_patch
+        return spec
+
+
+_hook = _PatchOnImport()
+
+
+def _patch_argparse(argparse=None) -> None:
     global _patched, _orig_parse_known_args, _orig_get_values
     if _patched:
         return
-    import argparse
+    if argparse is None:
+        argparse = sys.modules.get("argparse")
+        if argparse is None:
+            if _hook not in sys.meta_path:
+                sys.meta_path.insert(0, _hook)
+            return
 
     _orig_parse_known_args = argparse.ArgumentParser.parse_known_args
     argparse.ArgumentParser.parse_known_args = _parse_known_args
