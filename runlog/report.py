@@ -30,6 +30,8 @@ def fmt_num(v) -> str:
             return "nan"
         if math.isinf(v):
             return "inf" if v > 0 else "-inf"
+        if v == 0:
+            return "0"
         if v == int(v) and abs(v) < 1e15:
             return str(int(v)) if abs(v) >= 1e4 else f"{v:g}"
         return f"{v:.4g}"

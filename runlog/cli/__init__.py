@@ -152,7 +152,41 @@ def _cmd_run(a) -> int:
     return run_command(a.dir, cmd, note=a.note, name=a.name, tags=a.tag, git=not a.no_git)
 
 
-COMMANDS = (_add_tail, _add_ls, _add_show, _add_report, _add_note, _add_diff, _add_run)
+def _add_sweep(sub) -> None:
+    p = sub.add_parser(
+        "sweep", help="run a grid or an Optuna optimisation over any command, in parallel",
+        description="Run COMMAND once per trial, {NAME} in its words replaced by the trial's "
+                    "value; every trial is an ordinary recorded run. Lists (a,b,c) and integer "
+                    "ranges (2..4) make a grid; a float range (lo:hi or lo:hi:log) or --trials "
+                    "makes an Optuna optimisation of --max/--min METRIC. "
+                    "`runlog sweep show [ID]` prints a sweep's table again.")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=SPEC",
+                   help="a parameter: a,b,c | 2..4 | lo:hi[:log] (repeatable)")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="trials at once")
+    goal = p.add_mutually_exclusive_group()
+    goal.add_argument("--max", metavar="METRIC", help="maximise this metric (best first)")
+    goal.add_argument("--min", metavar="METRIC", help="minimise this metric (best first)")
+    p.add_argument("--trials", type=int, metavar="K",
+                   help="optimisation budget: trials in the study, across all its workers")
+    p.add_argument("--storage", metavar="URL",
+                   help="Optuna storage (sqlite:///study.db, postgresql://…) shared by workers")
+    p.add_argument("--name", help="the sweep's (and Optuna study's) name")
+    p.add_argument("--note", help="a note for every trial")
+    p.add_argument("--tag", action="append", default=[], metavar="T", help="a tag for every trial")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND...")
+    p.set_defaults(func=_cmd_sweep)
+
+
+def _cmd_sweep(a) -> int:
+    from .sweep import sweep
+
+    cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
+    return sweep(a.dir, cmd, a.param, jobs=a.jobs, maximize=a.max, minimize=a.min,
+                 trials=a.trials, storage=a.storage, name=a.name, note=a.note, tags=a.tag)
+
+
+COMMANDS = (_add_tail, _add_ls, _add_show, _add_report, _add_note, _add_diff, _add_run,
+            _add_sweep)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -30,7 +30,7 @@ from .. import child, gitinfo, store
 from ..capture import _last_state
 from ..logsetup import FileSink
 from ..metrics import METRICS, read_points, summarize
-from ..record import jsonable, write_record
+from ..record import jsonable, write_atomic, write_record
 from ..report import render
 from .common import CliError
 
@@ -104,6 +104,7 @@ def script_of(cmd: list[str]) -> tuple[str, str]:
 
 def child_env(run_dir: str, run_id: str, console_fd: int | None) -> dict:
     env = dict(os.environ)
+    env.pop("RUNLOG_ID_FILE", None)
     env[child.ENV_DIR] = os.path.abspath(run_dir)
     env[child.ENV_ID] = run_id
     if console_fd is not None:
@@ -156,6 +157,12 @@ class Recorder:
         self.root, self.cmd = root, cmd
         self.t0 = time.time()
         self.run_id, self.dir = store.new_run_dir(root, name, self.t0)
+        id_file = os.environ.get("RUNLOG_ID_FILE")
+        if id_file:  # `runlog sweep` learns which run is its trial
+            try:
+                write_atomic(id_file, self.run_id)
+            except OSError:
+                pass
         shown, key = script_of(cmd)
         argv = ["runlog", "run"]
         if name:
