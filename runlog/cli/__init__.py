@@ -185,8 +185,26 @@ def _cmd_sweep(a) -> int:
                  trials=a.trials, storage=a.storage, name=a.name, note=a.note, tags=a.tag)
 
 
+def _add_journal(sub) -> None:
+    p = sub.add_parser("journal", help="write a self-contained HTML journal of the runs",
+                       description="One HTML file, no network needed: runs newest first, grouped "
+                                   "by day, with notes, metrics, curves, what changed since the "
+                                   "previous run, and a compare view.")
+    p.add_argument("-o", "--output", metavar="FILE", help="where to write it "
+                   "(default: journal.html in the log directory)")
+    p.add_argument("-n", type=int, metavar="N", help="only the newest N runs")
+    p.add_argument("--open", action="store_true", help="open it in the browser")
+    p.set_defaults(func=_cmd_journal)
+
+
+def _cmd_journal(a) -> int:
+    from .journal import journal
+
+    return journal(a.dir, a.output, open_it=a.open, limit=a.n)
+
+
 COMMANDS = (_add_tail, _add_ls, _add_show, _add_report, _add_note, _add_diff, _add_run,
-            _add_sweep)
+            _add_sweep, _add_journal)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,161 @@
+"""``runlog journal``: one self-contained HTML file to read the runs side by side.
+
+Runs newest first, grouped by day, each a short card: status, duration, note,
+later notes, final metrics, what changed since the previous run of the same
+script, and small curves. The long material (all arguments, the code patch,
+the log's tail) is folded away. Everything — data, styles, script — is inside
+the one file, so it opens on a machine with no network.
+
+The page is built by a small script from one embedded JSON document: 2,000
+runs stay a few MB, and cards outside the screen are not laid out
+(``content-visibility``), so it scrolls smoothly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from importlib import resources
+
+from ..metrics import read_points
+from ..report import arg_changes, flatten, fmt_duration, fmt_num, fmt_value, status_text
+from .common import all_runs, out, read_notes, shown_status
+
+POINTS = 80  # points kept per curve: plenty for a card, light for 2,000 runs
+PATCH_CHARS = 20_000
+LOG_LINES = 15
+
+
+def downsample(points: list[tuple], n: int = POINTS) -> list[tuple]:
+    if len(points) <= n:
+        return points
+    step = (len(points) - 1) / (n - 1)
+    return [points[round(i * step)] for i in range(n)]
+
+
+def curves(run_dir: str) -> dict[str, list]:
+    series: dict[str, list] = {}
+    for i, p in enumerate(read_points(run_dir)):
+        v = p.get("value")
+        if not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
+            continue
+        step = p.get("step")
+        series.setdefault(p.get("name", "?"), []).append((step if step is not None else i, v))
+    return {k: [[s, round(v, 6)] for s, v in downsample(pts)] for k, pts in series.items()
+            if len(pts) > 1}
+
+
+def _tail(path: str, n: int) -> str:
+    from .tail import last_lines
+
+    try:
+        return "\n".join(last_lines(path, n)[0])
+    except OSError:
+        return ""
+
+
+def _patch(run_dir: str, record: dict) -> str:
+    git = record.get("git") or {}
+    name = git.get("patch") or ("code.patch" if git.get("git_dirty") else None)
+    if not name:
+        return ""
+    try:
+        with open(os.path.join(run_dir, name), encoding="utf-8", errors="replace") as f:
+            text = f.read(PATCH_CHARS + 1)
+    except OSError:
+        return ""
+    return text if len(text) <= PATCH_CHARS else text[:PATCH_CHARS] + "\n… (cut; runlog show --patch)"
+
+
+def split_notes(text: str) -> list[list[str]]:
+    """notes.md as [[time, text], …] (each note is "## <ISO time>" then its text)."""
+    notes: list[list[str]] = []
+    for line in text.splitlines():
+        if line.startswith("## "):
+            stamp = line[3:].strip()
+            notes.append([stamp[:16].replace("T", " "), ""])
+        elif notes:
+            notes[-1][1] += line + "\n"
+    return [[t, body.strip()] for t, body in notes if body.strip()]
+
+
+def card(root: str, r: dict, prev: dict | None) -> dict:
+    from ..record import RecordError, read_record
+
+    run_dir = r.get("dir") or os.path.join(root, r["id"])
+    try:
+        full = read_record(run_dir)
+    except RecordError:
+        full = r
+    full["shown_status"] = shown_status(full)
+    metrics = full.get("metrics") or r.get("metrics") or {}
+    since = None
+    if prev is not None:
+        changes = arg_changes(prev.get("args") or {}, full.get("args") or {})
+        files = (full.get("code_changes") or {}).get("files") or []
+        since = {"id": prev["id"], "args": changes, "files": files[:20],
+                 "commits": (full.get("code_changes") or {}).get("commits") or 0}
+    git = full.get("git") or {}
+    return {
+        "id": full["id"],
+        "day": str(full.get("started_at") or "")[:10],
+        "time": str(full.get("started_at") or "")[11:16],
+        "status": full["shown_status"],
+        "status_text": status_text({**full, "status": full["shown_status"]}),
+        "duration": fmt_duration(full.get("duration_s")) if full.get("duration_s") is not None
+        else "",
+        "script": full.get("script") or "",
+        "command": full.get("command_line") or "",
+        "note": full.get("note") or "",
+        "notes": split_notes(read_notes(run_dir)),
+        "metrics": {k: {"last": fmt_num(m.get("last")), "min": fmt_num(m.get("min")),
+                        "max": fmt_num(m.get("max"))} for k, m in metrics.items()},
+        "args": {k: fmt_value(v) for k, v in flatten(full.get("args") or {}).items()},
+        "given": full.get("args_given") or [],
+        "git": f"{git.get('short') or ''} {git.get('branch') or ''}".strip(),
+        "dirty": bool(git.get("dirty")),
+        "since": since,
+        "curves": curves(run_dir),
+        "patch": _patch(run_dir, full),
+        "log": _tail(os.path.join(run_dir, "run.log"), LOG_LINES),
+        "error": (full.get("error") or {}).get("type", "") + (
+            ": " + full["error"]["message"] if (full.get("error") or {}).get("message") else ""),
+    }
+
+
+def build(root: str, limit: int | None = None) -> str:
+    runs = all_runs(root)
+    if limit:
+        runs = runs[:limit]
+    # the previous run of the same script, for "changed since": the next older one in the list
+    by_script: dict[str, dict] = {}
+    prevs: dict[str, dict | None] = {}
+    for r in reversed(runs):  # oldest first
+        key = r.get("script_path") or r.get("script") or ""
+        prevs[r["id"]] = by_script.get(key) if key else None
+        if r.get("status") == "finished":
+            by_script[key] = r
+    cards = [card(root, r, prevs.get(r["id"])) for r in runs]
+    data = json.dumps({"runs": cards, "dir": os.path.abspath(root),
+                       "made": time.strftime("%Y-%m-%d %H:%M")}, ensure_ascii=False,
+                      separators=(",", ":"), default=str)
+    data = data.replace("</", "<\\/")  # nothing in the data can close the script element
+    page = resources.files("runlog.cli").joinpath("journal.html").read_text(encoding="utf-8")
+    return page.replace("/*DATA*/null", data, 1)
+
+
+def journal(root: str, output: str | None = None, open_it: bool = False,
+            limit: int | None = None) -> int:
+    html = build(root, limit)
+    path = output or os.path.join(root, "journal.html")
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(html)
+    os.replace(tmp, path)
+    out(f"{path}\n")
+    if open_it:
+        import webbrowser
+
+        webbrowser.open("file://" + os.path.abspath(path))
+    return 0

@@ -1,0 +1,152 @@
+"""`runlog journal`: a real history of runs, the page checked in a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from runlog.cli import main as cli
+
+SCRIPT = """\
+import argparse, runlog, sys
+p = argparse.ArgumentParser()
+p.add_argument("--lr", type=float, default=0.1)
+p.add_argument("--layers", type=int, default=2)
+p.add_argument("--fail", action="store_true")
+a = p.parse_args()
+run = runlog.start(git=False)
+loss = 1.0
+for step in range(30):
+    loss *= 1 - a.lr
+    run.log_metrics({"loss": loss, "acc": 1 - loss}, step=step)
+if a.fail:
+    raise RuntimeError("diverged </script><b>not html</b>")
+"""
+BUILD = Path(__file__).resolve().parent.parent / "build"
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    d = tmp_path_factory.mktemp("journal")
+    (d / "train.py").write_text(textwrap.dedent(SCRIPT))
+    env = dict(os.environ)
+    env.pop("RUNLOG_DIR", None)
+    for args in (["--lr", "0.1", "--note", "baseline"], ["--lr", "0.3", "--note", "higher lr"],
+                 ["--lr", "0.3", "--layers", "4", "--note", "deeper"],
+                 ["--lr", "0.9", "--fail", "--note", "too far"]):
+        subprocess.run([sys.executable, "train.py", *args], cwd=d, env=env, capture_output=True,
+                       timeout=60)
+    logs = d / "logs"
+    ids = sorted(x.name for x in logs.iterdir() if x.is_dir())
+    assert len(ids) == 4
+    assert cli(["--dir", str(logs), "note", ids[1], "the curve flattens after step 20"]) == 0
+    return d, logs, ids
+
+
+def test_journal_file_is_self_contained(history, capsys):
+    d, logs, ids = history
+    out = d / "j.html"
+    assert cli(["--dir", str(logs), "journal", "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    html = out.read_text()
+    assert "<script src" not in html and "<link" not in html
+    # no address is fetched: the only URL is the SVG namespace name
+    assert set(re.findall(r"https?://[^\s\"'<>)]+", html)) <= {"http://www.w3.org/2000/svg"}
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>',
+                                html, re.S).group(1).replace("<\\/", "</"))
+    runs = data["runs"]
+    assert [r["id"] for r in runs] == ids[::-1]  # newest first
+    by = {r["note"]: r for r in runs}
+    assert by["higher lr"]["since"]["args"] == ["lr 0.1 → 0.3"]
+    assert by["deeper"]["since"]["args"] == ["layers 2 → 4"]
+    assert by["higher lr"]["notes"][0][1] == "the curve flattens after step 20"
+    assert len(by["baseline"]["curves"]["loss"]) == 30
+    assert by["too far"]["status"] == "failed" and "diverged" in by["too far"]["error"]
+    # the default place is the log directory
+    assert cli(["--dir", str(logs), "journal"]) == 0
+    assert (logs / "journal.html").exists()
+    assert cli(["--dir", str(logs), "ls", "--json"]) == 0  # a file there is not a run
+    assert len(capsys.readouterr().out.strip().splitlines()) == 1 + 4  # path, then 4 runs
+
+
+def _driver():
+    pytest.importorskip("selenium")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromedriver = shutil.which("chromedriver")
+    if not chromium or not chromedriver:
+        pytest.skip("chromium and chromedriver are not installed (.ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1280,1000"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(executable_path=chromedriver), options=opts)
+
+
+def test_journal_in_a_real_browser(history):
+    d, logs, ids = history
+    out = d / "browser.html"
+    assert cli(["--dir", str(logs), "journal", "-o", str(out)]) == 0
+    from selenium.webdriver.common.by import By
+
+    driver = _driver()
+    try:
+        driver.get(out.as_uri())
+        cards = driver.find_elements(By.CSS_SELECTOR, ".card")
+        assert len(cards) == 4
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+        assert driver.find_element(By.CSS_SELECTOR, "h2.day").text == ids[0][:4] + "-" + ids[0][4:6] + "-" + ids[0][6:8]
+        assert len(driver.find_elements(By.CSS_SELECTOR, ".card .curve svg path.series")) == 8
+        failed = [c for c in cards if "too far" in c.text][0]
+        assert "diverged </script><b>not html</b>" in failed.text  # text, never markup
+        # folded material opens on click
+        fold = cards[0].find_element(By.CSS_SELECTOR, "details.fold-args")
+        assert fold.get_attribute("open") is None
+        fold.find_element(By.TAG_NAME, "summary").click()
+        assert fold.get_attribute("open") == "true"
+        assert "layers" in fold.text
+        # the compare view: two runs, curves overlaid, differing arguments highlighted
+        button = driver.find_element(By.ID, "compare-btn")
+        assert not button.is_enabled()
+        for c in cards[1:3]:
+            c.find_element(By.CSS_SELECTOR, "input.pick").click()
+        assert button.is_enabled() and button.text == "Compare (2)"
+        button.click()
+        panel = driver.find_element(By.ID, "compare")
+        assert panel.is_displayed()
+        assert len(panel.find_elements(By.CSS_SELECTOR, ".legend span")) == 2
+        assert len(panel.find_elements(By.CSS_SELECTOR, "svg path.series")) == 4  # 2 metrics x 2
+        diff = [td.text for td in panel.find_elements(By.CSS_SELECTOR, "td.diff")]
+        assert diff == ["4", "2"]  # layers differs between "deeper" and "higher lr"; lr does not
+        BUILD.mkdir(exist_ok=True)
+        driver.save_screenshot(str(BUILD / "journal-compare.png"))
+        driver.find_element(By.ID, "compare-close").click()
+        assert not panel.is_displayed()
+        # the filter box
+        box = driver.find_element(By.ID, "filter")
+        box.send_keys("deeper")
+        driver.implicitly_wait(2)
+        import time
+
+        time.sleep(0.4)
+        assert len(driver.find_elements(By.CSS_SELECTOR, ".card")) == 1
+        box.clear()
+        box.send_keys(" ")
+        time.sleep(0.4)
+        driver.save_screenshot(str(BUILD / "journal.png"))
+    finally:
+        driver.quit()
