@@ -203,8 +203,25 @@ def _cmd_journal(a) -> int:
     return journal(a.dir, a.output, open_it=a.open, limit=a.n)
 
 
+def _add_plot(sub) -> None:
+    p = sub.add_parser("plot", help="draw runs' metric curves (terminal, or PNG/SVG)",
+                       description="Curves of one or more runs: a small plot in the terminal, or "
+                                   "with -o a PNG/SVG/PDF for a notes app (needs matplotlib: "
+                                   "pip install 'runlog[plot]').")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="runs to draw (default: the newest)")
+    p.add_argument("-m", "--metric", help="only this metric")
+    p.add_argument("-o", "--output", metavar="FILE", help="write a .png, .svg or .pdf")
+    p.set_defaults(func=_cmd_plot)
+
+
+def _cmd_plot(a) -> int:
+    from .plot import plot
+
+    return plot(a.dir, a.runs, metric=a.metric, output=a.output)
+
+
 COMMANDS = (_add_tail, _add_ls, _add_show, _add_report, _add_note, _add_diff, _add_run,
-            _add_sweep, _add_journal)
+            _add_sweep, _add_journal, _add_plot)
 
 
 def make_parser() -> argparse.ArgumentParser:

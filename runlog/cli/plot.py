@@ -1,0 +1,98 @@
+"""``runlog plot``: metric curves of runs, in the terminal or as a PNG/SVG for a notes app."""
+
+from __future__ import annotations
+
+import os
+
+from ..metrics import read_points
+from ..report import fmt_num
+from .common import CliError, all_runs, find, out
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+WIDTH = 60
+
+
+def series(run: dict, root: str) -> dict[str, list[tuple]]:
+    d = run.get("dir") or os.path.join(root, run["id"])
+    s: dict[str, list[tuple]] = {}
+    for i, p in enumerate(read_points(d)):
+        v = p.get("value")
+        if isinstance(v, (int, float)) and v == v and abs(v) != float("inf"):
+            s.setdefault(p.get("name", "?"), []).append((p.get("step", i) if p.get("step")
+                                                         is not None else i, v))
+    return s
+
+
+def sparkline(values: list[float], width: int = WIDTH) -> str:
+    if len(values) > width:  # bucket means keep the shape
+        k = len(values) / width
+        values = [sum(values[int(i * k):max(int((i + 1) * k), int(i * k) + 1)])
+                  / len(values[int(i * k):max(int((i + 1) * k), int(i * k) + 1)])
+                  for i in range(width)]
+    lo, hi = min(values), max(values)
+    if hi == lo:
+        return BLOCKS[3] * len(values)
+    return "".join(BLOCKS[min(7, int((v - lo) / (hi - lo) * 7.999))] for v in values)
+
+
+def plot(root: str, specs: list[str], metric: str | None = None, output: str | None = None) -> int:
+    runs = all_runs(root)
+    chosen = [find(root, s, runs) for s in (specs or ["-1"])]
+    data = [(r, series(r, root)) for r in chosen]
+    names: list[str] = []
+    for _, s in data:
+        names += [n for n in s if n not in names]
+    if metric:
+        if metric not in names:
+            raise CliError(f"no chosen run has a metric {metric!r} (they have: "
+                           f"{', '.join(names) or 'none'})")
+        names = [metric]
+    if not names:
+        raise CliError("the chosen runs recorded no metric points")
+    if output:
+        return _to_file(data, names, output)
+    w = max(len(r["id"]) for r, _ in data)
+    lines = []
+    for name in names:
+        lines.append(name)
+        for r, s in data:
+            pts = s.get(name)
+            if not pts:
+                continue
+            vals = [v for _, v in pts]
+            lines.append(f"  {r['id']:<{w}}  {sparkline(vals)}  last {fmt_num(vals[-1])}  "
+                         f"min {fmt_num(min(vals))}  max {fmt_num(max(vals))}")
+    out("\n".join(lines) + "\n")
+    return 0
+
+
+def _to_file(data, names: list[str], output: str) -> int:
+    if not output.lower().endswith((".png", ".svg", ".pdf")):
+        raise CliError("-o needs a .png, .svg or .pdf file name")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise CliError("plotting to a file needs matplotlib: pip install 'runlog[plot]'") from None
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for r, s in data:
+            pts = s.get(name)
+            if pts:
+                label = r["id"] + (f" — {r['note']}" if r.get("note") else "")
+                ax.plot([x for x, _ in pts], [y for _, y in pts], label=label[:48], linewidth=1.4)
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    try:
+        fig.savefig(output, dpi=130)
+    except OSError as e:
+        raise CliError(f"could not write {output} ({e.strerror or e})") from None
+    finally:
+        plt.close(fig)
+    out(f"{output}\n")
+    return 0

@@ -1,0 +1,66 @@
+"""`runlog plot`: curves of real runs, in the terminal and as files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from runlog.cli import main as cli
+from runlog.cli.plot import sparkline
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("plot")
+    (d / "t.py").write_text(textwrap.dedent("""\
+        import runlog, sys
+        run = runlog.start(git=False, note="lr " + sys.argv[1])
+        lr = float(sys.argv[1])
+        loss = 1.0
+        for step in range(40):
+            loss *= 1 - lr
+            run.metric("loss", loss, step=step)
+        run.metric("final", 1.0)
+        """))
+    env = dict(os.environ)
+    env.pop("RUNLOG_DIR", None)
+    for lr in ("0.05", "0.2"):
+        subprocess.run([sys.executable, "t.py", lr], cwd=d, env=env, check=True,
+                       capture_output=True)
+    return d / "logs"
+
+
+def test_terminal_plot(logs, capsys):
+    assert cli(["--dir", str(logs), "plot", "-2", "-1", "-m", "loss"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "loss" and len(lines) == 3
+    for line in lines[1:]:
+        spark = line.split()[1]
+        assert len(spark) == 40 and spark[0] == "█" and spark[-1] == "▁"
+    assert "min 0.0001329" in lines[2]  # 0.8 ** 40
+
+
+def test_file_plot(logs, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png, svg = tmp_path / "c.png", tmp_path / "c.svg"
+    assert cli(["--dir", str(logs), "plot", "-2", "-1", "-o", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert cli(["--dir", str(logs), "plot", "-1", "-m", "loss", "-o", str(svg)]) == 0
+    text = svg.read_text()
+    assert "<svg" in text and "lr 0.2" in text
+
+
+def test_errors(logs, capsys):
+    assert cli(["--dir", str(logs), "plot", "-m", "nope"]) == 1
+    assert "no chosen run has a metric 'nope'" in capsys.readouterr().err
+    assert cli(["--dir", str(logs), "plot", "-o", "x.txt"]) == 1
+    assert "-o needs a .png" in capsys.readouterr().err
+
+
+def test_sparkline_buckets_long_series():
+    assert sparkline(list(range(1000)), 10) == "▁▁▂▃▄▅▆▇██"  # 10 bucket means, rising
+    assert sparkline([2, 2, 2]) == "▄▄▄"
