@@ -149,6 +149,58 @@ def iter_records(root: str, warn=None, fresh_running: bool = True) -> Iterator[d
         yield record
 
 
+def newest_runs(root: str, n: int, warn=None) -> list[dict]:
+    """The newest ``n`` runs, reading only the end of the index.
+
+    Run ids start with their start time, so the newest ids are known from the
+    folder names alone; their entries are near the end of the index. Lines are
+    read backwards until each wanted run has its latest status line.
+    """
+    ids = sorted(run_ids(root), key=lambda i: (i[:15], i), reverse=True)
+    wanted = ids[: n * 2 + 10]  # spare ones: a broken folder is skipped, not counted
+    need = set(wanted)
+    lines: dict[str, list[dict]] = {}
+    for raw in _lines_backwards(os.path.join(root, INDEX)):
+        if not need:
+            break
+        try:
+            entry = json.loads(raw)
+            run_id = entry["id"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if run_id in need:
+            lines.setdefault(run_id, []).append(entry)
+            if "status" in entry:
+                need.discard(run_id)
+    out = []
+    for run_id in wanted:
+        got = lines.get(run_id)
+        if got and got[-1].get("status") not in (None, "running"):
+            merged: dict = {}
+            for e in reversed(got):  # oldest first, newer values win
+                merged.update(e)
+            merged.setdefault("dir", os.path.join(root, run_id))
+            out.append(merged)
+        else:  # not in the index, or still running: the folder is the truth
+            path = os.path.join(root, run_id)
+            try:
+                record = read_record(path)
+            except RecordError as e:
+                if warn is not None and os.path.exists(os.path.join(path, "run.log")):
+                    warn(str(e))
+                continue
+            record["dir"] = path
+            if got:
+                for e in got:
+                    if "notes" in e:
+                        record.setdefault("notes", e["notes"])
+                        break
+            out.append(record)
+        if len(out) == n:
+            break
+    return out
+
+
 def sorted_runs(root: str, warn=None) -> list[dict]:
     """All runs, newest first (by start time, then id)."""
     runs = list(iter_records(root, warn=warn))

@@ -78,7 +78,14 @@ def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | None = None,
        sort: str | None = None, fmt: str | None = None, tty: bool | None = None) -> int:
-    runs = select(all_runs(root), n, status, grep, sort)
+    if n is not None and not (status or grep or sort):
+        from .. import store
+        from .common import check_root, warn
+
+        check_root(root)  # the common case reads only the end of the index
+        runs = select(store.newest_runs(root, n, warn=warn), n, None, None, None)
+    else:
+        runs = select(all_runs(root), n, status, grep, sort)
     if fmt == "json":
         import json
 
