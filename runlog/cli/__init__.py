@@ -220,8 +220,30 @@ def _cmd_plot(a) -> int:
     return plot(a.dir, a.runs, metric=a.metric, output=a.output)
 
 
+def _add_sync(sub) -> None:
+    p = sub.add_parser("sync", help="send runs to an MLflow tracking server",
+                       description="Send runs to MLflow (pip install 'runlog[mlflow]'): "
+                                   "arguments as params, metric series, status, times, note, "
+                                   "git commit and files. Syncing again only adds what is new.")
+    p.add_argument("target", choices=["mlflow"], help="where to send them (mlflow)")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="runs to send (default: all)")
+    p.add_argument("--tracking-uri", metavar="URI",
+                   help="the MLflow server (default: $MLFLOW_TRACKING_URI)")
+    p.add_argument("--experiment", metavar="NAME", help="MLflow experiment (default: runlog)")
+    p.add_argument("--watch", action="store_true",
+                   help="keep syncing new and growing runs until Ctrl-C")
+    p.set_defaults(func=_cmd_sync)
+
+
+def _cmd_sync(a) -> int:
+    from .sync import sync
+
+    return sync(a.dir, a.target, a.runs, tracking_uri=a.tracking_uri,
+                experiment=a.experiment, watch=a.watch)
+
+
 COMMANDS = (_add_tail, _add_ls, _add_show, _add_report, _add_note, _add_diff, _add_run,
-            _add_sweep, _add_journal, _add_plot)
+            _add_sweep, _add_journal, _add_plot, _add_sync)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,213 @@
+"""`runlog sync mlflow` against a real MLflow tracking server on loopback (SQLite backend)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+mlflow = pytest.importorskip("mlflow")
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+RUNLOG = [sys.executable, "-m", "runlog"]
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+
+SCRIPT = """\
+import argparse, runlog, sys, time
+p = argparse.ArgumentParser()
+p.add_argument("--lr", type=float, default=0.1)
+p.add_argument("--api-token", default="")
+p.add_argument("--comment", default="")
+p.add_argument("--steps", type=int, default=20)
+p.add_argument("--sleep", type=float, default=0)
+p.add_argument("--fail", action="store_true")
+a = p.parse_args()
+run = runlog.start()
+for step in range(a.steps):
+    run.log_metrics({"loss": 1.0 / (step + 1), "acc": step / a.steps}, step=step)
+    if a.sleep:
+        print("step", step, flush=True)
+        time.sleep(a.sleep)
+if a.fail:
+    raise ValueError("boom")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if shutil.which("mlflow") is None:
+        pytest.skip("the mlflow command is not installed")
+    d = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    proc = subprocess.Popen(["mlflow", "server", "--backend-store-uri", f"sqlite:///{d}/db.sqlite",
+                             "--default-artifact-root", str(d / "artifacts"), "--host",
+                             "127.0.0.1", "--port", str(port), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(uri + "/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.time() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail("the MLflow server did not start")
+        time.sleep(0.5)
+    yield uri
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def project(tmp_path):
+    env = dict(os.environ, **GIT_ENV)
+    env.pop("RUNLOG_DIR", None)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, env=env)
+    (tmp_path / "train.py").write_text(textwrap.dedent(SCRIPT))
+    (tmp_path / ".gitignore").write_text("logs/\n")
+    subprocess.run(["git", "add", "."], cwd=tmp_path, check=True, env=env)
+    subprocess.run(["git", "commit", "-qm", "train"], cwd=tmp_path, check=True, env=env)
+    return tmp_path, env
+
+
+def train(project, *args):
+    d, env = project
+    return subprocess.run([sys.executable, "train.py", *args], cwd=d, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def sync(project, uri, *args, experiment):
+    d, env = project
+    return subprocess.run([*RUNLOG, "sync", "mlflow", "--tracking-uri", uri, "--experiment",
+                           experiment, *args], cwd=d, env=env, capture_output=True, text=True,
+                          timeout=180)
+
+
+def runs_by_id(uri, experiment):
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    found = client.search_runs([exp.experiment_id], max_results=100)
+    return client, {r.data.tags["runlog.id"]: r for r in found}
+
+
+def test_sync_sends_everything_once(server, project):
+    d, env = project
+    long_comment = "x" * 900
+    train(project, "--lr", "0.3", "--api-token", "SECRET-TOKEN", "--comment", long_comment,
+          "--note", "first try")
+    train(project, "--lr", "0.5", "--fail")
+    logs = d / "logs"
+    ids = sorted(p.name for p in logs.iterdir() if p.is_dir())
+    subprocess.run([*RUNLOG, "note", ids[0], "looks stable"], cwd=d, env=env, check=True)
+    p = sync(project, server, experiment="e1")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.count("(created:") == 2
+    client, by = runs_by_id(server, "e1")
+    assert set(by) == set(ids)
+    first = by[ids[0]]
+    params = first.data.params
+    assert params["lr"] == "0.3" and params["steps"] == "20"
+    assert params["api_token"] == "***"
+    assert len(params["comment"]) == 500 and params["comment"].endswith("…")
+    tags = first.data.tags
+    commit = json.loads((logs / ids[0] / "run.json").read_text())["git"]["commit"]
+    assert tags["mlflow.source.git.commit"] == commit
+    assert tags["mlflow.source.git.branch"] in ("master", "main")
+    assert tags["mlflow.note.content"].startswith("first try") and "looks stable" in tags[
+        "mlflow.note.content"]
+    assert first.info.status == "FINISHED" and by[ids[1]].info.status == "FAILED"
+    hist = client.get_metric_history(first.info.run_id, "loss")
+    assert sorted(m.step for m in hist) == list(range(20))
+    arts = {a.path for a in client.list_artifacts(first.info.run_id)}
+    assert {"run.log", "report.md", "notes.md", "args.json"} <= arts
+    full = json.loads(Path(client.download_artifacts(first.info.run_id, "args.json")).read_text())
+    assert full["comment"] == long_comment and full["api_token"] == "***"
+    for art in ("run.log", "report.md"):
+        text = Path(client.download_artifacts(first.info.run_id, art)).read_text()
+        assert "SECRET-TOKEN" not in text
+    # syncing again changes nothing and duplicates nothing
+    p = sync(project, server, experiment="e1")
+    assert p.returncode == 0 and p.stdout.count("(updated: 0 params, 0 metric points)") == 2
+    client, by2 = runs_by_id(server, "e1")
+    assert len(by2) == 2
+    assert len(client.get_metric_history(first.info.run_id, "loss")) == 20
+
+
+def test_a_running_run_is_caught_up_later(server, project):
+    d, env = project
+    proc = subprocess.Popen([sys.executable, "train.py", "--steps", "30", "--sleep", "0.1"],
+                            cwd=d, env=env, stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("step 5"):
+            break
+    p = sync(project, server, experiment="e2")
+    assert p.returncode == 0, p.stderr
+    client, by = runs_by_id(server, "e2")
+    (mrun,) = by.values()
+    assert mrun.info.status == "RUNNING"
+    early = len(client.get_metric_history(mrun.info.run_id, "loss"))
+    assert 5 <= early < 30
+    proc.communicate(timeout=60)
+    p = sync(project, server, experiment="e2")
+    assert p.returncode == 0, p.stderr
+    client, by = runs_by_id(server, "e2")
+    (mrun,) = by.values()
+    assert mrun.info.status == "FINISHED"
+    hist = client.get_metric_history(mrun.info.run_id, "loss")
+    assert sorted(m.step for m in hist) == list(range(30))  # the rest, and nothing twice
+
+
+def test_watch_follows_new_runs(server, project):
+    d, env = project
+    watcher = subprocess.Popen([*RUNLOG, "sync", "mlflow", "--tracking-uri", server,
+                                "--experiment", "e3", "--watch"], cwd=d, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        train(project, "--lr", "0.7")
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            client = MlflowClient(tracking_uri=server)
+            exp = client.get_experiment_by_name("e3")
+            if exp and client.search_runs([exp.experiment_id]):
+                runs = client.search_runs([exp.experiment_id])
+                if runs[0].info.status == "FINISHED":
+                    break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the watcher never synced the new run")
+        assert runs[0].data.params["lr"] == "0.7"
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        out, err = watcher.communicate(timeout=30)
+    assert watcher.returncode == 130 and "Traceback" not in err
+
+
+def test_server_down_is_one_line(project):
+    train(project)
+    p = sync(project, f"http://127.0.0.1:{free_port()}", experiment="e4")
+    assert p.returncode == 1
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("runlog: error: ") and "MLflow" in lines[0]
