@@ -221,6 +221,32 @@ def _quote(s: str) -> str:
 # ---------------------------------------------------------------- clipboard
 
 
+class _quiet_fds:
+    """stdout and stderr on /dev/null while a clipboard tool starts.
+
+    xclip and xsel fork a process that stays to serve the selection; it would
+    inherit our stdout and hold a pipe open (``runlog report --copy | cat``
+    would never end).
+    """
+
+    def __enter__(self):
+        self.saved = []
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            for fd in (1, 2):
+                self.saved.append((fd, os.dup(fd)))
+                os.dup2(null, fd)
+            os.close(null)
+        except OSError:
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        for fd, copy in self.saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
 def osc52(text: str) -> str:
     """The terminal escape that puts text on the clipboard of the user's own machine."""
     import base64
@@ -234,7 +260,8 @@ def copy(text: str) -> str | None:
     try:
         import pyperclip
 
-        pyperclip.copy(text)
+        with _quiet_fds():
+            pyperclip.copy(text)
         return None
     except Exception as e:  # no clipboard here: over SSH, OSC 52 reaches the user's terminal
         if os.environ.get("SSH_TTY") or os.environ.get("SSH_CONNECTION"):

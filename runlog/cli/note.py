@@ -35,11 +35,14 @@ def note(root: str, words: list[str]) -> int:
     spec = None
     text_words = list(words)
     if len(words) >= 2:
-        try:
-            store.resolve(root, words[0], runs)
-            spec, text_words = words[0], words[1:]
-        except store.NoSuchRun:
-            pass
+        if words[0].startswith("-") and words[0][1:].isdigit():
+            spec, text_words = words[0], words[1:]  # -N always names a run
+        else:
+            try:
+                store.resolve(root, words[0], runs)
+                spec, text_words = words[0], words[1:]
+            except store.NoSuchRun:
+                pass  # not a run: the first word of the note
     elif len(words) == 1 and _looks_like_run(words[0], runs):
         spec, text_words = words[0], []
     entry = find(root, spec, runs)

@@ -1,0 +1,93 @@
+"""`runlog tail` against a log that another process is still writing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from runlog.cli import main as cli
+
+from conftest import clean_env
+
+RUNLOG = [sys.executable, "-m", "runlog"]
+WRITER = """\
+import logging, runlog, time
+run = runlog.start(git=False, console=False)
+for i in range(20):
+    logging.info("tick %d", i)
+    if i == 10:
+        logging.warning("halfway")
+    run.metric("i", i)
+    time.sleep(0.1)
+"""
+
+
+def test_follows_a_growing_log_and_exits_when_the_run_ends(project):
+    (project.path / "w.py").write_text(WRITER)
+    writer = subprocess.Popen([sys.executable, "w.py"], cwd=project.path, env=clean_env())
+    tail = subprocess.Popen([*RUNLOG, "--dir", str(project.logs), "tail", "-n", "0"],
+                            cwd=project.path, env=clean_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    seen_while_running = False
+    lines = []
+    for line in tail.stdout:
+        lines.append(line.rstrip("\n"))
+        if "tick 5" in line and writer.poll() is None:
+            seen_while_running = True  # the line arrived while the writer was still writing
+    tail.wait(timeout=30)
+    writer.wait(timeout=30)
+    assert seen_while_running
+    assert tail.returncode == 0
+    ticks = [ln for ln in lines if "INFO    tick" in ln]
+    assert [int(t.split()[-1]) for t in ticks][-5:] == [15, 16, 17, 18, 19]
+    assert lines[-1].startswith("-- run ") and " finished after " in lines[-1]
+    assert "i 19" in lines[-1]  # final metrics
+
+
+def test_context_grep_level_and_no_follow(project, capsys):
+    (project.path / "w.py").write_text(WRITER)
+    subprocess.run([sys.executable, "w.py"], cwd=project.path, env=clean_env(), check=True)
+    assert cli(project.cli("tail", "--no-follow", "-n", "3")) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and "tick 19" in out[1] and "run finished" in out[2]
+    assert cli(project.cli("tail", "--no-follow", "-g", r"tick 1[0-2]$", "-n", "10")) == 0
+    assert [ln.split()[-1] for ln in capsys.readouterr().out.splitlines()] == ["10", "11", "12"]
+    assert cli(project.cli("tail", "--no-follow", "--level", "warning")) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and "WARNING halfway" in out[0]
+    assert cli(project.cli("tail", "--no-follow", "--level", "LOUD")) == 1
+    assert "unknown level 'LOUD'" in capsys.readouterr().err
+    assert cli(project.cli("tail", "--no-follow", "-g", "(")) == 1
+    assert "bad --grep pattern" in capsys.readouterr().err
+
+
+def test_waits_for_a_run(project):
+    (project.path / "w.py").write_text(WRITER.replace("range(20)", "range(3)"))
+    tail = subprocess.Popen([*RUNLOG, "--dir", str(project.logs), "tail"], cwd=project.path,
+                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(1.0)
+    assert tail.poll() is None  # still waiting: there is no run yet
+    subprocess.run([sys.executable, "w.py"], cwd=project.path, env=clean_env(), check=True)
+    out, err = tail.communicate(timeout=30)
+    assert "waiting for a run" in err
+    assert "tick 2" in out and "-- run " in out
+
+
+def test_closed_pipe_ends_quietly(project):
+    (project.path / "w.py").write_text(WRITER.replace("range(20)", "range(200)").replace(
+        "time.sleep(0.1)", "time.sleep(0.02)"))
+    writer = subprocess.Popen([sys.executable, "w.py"], cwd=project.path, env=clean_env())
+    time.sleep(1.0)
+    env = clean_env()
+    for cmd in (f"{sys.executable} -m runlog --dir {project.logs} tail --no-follow -n 50 | head -1",
+                f"{sys.executable} -m runlog --dir {project.logs} tail -n 0 | head -3"):
+        p = subprocess.run(["bash", "-c", f"set -o pipefail; {cmd}"], capture_output=True,
+                           text=True, env=env, timeout=60)
+        assert p.stderr == "", p.stderr
+        assert len(p.stdout.splitlines()) in (1, 3)
+    writer.kill()
+    writer.wait()
+    assert os.path.exists(project.logs)
