@@ -24,15 +24,58 @@ _COLORS = {
 _RESET = "\x1b[0m"
 
 
-class FileSink:
-    """The run.log descriptor with a cached per-second timestamp prefix."""
+class AppendFile:
+    """A file only ever appended to, each write handed to the OS at once.
+
+    ``O_APPEND`` keeps every write whole even with many threads or forked
+    workers writing; a failure (a full disk) is said once and the script goes on.
+    With ``lazy``, the file is made on the first write (no empty metrics.jsonl).
+    """
+
+    def __init__(self, path: str, lazy: bool = False):
+        self.path = path
+        self.fd: int | None = None  # None: not opened yet; -1: closed or failed
+        self.failed = False
+        if not lazy:
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, text: str) -> None:
+        try:
+            if self.fd is None:
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            elif self.fd < 0:
+                return
+            try:
+                data = text.encode()
+            except UnicodeEncodeError:  # lone surrogates from undecodable input
+                data = text.encode("utf-8", "backslashreplace")
+            n = os.write(self.fd, data)
+            while n < len(data):  # a short write (a signal, a nearly full disk)
+                data = data[n:]
+                n = os.write(self.fd, data)
+        except OSError as e:
+            if self.fd is None:
+                self.fd = -1
+            if not self.failed:
+                self.failed = True
+                _say(f"could not write {self.path} ({e.strerror or e}); the script goes on")
+
+    def close(self) -> None:
+        if self.fd is not None and self.fd >= 0:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+        self.fd = -1
+
+
+class FileSink(AppendFile):
+    """run.log: an AppendFile with a timestamp prefix computed once per second."""
 
     def __init__(self, path: str):
-        self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        super().__init__(path)
         self._sec = -1
         self._prefix = ""
-        self.failed = False
 
     def stamp(self, t: float) -> str:
         sec = int(t)
@@ -43,31 +86,6 @@ class FileSink:
 
     def line(self, tag: str, text: str, t: float | None = None) -> None:
         self.write(f"{self.stamp(time.time() if t is None else t)} {tag:<{LEVEL_WIDTH}}{text}\n")
-
-    def write(self, text: str) -> None:
-        if self.fd < 0:
-            return
-        try:
-            data = text.encode()
-        except UnicodeEncodeError:  # lone surrogates from undecodable input
-            data = text.encode("utf-8", "backslashreplace")
-        try:
-            n = os.write(self.fd, data)
-            while n < len(data):  # a short write (a signal, a nearly full disk)
-                data = data[n:]
-                n = os.write(self.fd, data)
-        except OSError as e:
-            if not self.failed:
-                self.failed = True
-                _say(f"could not write {self.path} ({e.strerror or e}); the script goes on")
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
-            self.fd = -1
 
 
 def _say(message: str) -> None:

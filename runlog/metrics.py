@@ -43,14 +43,12 @@ class Metrics:
     """Appends points to a run's metrics.jsonl and keeps last/min/max/count/step."""
 
     def __init__(self, path: str | None):
+        from .logsetup import AppendFile
+
         self.path = path
-        self.fd = -1
+        self.file = AppendFile(path, lazy=True) if path is not None else None
         self.summary: dict[str, dict] = {}
         self._names: dict[str, str] = {}
-        self.failed = False
-
-    def _open(self) -> None:
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def add(self, name: str, value, step=None, t: float | None = None) -> None:
         v = _num(value)
@@ -75,28 +73,13 @@ class Metrics:
             s["count"] += 1
             if step is not None:
                 s["step"] = step
-        if self.path is None:
-            return
-        line = (f'{{"name":{key},"value":{_json_num(v)},'
-                f'"step":{"null" if step is None else step},"time":{t:.3f}}}\n')
-        try:
-            if self.fd < 0:
-                self._open()
-            os.write(self.fd, line.encode())
-        except OSError as e:
-            if not self.failed:
-                self.failed = True
-                from .logsetup import _say
-
-                _say(f"could not write {self.path} ({e.strerror or e}); the script goes on")
+        if self.file is not None:
+            self.file.write(f'{{"name":{key},"value":{_json_num(v)},'
+                            f'"step":{"null" if step is None else step},"time":{t:.3f}}}\n')
 
     def close(self) -> None:
-        if self.fd >= 0:
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
-            self.fd = -1
+        if self.file is not None:
+            self.file.close()
 
 
 def read_points(run_dir: str) -> list[dict]:

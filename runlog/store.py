@@ -120,6 +120,19 @@ def run_ids(root: str) -> list[str]:
     return ids
 
 
+def _read_run(root: str, run_id: str, warn=None) -> dict | None:
+    """A run folder's record, or None (with a warning for what looks like a broken run)."""
+    path = os.path.join(root, run_id)
+    try:
+        record = read_record(path)
+    except RecordError as e:
+        if warn is not None and os.path.exists(os.path.join(path, "run.log")):
+            warn(str(e))
+        return None
+    record["dir"] = path
+    return record
+
+
 def iter_records(root: str, warn=None, fresh_running: bool = True) -> Iterator[dict]:
     """Every run in the log directory, as index entries or full records, unordered.
 
@@ -136,14 +149,9 @@ def iter_records(root: str, warn=None, fresh_running: bool = True) -> Iterator[d
             entry.setdefault("dir", os.path.join(root, run_id))
             yield entry
             continue
-        path = os.path.join(root, run_id)
-        try:
-            record = read_record(path)
-        except RecordError as e:
-            if warn is not None and os.path.exists(os.path.join(path, "run.log")):
-                warn(str(e))
+        record = _read_run(root, run_id, warn)
+        if record is None:
             continue
-        record["dir"] = path
         if entry is not None and entry.get("notes"):
             record.setdefault("notes", entry["notes"])
         yield record
@@ -182,14 +190,9 @@ def newest_runs(root: str, n: int, warn=None) -> list[dict]:
             merged.setdefault("dir", os.path.join(root, run_id))
             out.append(merged)
         else:  # not in the index, or still running: the folder is the truth
-            path = os.path.join(root, run_id)
-            try:
-                record = read_record(path)
-            except RecordError as e:
-                if warn is not None and os.path.exists(os.path.join(path, "run.log")):
-                    warn(str(e))
+            record = _read_run(root, run_id, warn)
+            if record is None:
                 continue
-            record["dir"] = path
             if got:
                 for e in got:
                     if "notes" in e:
