@@ -42,7 +42,12 @@ class Cells:
     def __init__(self, ip, run):
         self.ip = ip
         self.run = run
-        self.first = max(int(getattr(ip, "execution_count", 0) or 0), 1)
+        # the cell running start() is the last one IPython stored: In[len(In) - 1]
+        inputs = (getattr(ip, "user_ns", {}) or {}).get("In")
+        if isinstance(inputs, list) and len(inputs) > 1:
+            self.first = len(inputs) - 1
+        else:
+            self.first = max(int(getattr(ip, "execution_count", 0) or 0), 1)
         try:
             ip.events.register("post_run_cell", self._after_cell)
             self.registered = True

@@ -24,21 +24,22 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAM
            "GIT_COMMITTER_EMAIL": "t@t"}
 
 SCRIPT = """\
-import argparse, runlog, sys, time
+import argparse, os, runlog, sys, time
 p = argparse.ArgumentParser()
 p.add_argument("--lr", type=float, default=0.1)
 p.add_argument("--api-token", default="")
 p.add_argument("--comment", default="")
 p.add_argument("--steps", type=int, default=20)
-p.add_argument("--sleep", type=float, default=0)
 p.add_argument("--fail", action="store_true")
+p.add_argument("--wait-for", help="after step 5, wait until this file exists")
 a = p.parse_args()
 run = runlog.start()
 for step in range(a.steps):
     run.log_metrics({"loss": 1.0 / (step + 1), "acc": step / a.steps}, step=step)
-    if a.sleep:
-        print("step", step, flush=True)
-        time.sleep(a.sleep)
+    if a.wait_for and step == 5:
+        print("waiting", flush=True)
+        while not os.path.exists(a.wait_for):
+            time.sleep(0.05)
 if a.fail:
     raise ValueError("boom")
 """
@@ -157,18 +158,18 @@ def test_sync_sends_everything_once(server, project):
 
 def test_a_running_run_is_caught_up_later(server, project):
     d, env = project
-    proc = subprocess.Popen([sys.executable, "train.py", "--steps", "30", "--sleep", "0.1"],
+    go = d / "go"
+    proc = subprocess.Popen([sys.executable, "train.py", "--steps", "30", "--wait-for", str(go)],
                             cwd=d, env=env, stdout=subprocess.PIPE, text=True)
-    for line in proc.stdout:
-        if line.startswith("step 5"):
-            break
+    assert proc.stdout.readline().strip() == "waiting"  # held after step 5 until we say go
     p = sync(project, server, experiment="e2")
     assert p.returncode == 0, p.stderr
     client, by = runs_by_id(server, "e2")
     (mrun,) = by.values()
     assert mrun.info.status == "RUNNING"
     early = len(client.get_metric_history(mrun.info.run_id, "loss"))
-    assert 5 <= early < 30
+    assert early == 6
+    go.write_text("")
     proc.communicate(timeout=60)
     p = sync(project, server, experiment="e2")
     assert p.returncode == 0, p.stderr

@@ -64,9 +64,10 @@ LONG = """\
     import runlog, time, logging
     run = runlog.start(git=False)
     logging.info("working")
-    print("ready", flush=True)
     for i in range(600):
         run.metric("i", i)
+        if i == 0:
+            print("ready", flush=True)
         time.sleep(0.05)
     """
 

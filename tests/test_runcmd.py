@@ -79,9 +79,9 @@ def test_interleaved_stdout_stderr_keep_their_order(tmp_path):
         import sys, time
         for i in range(15):
             print(f"out {i}", flush=True)
-            time.sleep(0.003)
+            time.sleep(0.01)
             print(f"err {i}", file=sys.stderr, flush=True)
-            time.sleep(0.003)
+            time.sleep(0.01)
         """)
     p = runlog_run(tmp_path, sys.executable, "inter.py")
     assert p.returncode == 0
