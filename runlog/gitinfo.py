@@ -299,3 +299,35 @@ def _numstat(fields: list[bytes]) -> list[tuple[str, str, str]]:
             i += 2
         files.append((path, added, removed))
     return files
+
+
+def code_state(record: dict, run_dir: str, root: str, say) -> dict | None:
+    """Capture the code state of a starting run and compare it with the previous run.
+
+    Fills ``git``, ``previous`` and ``code_changes`` of ``record`` (the caller
+    holds its lock around this) and returns the previous run's index entry.
+    ``say`` is told, once each, what could not be done.
+    """
+    from .store import find_previous
+
+    try:
+        info = capture(record["cwd"], run_dir, exclude=root)
+    except GitError as e:
+        say("git", f"could not record the code state ({e})")
+        info = None
+    except OSError as e:
+        say("git", f"could not save the code state ({e.strerror or e})")
+        info = None
+    if info and info.pop("patch_secret_warning", False):
+        say("secret", f"warning: {run_dir}/code.patch seems to hold a credential (an added line "
+                      "assigns a token, key or password); it is saved as it is")
+    prev = find_previous(root, record.get("script_path"), record["started_at"], record["id"])
+    top = info.pop("top", None) if info else None
+    changes = None
+    if prev and info and top and prev.get("git_commit") and info.get("commit"):
+        changes = changes_between(top, prev["git_commit"], info["commit"])
+    record["git"] = info
+    record["previous"] = prev["id"] if prev else None
+    if changes:
+        record["code_changes"] = changes
+    return prev

@@ -227,28 +227,14 @@ class Run:
     def _git_capture_inner(self) -> None:
         from . import gitinfo
 
-        try:
-            info = gitinfo.capture(self.record["cwd"], self.dir, exclude=self.root)
-        except gitinfo.GitError as e:
-            self._fail_once("git", f"could not record the code state ({e})")
-            info = None
-        except OSError as e:
-            self._fail_once("git", f"could not save the code state ({e.strerror or e})")
-            info = None
-        if info and info.pop("patch_secret_warning", False):
-            _say(f"warning: {self.dir}/code.patch seems to hold a credential "
-                 "(an added line assigns a token, key or password); it is saved as it is")
-        prev = self._find_previous()
-        top = info.pop("top", None) if info else None
-        changes = None
-        if prev and info and top and prev.get("git_commit") and info.get("commit"):
-            changes = gitinfo.changes_between(top, prev["git_commit"], info["commit"])
+        scratch = dict(self.record)  # captured off the lock; git can take a while
+        prev = gitinfo.code_state(scratch, self.dir, self.root, self._fail_once)
         with self._lock:
-            self.record["git"] = info
-            self.record["previous"] = prev["id"] if prev else None
-            if changes:
-                self.record["code_changes"] = changes
+            for key in ("git", "previous", "code_changes"):
+                if key in scratch:
+                    self.record[key] = scratch[key]
             self._prev = prev
+        info = scratch["git"]
         if self._sink is not None and info:
             dirty = f", {len(info['changed_files'])} files changed" if info["dirty"] else ""
             self._sink.line("RUNLOG", f"git: {info['short']} {info['branch'] or '(detached)'}{dirty}")

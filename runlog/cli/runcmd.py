@@ -205,25 +205,19 @@ class Recorder:
                 sys.stderr.write(f"runlog: could not write run.json ({e.strerror or e})\n")
 
     def _git(self) -> None:
-        try:
-            info = gitinfo.capture(self.record["cwd"], self.dir, exclude=self.root)
-        except (gitinfo.GitError, OSError) as e:
-            sys.stderr.write(f"runlog: could not record the code state ({e}); the run goes on\n")
-            info = None
-        if info and info.pop("patch_secret_warning", False):
-            sys.stderr.write(f"runlog: warning: {self.dir}/code.patch seems to hold a credential "
-                             "(an added line assigns a token, key or password); it is saved as it is\n")
-        prev = store.find_previous(self.root, self.record["script_path"],
-                                   self.record["started_at"], self.run_id)
-        top = info.pop("top", None) if info else None
-        changes = None
-        if prev and top and prev.get("git_commit") and info.get("commit"):
-            changes = gitinfo.changes_between(top, prev["git_commit"], info["commit"])
+        said: set = set()
+
+        def say(what: str, message: str) -> None:
+            if what not in said:
+                said.add(what)
+                sys.stderr.write(f"runlog: {message}; the run goes on\n")
+
+        scratch = dict(self.record)
+        prev = gitinfo.code_state(scratch, self.dir, self.root, say)
         with self.lock:
-            self.record["git"] = info
-            self.record["previous"] = prev["id"] if prev else None
-            if changes:
-                self.record["code_changes"] = changes
+            for key in ("git", "previous", "code_changes"):
+                if key in scratch:
+                    self.record[key] = scratch[key]
             self.prev = prev
         self.save()
 
