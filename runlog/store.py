@@ -138,14 +138,16 @@ def iter_records(root: str, warn=None, fresh_running: bool = True) -> Iterator[d
 
     Entries the index has are used as they are, except a ``running`` one, which
     is read again from its folder (it may have finished after a hard kill left
-    the index behind). Folders the index lacks are read from run.json; ones that
-    are not runs are skipped, with a warning for a folder that looks like a
-    broken run.
+    the index behind), and one without a status line (only notes: a run the
+    index never saw start, noted later). Folders the index lacks are read from
+    run.json; ones that are not runs are skipped, with a warning for a folder
+    that looks like a broken run.
     """
     index = read_index(root)
     for run_id in run_ids(root):
         entry = index.get(run_id)
-        if entry is not None and not (fresh_running and entry.get("status") == "running"):
+        status = entry.get("status") if entry is not None else None
+        if status is not None and not (fresh_running and status == "running"):
             entry.setdefault("dir", os.path.join(root, run_id))
             yield entry
             continue
@@ -180,8 +182,11 @@ def newest_runs(root: str, n: int, warn=None) -> list[dict]:
             lines.setdefault(run_id, []).append(entry)
             if "status" in entry:
                 need.discard(run_id)
-    out = []
+    out: list[dict] = []
+    full_at = None  # the start second of the n-th run: later ones of that second may be newer
     for run_id in wanted:
+        if full_at is not None and run_id[:15] != full_at:
+            break
         got = lines.get(run_id)
         if got and got[-1].get("status") not in (None, "running"):
             merged: dict = {}
@@ -200,15 +205,21 @@ def newest_runs(root: str, n: int, warn=None) -> list[dict]:
                         break
             out.append(record)
         if len(out) == n:
-            break
-    return out
+            full_at = run_id[:15]
+    # ids of the same second ("-2" … "-10", names) do not sort by time: order as sorted_runs does
+    out.sort(key=_newest_first, reverse=True)
+    return out[:n]
 
 
 def sorted_runs(root: str, warn=None) -> list[dict]:
     """All runs, newest first (by start time, then id)."""
     runs = list(iter_records(root, warn=warn))
-    runs.sort(key=lambda r: (str(r.get("started_at") or ""), r["id"]), reverse=True)
+    runs.sort(key=_newest_first, reverse=True)
     return runs
+
+
+def _newest_first(r: dict) -> tuple:
+    return (str(r.get("started_at") or ""), r["id"])
 
 
 def find_previous(root: str, script_path: str | None, before: str, exclude: str) -> dict | None:
