@@ -99,9 +99,49 @@ def test_failed_and_silent_trials_do_not_stop_the_sweep(prog):
     assert rows[0][-1] == "0" and rows[1][-1] == "—" and rows[2][-1] == "—"
 
 
-def test_two_workers_share_one_sqlite_study(prog):
+@pytest.fixture(scope="module")
+def postgres():
+    """A throwaway PostgreSQL server on loopback (Debian's package; .ci/run installs it)."""
+    import glob
+    import pwd
+    import shutil
+    import socket
+    import tempfile
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    if not bins:
+        pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
+    pytest.importorskip("psycopg")
+    as_user = []
+    d = tempfile.mkdtemp(prefix="runlog-pg-")
+    if os.geteuid() == 0:  # the server refuses to run as root
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("no postgres user to run the server as")
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        as_user = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups"]
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    data = os.path.join(d, "data")
+    subprocess.run([*as_user, f"{bins[-1]}/initdb", "-D", data, "-A", "trust", "-U", "runlog"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_user, f"{bins[-1]}/pg_ctl", "-D", data, "-w", "-l", f"{d}/log", "-o",
+                    f"-p {port} -k {d} -c listen_addresses=127.0.0.1", "start"],
+                   check=True, capture_output=True)
+    yield f"postgresql://runlog@127.0.0.1:{port}/postgres"
+    subprocess.run([*as_user, f"{bins[-1]}/pg_ctl", "-D", data, "-m", "immediate", "stop"],
+                   capture_output=True)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_workers_share_one_study(prog, backend, request):
     optuna = pytest.importorskip("optuna")
-    args = ["--max", "score", "--trials", "12", "--storage", "sqlite:///study.db",
+    storage = ("sqlite:///study.db" if backend == "sqlite"
+               else request.getfixturevalue("postgres"))
+    args = ["--max", "score", "--trials", "12", "--storage", storage,
             "--name", "shared", "-p", "x=0:1", "-p", "y=0..4", "--",
             sys.executable, "f.py", "--x", "{x}", "--y", "{y}"]
     env = dict(os.environ)
@@ -109,9 +149,10 @@ def test_two_workers_share_one_sqlite_study(prog):
     procs = [subprocess.Popen([*RUNLOG, "sweep", *args], cwd=prog, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
     for pr in procs:
-        pr.communicate(timeout=300)
-        assert pr.returncode == 0
-    study = optuna.load_study(study_name="shared", storage=f"sqlite:///{prog}/study.db")
+        out, err = pr.communicate(timeout=300)
+        assert pr.returncode == 0, err
+    study = optuna.load_study(study_name="shared", storage=(
+        f"sqlite:///{prog}/study.db" if backend == "sqlite" else storage))
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert len(complete) == 12
     assert len({t.number for t in complete}) == 12
