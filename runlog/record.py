@@ -92,9 +92,26 @@ def read_record(run_dir: str) -> dict:
         raise RecordError(f"{run_dir}: no {RECORD}") from None
     except (OSError, ValueError) as e:
         raise RecordError(f"{path}: unreadable ({e.__class__.__name__}: {e})") from None
-    if not isinstance(record, dict) or "id" not in record:
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str) or not record["id"]:
         raise RecordError(f"{path}: not a runlog record")
-    return upgrade(record)
+    record = upgrade(record)
+    bad = [k for k, types in _SHAPES.items() if not isinstance(record[k], types)]
+    if isinstance(record["metrics"], dict):
+        bad += [f"metrics.{k}" for k, m in record["metrics"].items() if not isinstance(m, dict)]
+    if bad:
+        raise RecordError(f"{path}: corrupt ({', '.join(bad[:3])} of the wrong type)")
+    for k in ("note", "name", "status", "started_at"):  # shown as text: a number is fine
+        if record.get(k) is not None and not isinstance(record[k], str):
+            record[k] = str(record[k])
+    return record
+
+
+# what readers index into or iterate: of another type, the record is corrupt
+_SHAPES = {
+    "args": dict, "metrics": dict, "git": (dict, type(None)), "error": (dict, type(None)),
+    "tags": list, "command": list, "args_given": list,
+    "duration_s": (int, float, type(None)),
+}
 
 
 def upgrade(record: dict) -> dict:

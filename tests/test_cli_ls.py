@@ -9,9 +9,12 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from runlog.cli import main as cli
 from runlog.cli.ls import ls
 
+from cli_helpers import add_mess, md_table, one_error_line, runlog
 from conftest import clean_env
 
 
@@ -96,3 +99,144 @@ def test_lost_run(project, capsys):
     assert cli(project.cli("ls", "--status", "lost")) == 0
     rows = capsys.readouterr().out.splitlines()[1:]
     assert len(rows) == 1 and rows[0].split()[1] == "lost"
+
+
+def test_metric_columns_show_each_runs_last_value(history, capsys):
+    assert cli(history.cli("ls")) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split()
+    for line in lines[1:]:
+        cells = line.split()
+        metrics = history.record(cells[0])["metrics"]
+        assert float(cells[header.index("loss") + len(cells) - len(header)]) == pytest.approx(
+            metrics["loss"]["last"], rel=1e-3)
+        assert float(cells[-1]) == pytest.approx(metrics["acc"]["last"], rel=1e-3)
+
+
+def test_md_and_csv_parse_back_to_the_json_rows(history, capsys):
+    assert cli(history.cli("note", "-1", "a | pipe, a comma and \"quotes\"")) == 0
+    capsys.readouterr()
+    assert cli(history.cli("ls", "--json")) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert cli(history.cli("ls", "--md")) == 0
+    md = md_table(capsys.readouterr().out)
+    assert cli(history.cli("ls", "--csv")) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["id"] for r in md] == [r["id"] for r in table] == [r["id"] for r in rows]
+    for j, m, c in zip(rows, md, table):
+        assert m == c  # the same cells, whatever the format
+        assert m["status"] == j["shown_status"] and m["note"] == (j["note"] or "")
+        assert float(m["lr"]) == j["args"]["lr"] and m["model"] == j["args"]["model"]
+        assert float(m["loss"]) == pytest.approx(j["metrics"]["loss"]["last"], rel=1e-3)
+    history.train("--note", "a | b, c")  # a note that needs escaping in both formats
+    assert cli(history.cli("ls", "--md", "-n", "1")) == 0
+    assert md_table(capsys.readouterr().out)[0]["note"] == "a | b, c"
+    assert cli(history.cli("ls", "--csv", "-n", "1")) == 0
+    assert next(csv.DictReader(io.StringIO(capsys.readouterr().out)))["note"] == "a | b, c"
+
+
+def test_piped_output_is_plain_aligned_text(history):
+    p = runlog(history.logs, "ls")  # stdout is a pipe here, as in `runlog ls | grep …`
+    assert p.returncode == 0 and p.stderr == ""
+    assert "\x1b" not in p.stdout and "─" not in p.stdout and "│" not in p.stdout
+    lines = p.stdout.splitlines()
+    starts = [i for i in range(1, len(lines[0])) if lines[0][i - 1] == " " and lines[0][i] != " "]
+    for line in lines[1:]:
+        for i in starts:  # every column starts at the same place on every line
+            assert line[i - 1] == " ", (line, i)
+
+
+def test_grep_matches_the_id_and_an_argument_name(history, capsys):
+    ids = history.ids()
+    assert cli(history.cli("ls", "--grep", ids[1])) == 0  # a whole id, or a part of one
+    got = [ln.split()[0] for ln in capsys.readouterr().out.splitlines()[1:]]
+    assert got[-1] == ids[1] and ids[0] not in got
+    assert cli(history.cli("ls", "--grep", "model=cnn")) == 0
+    assert [ln.split()[0] for ln in capsys.readouterr().out.splitlines()[1:]] == [ids[2]]
+    assert cli(history.cli("ls", "--grep", "nothing like this")) == 0
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == "runlog: no runs match\n"
+
+
+def test_status_takes_several(history, capsys):
+    assert cli(history.cli("ls", "--status", "failed,finished")) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 5
+    assert cli(history.cli("ls", "--status", "finished", "--json")) == 0
+    assert {json.loads(x)["status"] for x in capsys.readouterr().out.splitlines()} == {"finished"}
+
+
+def test_foreign_files_and_broken_runs_never_crash(history, capsys):
+    broken = add_mess(history.logs)
+    for args in (["ls"], ["ls", "--all"], ["ls", "--grep", "a"], ["ls", "--sort", "loss"],
+                 ["ls", "--json"], ["ls", "--status", "failed"]):
+        assert cli(history.cli(*args)) == 0, args
+        out = capsys.readouterr()
+        warnings = out.err.splitlines()
+        assert len(warnings) == 2, (args, out.err)  # one line for each broken run, none else
+        assert all(w.startswith("runlog: warning: ") for w in warnings)
+        assert sorted(b for b in broken for w in warnings if b in w) == broken
+        for name in ("README", "journal", "tensorboard", "empty", "20200101"):
+            assert name not in out.out
+    assert cli(history.cli("ls", "-n", "2")) == 0  # the newest two: the broken are never read
+    assert capsys.readouterr().err == ""
+
+
+def test_missing_log_dir_is_one_line(tmp_path):
+    p = runlog(tmp_path / "nowhere", "ls")
+    assert p.returncode == 1 and p.stdout == ""
+    assert "no log directory" in one_error_line(p.stderr)
+    p = runlog(tmp_path / "nowhere", "ls", "--all", "--json")
+    assert p.returncode == 1 and "no log directory" in one_error_line(p.stderr)
+
+
+def test_a_run_the_index_never_saw_is_listed_whole(history, capsys):
+    # the index is a cache: deleted (or written by an older runlog), then a note is
+    # added, so the index has a notes line for the run but no status line
+    (history.logs / ".runlog-index.jsonl").unlink()
+    ids = history.ids()
+    assert cli(history.cli("note", ids[0], "seen later")) == 0
+    capsys.readouterr()
+    for args in (["ls", "--all"], ["ls"], ["ls", "--grep", "seen later"]):
+        assert cli(history.cli(*args)) == 0
+        row = [ln for ln in capsys.readouterr().out.splitlines() if ln.split()[0] == ids[0]]
+        assert row and row[0].split()[1] == "finished" and "baseline" in row[0], args
+
+
+SAME_SECOND = """\
+import os, time, runlog
+time.sleep(1 - time.time() % 1)  # the start of a second: all twelve fit in it
+for i in range(12):
+    with runlog.start(args={"i": i}, git=False, console=False, capture_output=False):
+        pass
+"""
+
+
+def test_runs_of_the_same_second_are_in_start_order(project, capsys):
+    # their ids end in -2 … -12, which do not sort as text ("-9" > "-12")
+    (project.path / "many.py").write_text(SAME_SECOND)
+    subprocess.run([sys.executable, "many.py"], cwd=project.path, env=clean_env(), check=True,
+                   capture_output=True)
+    assert cli(project.cli("ls", "--all", "--json")) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["args"]["i"] for r in rows] == list(range(11, -1, -1))
+    newest = [r["id"] for r in rows]
+    assert cli(project.cli("ls", "-n", "3")) == 0  # the fast path reads only the index's end
+    assert [ln.split()[0] for ln in capsys.readouterr().out.splitlines()[1:]] == newest[:3]
+    assert cli(project.cli("show", "-1", "--json")) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == newest[0]
+
+
+def test_old_schema_and_missing_files_are_read(project, capsys):
+    old = project.logs / "20250101-120000"
+    old.mkdir(parents=True)
+    # a record from an older runlog: no schema, few fields, no log, no report
+    (old / "run.json").write_text(json.dumps({"id": "20250101-120000", "status": "finished",
+                                              "note": "from last year", "args": {"lr": 0.5}}))
+    project.train("--lr", "0.2")
+    assert cli(project.cli("ls")) == 0
+    out = capsys.readouterr()
+    assert "from last year" in out.out and out.err == ""
+    for cmd in (["show", "2025"], ["report", "2025"], ["diff", "2025", "-1"],
+                ["tail", "--no-follow", "2025"]):
+        assert cli(project.cli(*cmd)) == 0, cmd
+    assert "from last year" in capsys.readouterr().out
