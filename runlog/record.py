@@ -118,7 +118,8 @@ def upgrade(record: dict) -> dict:
     """Records written by an older runlog stay readable: fill what they lack."""
     record.setdefault("schema", 0)
     for key in ("name", "note", "error", "git", "previous", "ended_at", "duration_s",
-                "exit_code", "script", "cwd", "host", "pid", "python", "command_line"):
+                "exit_code", "script", "cwd", "host", "pid", "python", "command_line",
+                "started_at"):
         record.setdefault(key, None)
     record.setdefault("tags", [])
     record.setdefault("status", "running")
