@@ -1,19 +1,12 @@
-"""`runlog show` and `runlog report`, including the real clipboard."""
+"""`runlog show`, and how every command finds its RUN."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-
-import pytest
 
 from runlog.cli import main as cli
-from runlog.report import osc52
+
+from cli_helpers import add_mess, one_error_line, runlog
 
 
 def test_show_is_readable(history, capsys):
@@ -43,72 +36,53 @@ def test_show_patch_and_json(history, capsys):
     assert "dir" not in raw
 
 
-def test_report_formats(history, capsys):
-    assert cli(history.cli("report", "-3")) == 0
-    md = capsys.readouterr().out
-    assert md.startswith("## Run ") and "`python train.py --lr 0.3`" in md
-    assert cli(history.cli("report", "-3", "--format", "text")) == 0
-    text = capsys.readouterr().out
-    assert text.startswith("Run ") and "`" not in text and "## " not in text
+def test_run_resolution(history, capsys):
+    ids = history.ids()  # oldest first
+    for spec, want in ((ids[1], ids[1]), ("-1", ids[3]), ("-2", ids[2]), ("-4", ids[0]),
+                       (None, ids[3])):
+        assert cli(history.cli("show", "--json", *([spec] if spec else []))) == 0
+        assert json.loads(capsys.readouterr().out)["id"] == want, spec
+    # a unique prefix: the id of the newest run without its last character, when no other
+    # id starts the same way (ids are times: the newest is most often alone in its second)
+    other = [i for i in ids[:3] if i.startswith(ids[3][:-1])]
+    if not other:
+        assert cli(history.cli("show", "--json", ids[3][:-1])) == 0
+        assert json.loads(capsys.readouterr().out)["id"] == ids[3]
+    # a full id that is also the prefix of others (…-2, …-3) names itself
+    if any(i.startswith(ids[0] + "-") for i in ids[1:]):
+        assert cli(history.cli("show", "--json", ids[0])) == 0
+        assert json.loads(capsys.readouterr().out)["id"] == ids[0]
 
 
-def test_osc52_bytes():
-    assert osc52("hi ✓") == "\x1b]52;c;aGkg4pyT\x07"
-
-
-def _free_display() -> int:
-    for n in range(90, 200):
-        if not os.path.exists(f"/tmp/.X{n}-lock") and not os.path.exists(f"/tmp/.X11-unix/X{n}"):
-            return n
-    pytest.skip("no free X display number")
-
-
-@pytest.fixture
-def xserver():
-    if not shutil.which("Xvfb") or not shutil.which("xclip"):
-        pytest.skip("Xvfb and xclip are not installed (.ci/run installs them)")
-    n = _free_display()
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        if os.path.exists(f"/tmp/.X11-unix/X{n}"):
-            break
-        time.sleep(0.05)
-    yield f":{n}"
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-def test_report_copy_to_the_real_clipboard(history, xserver):
-    env = dict(os.environ, DISPLAY=xserver)
-    env.pop("RUNLOG_DIR", None)
-    p = subprocess.run([sys.executable, "-m", "runlog", *history.cli("report", "-2", "--copy")],
-                       capture_output=True, text=True, env=env, timeout=30)
-    assert p.returncode == 0, p.stderr
-    assert "copied to the clipboard" in p.stderr
-    got = subprocess.run(["xclip", "-o", "-selection", "clipboard"], capture_output=True,
-                         text=True, env=env, timeout=10).stdout
-    assert got == p.stdout and got.startswith(f"## Run {history.ids()[2]}")
-
-
-def test_start_copy_puts_the_report_on_the_clipboard(project, xserver):
-    env = dict(os.environ, DISPLAY=xserver)
-    env.pop("RUNLOG_DIR", None)
-    (project.path / "c.py").write_text("import runlog\nrunlog.start(copy=True, git=False, "
-                                       "note='copied')\n")
-    p = subprocess.run([sys.executable, "c.py"], cwd=project.path, capture_output=True,
-                       text=True, env=env, timeout=30)
-    assert p.returncode == 0, p.stderr
-    got = subprocess.run(["xclip", "-o", "-selection", "clipboard"], capture_output=True,
-                         text=True, env=env, timeout=10).stdout
-    assert got.startswith("## Run ") and "- Note: copied" in got
-
-
-def test_report_copy_without_a_clipboard_is_one_line(history):
-    env = dict(os.environ)
-    for k in ("DISPLAY", "WAYLAND_DISPLAY", "SSH_TTY", "SSH_CONNECTION", "RUNLOG_DIR"):
-        env.pop(k, None)
-    p = subprocess.run([sys.executable, "-m", "runlog", *history.cli("report", "--copy")],
-                       capture_output=True, text=True, env=env, timeout=30)
+def test_unknown_and_ambiguous_runs_are_one_line(history):
+    ids = history.ids()
+    for spec, says in (("zzz", "no run matches 'zzz'"), ("-9", "no run -9: there are 4 runs"),
+                       ("-0", "no run -0")):
+        p = runlog(history.logs, "show", spec)
+        assert p.returncode == 1 and p.stdout == ""
+        assert says in one_error_line(p.stderr)
+    p = runlog(history.logs, "show", ids[0][:4])  # the year: every run
     assert p.returncode == 1
-    assert p.stderr.count("\n") == 1 and "could not copy the report" in p.stderr
+    err = one_error_line(p.stderr)
+    assert f"'{ids[0][:4]}' matches 4 runs" in err and all(i in err for i in ids)
+    for cmd in (["report", "zzz"], ["tail", "--no-follow", "zzz"], ["note", "-7", "x"],
+                ["diff", "zzz", "-1"], ["diff", "-1", ids[0][:4]]):
+        p = runlog(history.logs, *cmd)
+        assert p.returncode == 1 and p.stdout == "", cmd
+        one_error_line(p.stderr)
+
+
+def test_show_among_foreign_files_and_broken_runs(history, capsys):
+    add_mess(history.logs)
+    for args in (["show"], ["show", "-4"], ["show", "--json", "-1"], ["show", "--patch", "-2"]):
+        assert cli(history.cli(*args)) == 0, args
+        out = capsys.readouterr()
+        assert len(out.err.splitlines()) == 2 and out.err.count("runlog: warning: ") == 2, args
+    assert cli(history.cli("show", "20200101-000000")) == 1  # the torn one, asked for by name
+    assert one_error_line(capsys.readouterr().err, warnings=2).endswith(
+        "no run matches '20200101-000000'")
+
+
+def test_missing_log_dir(tmp_path):
+    p = runlog(tmp_path / "nowhere", "show")
+    assert p.returncode == 1 and "no log directory" in one_error_line(p.stderr)

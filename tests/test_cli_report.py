@@ -1,0 +1,157 @@
+"""`runlog report`: reprinted, rebuilt for a run that never finished, copied for real."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from runlog.cli import main as cli
+from runlog.report import osc52
+
+from conftest import clean_env
+
+
+def test_report_formats(history, capsys):
+    assert cli(history.cli("report", "-3")) == 0
+    md = capsys.readouterr().out
+    assert md.startswith("## Run ") and "`python train.py --lr 0.3`" in md
+    assert cli(history.cli("report", "-3", "--format", "text")) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Run ") and "`" not in text and "## " not in text
+
+
+def test_osc52_bytes():
+    assert osc52("hi ✓") == "\x1b]52;c;aGkg4pyT\x07"
+
+
+def _free_display() -> int:
+    for n in range(90, 200):
+        if not os.path.exists(f"/tmp/.X{n}-lock") and not os.path.exists(f"/tmp/.X11-unix/X{n}"):
+            return n
+    pytest.skip("no free X display number")
+
+
+@pytest.fixture
+def xserver():
+    if not shutil.which("Xvfb") or not shutil.which("xclip"):
+        pytest.skip("Xvfb and xclip are not installed (.ci/run installs them)")
+    n = _free_display()
+    proc = subprocess.Popen(["Xvfb", f":{n}", "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if os.path.exists(f"/tmp/.X11-unix/X{n}"):
+            break
+        time.sleep(0.05)
+    yield f":{n}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_report_copy_to_the_real_clipboard(history, xserver):
+    env = dict(os.environ, DISPLAY=xserver)
+    env.pop("RUNLOG_DIR", None)
+    p = subprocess.run([sys.executable, "-m", "runlog", *history.cli("report", "-2", "--copy")],
+                       capture_output=True, text=True, env=env, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "copied to the clipboard" in p.stderr
+    got = subprocess.run(["xclip", "-o", "-selection", "clipboard"], capture_output=True,
+                         text=True, env=env, timeout=10).stdout
+    assert got == p.stdout and got.startswith(f"## Run {history.ids()[2]}")
+
+
+def test_start_copy_puts_the_report_on_the_clipboard(project, xserver):
+    env = dict(os.environ, DISPLAY=xserver)
+    env.pop("RUNLOG_DIR", None)
+    (project.path / "c.py").write_text("import runlog\nrunlog.start(copy=True, git=False, "
+                                       "note='copied')\n")
+    p = subprocess.run([sys.executable, "c.py"], cwd=project.path, capture_output=True,
+                       text=True, env=env, timeout=30)
+    assert p.returncode == 0, p.stderr
+    got = subprocess.run(["xclip", "-o", "-selection", "clipboard"], capture_output=True,
+                         text=True, env=env, timeout=10).stdout
+    assert got.startswith("## Run ") and "- Note: copied" in got
+
+
+def test_report_copy_without_a_clipboard_is_one_line(history):
+    env = dict(os.environ)
+    for k in ("DISPLAY", "WAYLAND_DISPLAY", "SSH_TTY", "SSH_CONNECTION", "RUNLOG_DIR"):
+        env.pop(k, None)
+    p = subprocess.run([sys.executable, "-m", "runlog", *history.cli("report", "--copy")],
+                       capture_output=True, text=True, env=env, timeout=30)
+    assert p.returncode == 1
+    assert p.stderr.count("\n") == 1 and "could not copy the report" in p.stderr
+
+
+KILLED = """\
+import logging, runlog, time
+run = runlog.start(git=False, console=False)
+for i in range(1000):
+    run.metric("loss", 1 / (i + 1), step=i)
+    logging.info("step %d", i)
+    if i == 5:
+        print("ready", flush=True)
+    time.sleep(0.02)
+"""
+
+
+def test_a_killed_run_gets_a_rebuilt_report_with_its_last_log_lines(project, capsys):
+    (project.path / "k.py").write_text(KILLED)
+    proc = subprocess.Popen([sys.executable, "k.py", "--note", "will be killed"],
+                            cwd=project.path, env=clean_env(), stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    (run_id,) = project.ids()
+    assert project.record(run_id)["status"] == "running"  # nothing ran after the kill
+    log = (project.logs / run_id / "run.log").read_text().splitlines()
+    assert cli(project.cli("report")) == 0
+    md = capsys.readouterr().out
+    assert md.startswith(f"## Run {run_id} · lost · ")
+    assert "- Note: will be killed" in md
+    assert "- Metrics: loss " in md  # rebuilt from metrics.jsonl
+    assert "Last log lines (ended without a word):" in md
+    fenced = md.split("```\n")[1].splitlines()
+    assert fenced == log[-len(fenced):] and 0 < len(fenced) <= 10
+    assert cli(project.cli("report", "--format", "text")) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"Run {run_id} · lost · ") and "```" not in text and "`" not in text
+    assert text.rstrip("\n").endswith(log[-1])
+
+
+def test_osc52_over_ssh_without_a_clipboard(history, capsys):
+    # the real path: no X display, SSH_TTY set, the escape written to the controlling terminal
+    import pty
+
+    env = clean_env(SSH_TTY="/dev/pts/99", SSH_CONNECTION="10.0.0.1 22 10.0.0.2 22", TERM="xterm")
+    for k in ("DISPLAY", "WAYLAND_DISPLAY"):
+        env.pop(k, None)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its controlling terminal is the pty
+        os.execve(sys.executable, [sys.executable, "-m", "runlog", *history.cli(
+            "report", "-1", "--copy")], env)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    start = seen.index(b"\x1b]52;c;")
+    end = seen.index(b"\x07", start)
+    copied = base64.b64decode(seen[start + 7:end]).decode()
+    assert cli(history.cli("report", "-1")) == 0
+    assert copied == capsys.readouterr().out  # the whole report, byte for byte
+    assert copied.startswith(f"## Run {history.ids()[3]} · failed")
+    assert b"report copied to the clipboard" in seen
