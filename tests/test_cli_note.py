@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import os
+import re
 import stat
 
 from runlog.cli import main as cli
+
+from cli_helpers import add_mess
 
 
 def test_notes_append_in_order(history, capsys):
@@ -48,3 +52,46 @@ def test_run_or_text(history, capsys):
     assert cli(history.cli("note", "zzz", "is", "text")) == 0  # not a run: part of the note
     assert "zzz is text" in (history.logs / history.ids()[-1] / "notes.md").read_text()
     assert not os.path.exists(history.logs / history.ids()[0] / "notes.md")
+
+
+def test_each_note_has_its_time(history, capsys):
+    ids = history.ids()
+    before = datetime.datetime.now().astimezone().replace(microsecond=0)
+    assert cli(history.cli("note", ids[1], "one")) == 0
+    assert cli(history.cli("note", ids[1], "two\n\nparagraphs")) == 0
+    after = datetime.datetime.now().astimezone()
+    text = (history.logs / ids[1] / "notes.md").read_text()
+    stamps = re.findall(r"^## (\S+)$", text, re.M)
+    times = [datetime.datetime.fromisoformat(s) for s in stamps]
+    assert len(times) == 2 and all(t.tzinfo is not None for t in times)  # with its offset
+    assert before <= times[0] <= times[1] <= after
+    assert text.index("one") < text.index("two\n\nparagraphs")
+    assert cli(history.cli("show", ids[1])) == 0  # and show prints them
+    out = capsys.readouterr().out
+    assert "Notes:" in out and "  one" in out and "  paragraphs" in out
+
+
+def test_run_by_prefix_and_text_that_only_looks_like_one(project, capsys):
+    project.train("--note", "only run")
+    (run_id,) = project.ids()
+    assert cli(project.cli("note", run_id[:11], "by its prefix")) == 0
+    assert cli(project.cli("note", "20", "epochs are enough")) == 0  # a short word is text
+    notes = (project.logs / run_id / "notes.md").read_text()
+    assert "\nby its prefix\n" in notes and "\n20 epochs are enough\n" in notes
+    project.train()
+    project.train()
+    ids = project.ids()
+    shared = ids[0][:8]  # the day: a prefix of every run, so it means a run but not which
+    assert cli(project.cli("note", shared, "which one?")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"runlog: error: '{shared}' matches 3 runs") and err.count("\n") == 1
+    assert not any((project.logs / i / "notes.md").exists() for i in ids[1:])
+
+
+def test_notes_among_foreign_files_and_broken_runs(history, capsys):
+    ids = history.ids()
+    add_mess(history.logs)
+    assert cli(history.cli("note", "-2", "still fine")) == 0
+    out = capsys.readouterr()
+    assert out.out == f"noted on {ids[2]}\n" and out.err.count("runlog: warning: ") == 2
+    assert "still fine" in (history.logs / ids[2] / "notes.md").read_text()

@@ -104,7 +104,8 @@ def _add_note(sub) -> None:
     p = sub.add_parser("note", help="append a note to a run (opens $EDITOR without TEXT)",
                        description="Append a timestamped note to a run's notes.md. Notes are "
                                    "never rewritten. `runlog note TEXT` notes the newest run; "
-                                   "`runlog note RUN TEXT` a given one.")
+                                   "`runlog note RUN TEXT` a given one (RUN: -N, an id, or a "
+                                   "prefix of 8 or more characters).")
     p.add_argument("words", nargs="*", metavar="[RUN] TEXT", help="the run (optional) and the note")
     p.set_defaults(func=_cmd_note)
 

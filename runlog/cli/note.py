@@ -12,6 +12,10 @@ from .. import store
 from .common import CliError, all_runs, find, out
 
 
+# a shorter first word ("20 epochs is enough") is the note's, even if it prefixes a run id
+MIN_PREFIX = 8
+
+
 def _from_editor() -> str:
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     with tempfile.NamedTemporaryFile("w+", suffix=".md", prefix="runlog-note-", delete=False) as f:
@@ -37,12 +41,14 @@ def note(root: str, words: list[str]) -> int:
     if len(words) >= 2:
         if words[0].startswith("-") and words[0][1:].isdigit():
             spec, text_words = words[0], words[1:]  # -N always names a run
-        else:
+        elif len(words[0]) >= MIN_PREFIX or _looks_like_run(words[0], runs):
             try:
                 store.resolve(root, words[0], runs)
                 spec, text_words = words[0], words[1:]
-            except store.NoSuchRun:
-                pass  # not a run: the first word of the note
+            except store.NoSuchRun as e:
+                if any(r["id"].startswith(words[0]) for r in runs):
+                    raise CliError(str(e)) from None  # meant a run, but which?
+                # not a run: the first word of the note
     elif len(words) == 1 and _looks_like_run(words[0], runs):
         spec, text_words = words[0], []
     entry = find(root, spec, runs)
