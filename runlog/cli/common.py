@@ -60,9 +60,9 @@ def find(root: str, spec: str | None, runs: list[dict] | None = None) -> dict:
         raise CliError(str(e)) from None
 
 
-def load(root: str, spec: str | None) -> dict:
+def load(root: str, spec: str | None, runs: list[dict] | None = None) -> dict:
     """The full record of one run (run.json), with ``dir`` and the status as shown."""
-    entry = find(root, spec)
+    entry = find(root, spec, runs)
     path = entry.get("dir") or os.path.join(root, entry["id"])
     try:
         record = read_record(path)

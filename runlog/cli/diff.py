@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ..report import flatten, fmt_num, fmt_value
-from .common import CliError, load, out, read_notes
+from .common import CliError, all_runs, load, out, read_notes
 
 MISSING = "—"
 
@@ -51,8 +51,10 @@ def code_section(a: dict, b: dict) -> list[str]:
     from .. import gitinfo
 
     ga, gb = a.get("git") or {}, b.get("git") or {}
-    if not ga and not gb:
-        return ["  (no git state recorded)"]
+    if not ga or not gb:
+        if not ga and not gb:
+            return ["  (no git state recorded)"]
+        return [f"  ({a['id'] if not ga else b['id']} recorded no git state)"]
     top = gitinfo.find_top(b.get("cwd") or a.get("cwd") or ".")
     if top is None:
         return ["  (the repository is no longer at " + str(b.get("cwd")) + ")"]
@@ -83,13 +85,14 @@ def code_section(a: dict, b: dict) -> list[str]:
 
 
 def diff(root: str, spec_a: str, spec_b: str | None) -> int:
-    b = load(root, spec_a if spec_b is None else spec_b)
+    runs = all_runs(root)  # once: a broken folder is warned about once
+    b = load(root, spec_a if spec_b is None else spec_b, runs)
     if spec_b is None:
         if not b.get("previous"):
             raise CliError(f"run {b['id']} has no previous run to compare with; give two runs")
-        a = load(root, b["previous"])
+        a = load(root, b["previous"], runs)
     else:
-        a = load(root, spec_a)
+        a = load(root, spec_a, runs)
     if a["id"] == b["id"]:
         raise CliError("both arguments name the same run")
     parts = [f"A {a['id']}  {a['shown_status']}  {a.get('note') or ''}".rstrip() + "\n"
