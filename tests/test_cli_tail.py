@@ -9,6 +9,7 @@ import time
 
 from runlog.cli import main as cli
 
+from cli_helpers import add_mess
 from conftest import clean_env
 
 RUNLOG = [sys.executable, "-m", "runlog"]
@@ -30,6 +31,10 @@ def test_follows_a_growing_log_and_exits_when_the_run_ends(project):
     tail = subprocess.Popen([*RUNLOG, "--dir", str(project.logs), "tail", "-n", "0"],
                             cwd=project.path, env=clean_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    # filtered followers of the same run, side by side
+    filtered = {opts: subprocess.Popen([*RUNLOG, "--dir", str(project.logs), "tail", *opts],
+                                       env=clean_env(), stdout=subprocess.PIPE, text=True)
+                for opts in (("-g", r"tick 1[3-5]$"), ("--level", "WARNING"))}
     seen_while_running = False
     lines = []
     for line in tail.stdout:
@@ -44,6 +49,11 @@ def test_follows_a_growing_log_and_exits_when_the_run_ends(project):
     assert [int(t.split()[-1]) for t in ticks][-5:] == [15, 16, 17, 18, 19]
     assert lines[-1].startswith("-- run ") and " finished after " in lines[-1]
     assert "i 19" in lines[-1]  # final metrics
+    out = {opts: p.communicate(timeout=30)[0].splitlines() for opts, p in filtered.items()}
+    assert [ln.split()[-1] for ln in out[("-g", r"tick 1[3-5]$")][:-1]] == ["13", "14", "15"]
+    assert len(out[("--level", "WARNING")]) == 2 and "WARNING halfway" in out[("--level",
+                                                                                "WARNING")][0]
+    assert all(o[-1] == lines[-1] for o in out.values())  # the end is always said
 
 
 def test_context_grep_level_and_no_follow(project, capsys):
@@ -91,3 +101,45 @@ def test_closed_pipe_ends_quietly(project):
     writer.kill()
     writer.wait()
     assert os.path.exists(project.logs)
+
+
+KILLED = WRITER.replace("range(20)", "range(1000)").replace(
+    "if i == 10:", "if i == 3:\n        print('ready', flush=True)\n    if i == 10:")
+
+
+def test_a_killed_run_ends_the_tail_as_lost(project):
+    (project.path / "k.py").write_text(KILLED)
+    writer = subprocess.Popen([sys.executable, "k.py"], cwd=project.path, env=clean_env(),
+                              stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "ready"
+    tail = subprocess.Popen([*RUNLOG, "--dir", str(project.logs), "tail", "-n", "2"],
+                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(0.5)
+    assert tail.poll() is None  # following while the run goes on
+    writer.kill()
+    writer.wait()
+    out, err = tail.communicate(timeout=30)
+    lines = out.splitlines()
+    assert tail.returncode == 0 and err == ""
+    assert lines[-1].startswith(f"-- run {project.ids()[0]} lost after ") and " · i " in lines[-1]
+    assert "tick 3" in out and lines[-2] == (project.logs / project.ids()[0] / "run.log"
+                                             ).read_text().splitlines()[-1]
+
+
+def test_among_foreign_files_and_broken_runs(project, capsys):
+    (project.path / "w.py").write_text(WRITER.replace("range(20)", "range(2)"))
+    subprocess.run([sys.executable, "w.py"], cwd=project.path, env=clean_env(), check=True)
+    project.logs.joinpath("zzz-not-a-run").mkdir()  # sorts after every id
+    add_mess(project.logs)
+    assert cli(project.cli("tail", "--no-follow", "-n", "1")) == 0
+    out = capsys.readouterr()
+    assert "run finished" in out.out and out.err.count("runlog: warning: ") == 2
+    assert cli(project.cli("tail", "-n", "1")) == 0  # following: the run is over, it says so
+    assert capsys.readouterr().out.splitlines()[-1].startswith("-- run ")
+
+
+def test_no_log_directory(tmp_path, capsys):
+    assert cli(["--dir", str(tmp_path / "nowhere"), "tail", "--no-follow"]) == 1
+    assert capsys.readouterr().err == (f"runlog: error: no log directory "
+                                       f"'{tmp_path / 'nowhere'}' (use --dir or RUNLOG_DIR)\n")

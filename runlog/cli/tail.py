@@ -118,6 +118,7 @@ def _status(run_dir: str) -> dict | None:
     except RecordError:
         return None
     r["shown_status"] = shown_status(r)
+    r["dir"] = run_dir
     return r
 
 
@@ -175,6 +176,10 @@ def tail(root: str, spec: str | None, lines: int = 10, follow: bool = True,
             next_status = now + STATUS_EVERY_S
             r = _status(run_dir)
             if r is not None and r["shown_status"] != "running":
+                if r["status"] == "running":  # lost: metrics and duration from what was written
+                    from .show import rebuilt
+
+                    r = rebuilt(root, r)
                 rest = f.read() if f is not None else b""
                 for raw in (partial + rest).split(b"\n"):
                     line = raw.decode("utf-8", "replace")
