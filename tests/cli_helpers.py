@@ -4,11 +4,14 @@ process, a log directory with things in it that are not runs, and table parsing.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import clean_env
+import pytest
+
+from conftest import Project, clean_env, git
 
 RUNLOG = [sys.executable, "-m", "runlog"]
 
@@ -18,6 +21,29 @@ def runlog(logs: Path, *args: str, **kw) -> subprocess.CompletedProcess:
     kw.setdefault("env", clean_env())
     return subprocess.run([*RUNLOG, "--dir", str(logs), *args], capture_output=True, text=True,
                           timeout=60, **kw)
+
+
+@pytest.fixture(scope="module")
+def shared_history(tmp_path_factory) -> Project:
+    """conftest's ``history`` (the same four real runs), made once per test module for the
+    tests that only read it; a test that adds notes or runs takes its own ``history``."""
+    path = tmp_path_factory.mktemp("history")
+    pr = Project(path)
+    pr.train("--lr", "0.1", "--note", "baseline")
+    pr.train("--lr", "0.3", "--note", "higher lr")
+    (path / "train.py").write_text((path / "train.py").read_text() + "# tweak\n")
+    git(path, "commit", "-qam", "tweak the loop")
+    (path / "model.py").write_text("LAYERS = 4\n")
+    pr.train("--lr", "0.3", "--model", "cnn", "--note", "a cnn")
+    pr.train("--lr", "0.9", "--fail", "--note", "too far", check=False)
+    before = _snapshot(pr.logs)
+    yield pr
+    assert _snapshot(pr.logs) == before, "a test changed the shared history: give it `history`"
+
+
+def _snapshot(logs: Path) -> dict:
+    return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
+            for d, _, files in os.walk(logs) for f in files}
 
 
 def add_mess(logs: Path) -> list[str]:

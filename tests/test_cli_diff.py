@@ -9,8 +9,11 @@ import pytest
 
 from runlog.cli import main as cli
 
+import cli_helpers
 from cli_helpers import add_mess
 from conftest import clean_env
+
+shared_history = cli_helpers.shared_history  # the fixture, for this module
 
 
 def test_diff_arguments_metrics_notes_code(history, capsys):
@@ -29,22 +32,23 @@ def test_diff_arguments_metrics_notes_code(history, capsys):
     assert "train.py" in code and "model.py" in code  # committed change and untracked file
 
 
-def test_one_run_compares_with_its_previous(history, capsys):
-    ids = history.ids()
-    assert cli(history.cli("diff", ids[1])) == 0
+def test_one_run_compares_with_its_previous(shared_history, capsys):
+    ids = shared_history.ids()
+    assert cli(shared_history.cli("diff", ids[1])) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"A {ids[0]}") and "lr  0.1  0.3" in out.replace("   ", "  ")
 
 
-def test_diff_errors(history, capsys):
-    assert cli(history.cli("diff", "-1", "-1")) == 1
+def test_diff_errors(shared_history, capsys):
+    assert cli(shared_history.cli("diff", "-1", "-1")) == 1
     assert "same run" in capsys.readouterr().err
-    assert cli(history.cli("diff", history.ids()[0])) == 1
+    assert cli(shared_history.cli("diff", shared_history.ids()[0])) == 1
     assert "no previous run" in capsys.readouterr().err
 
 
 OTHER = """\
 import argparse, runlog
+
 p = argparse.ArgumentParser()
 p.add_argument("--width", type=int, default=3)
 p.add_argument("--model", default="mlp")

@@ -14,18 +14,21 @@ import pytest
 from runlog.cli import main as cli
 from runlog.cli.ls import ls
 
+import cli_helpers
 from cli_helpers import add_mess, md_table, one_error_line, runlog
 from conftest import clean_env
 
+shared_history = cli_helpers.shared_history  # the fixture, for this module
 
-def test_plain_listing_newest_first_only_differing_args(history, capsys):
-    assert cli(history.cli("ls")) == 0
+
+def test_plain_listing_newest_first_only_differing_args(shared_history, capsys):
+    assert cli(shared_history.cli("ls")) == 0
     lines = capsys.readouterr().out.splitlines()
     header = lines[0].split()
     assert header[:4] == ["id", "status", "duration", "note"]
     assert "lr" in header and "model" in header and "epochs" not in header  # epochs never differs
     assert header[-2:] == ["loss", "acc"]
-    ids = history.ids()
+    ids = shared_history.ids()
     assert [ln.split()[0] for ln in lines[1:]] == ids[::-1]
     assert lines[1].split()[1] == "failed" and "too far" in lines[1]
     # aligned columns: each header word starts where its values start
@@ -57,22 +60,22 @@ def test_filters_and_sort(history, capsys):
     assert "no listed run has a metric 'nope'" in capsys.readouterr().err
 
 
-def test_machine_formats(history, capsys):
-    assert cli(history.cli("ls", "--json")) == 0
+def test_machine_formats(shared_history, capsys):
+    assert cli(shared_history.cli("ls", "--json")) == 0
     rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert [r["id"] for r in rows] == history.ids()[::-1]
+    assert [r["id"] for r in rows] == shared_history.ids()[::-1]
     assert rows[-1]["args"]["lr"] == 0.1 and rows[-1]["metrics"]["loss"]["count"] == 3
-    assert cli(history.cli("ls", "--csv")) == 0
+    assert cli(shared_history.cli("ls", "--csv")) == 0
     table = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert table[0][:4] == ["id", "status", "duration", "note"] and len(table) == 5
     assert table[4][table[0].index("lr")] == "0.1"
-    assert cli(history.cli("ls", "--md", "-n", "2")) == 0
+    assert cli(shared_history.cli("ls", "--md", "-n", "2")) == 0
     md = capsys.readouterr().out.splitlines()
     assert md[0].startswith("| id | status") and set(md[1]) <= set("|-") and len(md) == 4
 
 
-def test_rich_table_on_a_terminal(history, capsys):
-    assert ls(str(history.logs), tty=True) == 0
+def test_rich_table_on_a_terminal(shared_history, capsys):
+    assert ls(str(shared_history.logs), tty=True) == 0
     out = capsys.readouterr().out
     assert "too far" in out and "baseline" in out
 
@@ -101,13 +104,13 @@ def test_lost_run(project, capsys):
     assert len(rows) == 1 and rows[0].split()[1] == "lost"
 
 
-def test_metric_columns_show_each_runs_last_value(history, capsys):
-    assert cli(history.cli("ls")) == 0
+def test_metric_columns_show_each_runs_last_value(shared_history, capsys):
+    assert cli(shared_history.cli("ls")) == 0
     lines = capsys.readouterr().out.splitlines()
     header = lines[0].split()
     for line in lines[1:]:
         cells = line.split()
-        metrics = history.record(cells[0])["metrics"]
+        metrics = shared_history.record(cells[0])["metrics"]
         assert float(cells[header.index("loss") + len(cells) - len(header)]) == pytest.approx(
             metrics["loss"]["last"], rel=1e-3)
         assert float(cells[-1]) == pytest.approx(metrics["acc"]["last"], rel=1e-3)
@@ -135,8 +138,8 @@ def test_md_and_csv_parse_back_to_the_json_rows(history, capsys):
     assert next(csv.DictReader(io.StringIO(capsys.readouterr().out)))["note"] == "a | b, c"
 
 
-def test_piped_output_is_plain_aligned_text(history):
-    p = runlog(history.logs, "ls")  # stdout is a pipe here, as in `runlog ls | grep …`
+def test_piped_output_is_plain_aligned_text(shared_history):
+    p = runlog(shared_history.logs, "ls")  # stdout is a pipe here, as in `runlog ls | grep …`
     assert p.returncode == 0 and p.stderr == ""
     assert "\x1b" not in p.stdout and "─" not in p.stdout and "│" not in p.stdout
     lines = p.stdout.splitlines()
@@ -146,22 +149,22 @@ def test_piped_output_is_plain_aligned_text(history):
             assert line[i - 1] == " ", (line, i)
 
 
-def test_grep_matches_the_id_and_an_argument_name(history, capsys):
-    ids = history.ids()
-    assert cli(history.cli("ls", "--grep", ids[1])) == 0  # a whole id, or a part of one
+def test_grep_matches_the_id_and_an_argument_name(shared_history, capsys):
+    ids = shared_history.ids()
+    assert cli(shared_history.cli("ls", "--grep", ids[1])) == 0  # a whole id, or a part of one
     got = [ln.split()[0] for ln in capsys.readouterr().out.splitlines()[1:]]
     assert got[-1] == ids[1] and ids[0] not in got
-    assert cli(history.cli("ls", "--grep", "model=cnn")) == 0
+    assert cli(shared_history.cli("ls", "--grep", "model=cnn")) == 0
     assert [ln.split()[0] for ln in capsys.readouterr().out.splitlines()[1:]] == [ids[2]]
-    assert cli(history.cli("ls", "--grep", "nothing like this")) == 0
+    assert cli(shared_history.cli("ls", "--grep", "nothing like this")) == 0
     out = capsys.readouterr()
     assert out.out == "" and out.err == "runlog: no runs match\n"
 
 
-def test_status_takes_several(history, capsys):
-    assert cli(history.cli("ls", "--status", "failed,finished")) == 0
+def test_status_takes_several(shared_history, capsys):
+    assert cli(shared_history.cli("ls", "--status", "failed,finished")) == 0
     assert len(capsys.readouterr().out.splitlines()) == 5
-    assert cli(history.cli("ls", "--status", "finished", "--json")) == 0
+    assert cli(shared_history.cli("ls", "--status", "finished", "--json")) == 0
     assert {json.loads(x)["status"] for x in capsys.readouterr().out.splitlines()} == {"finished"}
 
 
@@ -204,6 +207,7 @@ def test_a_run_the_index_never_saw_is_listed_whole(history, capsys):
 
 SAME_SECOND = """\
 import os, time, runlog
+
 time.sleep(1 - time.time() % 1)  # the start of a second: all twelve fit in it
 for i in range(12):
     with runlog.start(args={"i": i}, git=False, console=False, capture_output=False):

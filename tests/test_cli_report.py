@@ -15,14 +15,17 @@ import pytest
 from runlog.cli import main as cli
 from runlog.report import osc52
 
+import cli_helpers
 from conftest import clean_env
 
+shared_history = cli_helpers.shared_history  # the fixture, for this module
 
-def test_report_formats(history, capsys):
-    assert cli(history.cli("report", "-3")) == 0
+
+def test_report_formats(shared_history, capsys):
+    assert cli(shared_history.cli("report", "-3")) == 0
     md = capsys.readouterr().out
     assert md.startswith("## Run ") and "`python train.py --lr 0.3`" in md
-    assert cli(history.cli("report", "-3", "--format", "text")) == 0
+    assert cli(shared_history.cli("report", "-3", "--format", "text")) == 0
     text = capsys.readouterr().out
     assert text.startswith("Run ") and "`" not in text and "## " not in text
 
@@ -54,16 +57,17 @@ def xserver():
     proc.wait(timeout=10)
 
 
-def test_report_copy_to_the_real_clipboard(history, xserver):
+def test_report_copy_to_the_real_clipboard(shared_history, xserver):
     env = dict(os.environ, DISPLAY=xserver)
     env.pop("RUNLOG_DIR", None)
-    p = subprocess.run([sys.executable, "-m", "runlog", *history.cli("report", "-2", "--copy")],
+    p = subprocess.run([sys.executable, "-m", "runlog",
+                        *shared_history.cli("report", "-2", "--copy")],
                        capture_output=True, text=True, env=env, timeout=30)
     assert p.returncode == 0, p.stderr
     assert "copied to the clipboard" in p.stderr
     got = subprocess.run(["xclip", "-o", "-selection", "clipboard"], capture_output=True,
                          text=True, env=env, timeout=10).stdout
-    assert got == p.stdout and got.startswith(f"## Run {history.ids()[2]}")
+    assert got == p.stdout and got.startswith(f"## Run {shared_history.ids()[2]}")
 
 
 def test_start_copy_puts_the_report_on_the_clipboard(project, xserver):
@@ -79,11 +83,11 @@ def test_start_copy_puts_the_report_on_the_clipboard(project, xserver):
     assert got.startswith("## Run ") and "- Note: copied" in got
 
 
-def test_report_copy_without_a_clipboard_is_one_line(history):
+def test_report_copy_without_a_clipboard_is_one_line(shared_history):
     env = dict(os.environ)
     for k in ("DISPLAY", "WAYLAND_DISPLAY", "SSH_TTY", "SSH_CONNECTION", "RUNLOG_DIR"):
         env.pop(k, None)
-    p = subprocess.run([sys.executable, "-m", "runlog", *history.cli("report", "--copy")],
+    p = subprocess.run([sys.executable, "-m", "runlog", *shared_history.cli("report", "--copy")],
                        capture_output=True, text=True, env=env, timeout=30)
     assert p.returncode == 1
     assert p.stderr.count("\n") == 1 and "could not copy the report" in p.stderr
@@ -91,6 +95,7 @@ def test_report_copy_without_a_clipboard_is_one_line(history):
 
 KILLED = """\
 import logging, runlog, time
+
 run = runlog.start(git=False, console=False)
 for i in range(1000):
     run.metric("loss", 1 / (i + 1), step=i)
@@ -126,7 +131,7 @@ def test_a_killed_run_gets_a_rebuilt_report_with_its_last_log_lines(project, cap
     assert text.rstrip("\n").endswith(log[-1])
 
 
-def test_osc52_over_ssh_without_a_clipboard(history, capsys):
+def test_osc52_over_ssh_without_a_clipboard(shared_history, capsys):
     # the real path: no X display, SSH_TTY set, the escape written to the controlling terminal
     import pty
 
@@ -135,7 +140,7 @@ def test_osc52_over_ssh_without_a_clipboard(history, capsys):
         env.pop(k, None)
     pid, fd = pty.fork()
     if pid == 0:  # the child: its controlling terminal is the pty
-        os.execve(sys.executable, [sys.executable, "-m", "runlog", *history.cli(
+        os.execve(sys.executable, [sys.executable, "-m", "runlog", *shared_history.cli(
             "report", "-1", "--copy")], env)
     seen = b""
     while True:
@@ -151,7 +156,7 @@ def test_osc52_over_ssh_without_a_clipboard(history, capsys):
     start = seen.index(b"\x1b]52;c;")
     end = seen.index(b"\x07", start)
     copied = base64.b64decode(seen[start + 7:end]).decode()
-    assert cli(history.cli("report", "-1")) == 0
+    assert cli(shared_history.cli("report", "-1")) == 0
     assert copied == capsys.readouterr().out  # the whole report, byte for byte
-    assert copied.startswith(f"## Run {history.ids()[3]} · failed")
+    assert copied.startswith(f"## Run {shared_history.ids()[3]} · failed")
     assert b"report copied to the clipboard" in seen
