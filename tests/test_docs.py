@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runlog.cli import make_parser
+from runlog.cli import main, make_parser
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -41,3 +41,24 @@ def test_readme_set_up_commands():
     blocks = re.findall(r"```bash\n(.*?)```", README, re.S)
     assert "pip install -e . && python examples/train.py" in blocks[0]
     assert "pip install -e '.[test]' && python -m pytest" in blocks[1]
+
+
+@pytest.mark.parametrize("name", sorted(subcommands()))
+def test_every_option_is_in_readme(name):
+    sub = subcommands()[name]
+    for a in sub._actions:
+        if a.option_strings and a.dest != "help":
+            assert any(re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", README)
+                       for o in a.option_strings), f"README never mentions runlog {name} " \
+                                                   f"{'/'.join(a.option_strings)}"
+
+
+@pytest.mark.parametrize("name", sorted(subcommands()))
+def test_help_prints_usage_and_description(name, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([name, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: runlog {name}")
+    words = subcommands()[name].description.split()
+    assert " ".join(words[:6]) in " ".join(out.split())  # the description, however wrapped
