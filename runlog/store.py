@@ -120,7 +120,7 @@ def run_ids(root: str) -> list[str]:
     return ids
 
 
-def _read_run(root: str, run_id: str, warn=None) -> dict | None:
+def read_run(root: str, run_id: str, warn=None) -> dict | None:
     """A run folder's record, or None (with a warning for what looks like a broken run)."""
     path = os.path.join(root, run_id)
     try:
@@ -151,7 +151,7 @@ def iter_records(root: str, warn=None, fresh_running: bool = True) -> Iterator[d
             entry.setdefault("dir", os.path.join(root, run_id))
             yield entry
             continue
-        record = _read_run(root, run_id, warn)
+        record = read_run(root, run_id, warn)
         if record is None:
             continue
         if entry is not None and entry.get("notes"):
@@ -195,7 +195,7 @@ def newest_runs(root: str, n: int, warn=None) -> list[dict]:
             merged.setdefault("dir", os.path.join(root, run_id))
             out.append(merged)
         else:  # not in the index, or still running: the folder is the truth
-            record = _read_run(root, run_id, warn)
+            record = read_run(root, run_id, warn)
             if record is None:
                 continue
             if got:

@@ -76,14 +76,18 @@ def test_unknown_and_ambiguous_runs_are_one_line(shared_history):
 
 
 def test_show_among_foreign_files_and_broken_runs(history, capsys):
-    add_mess(history.logs)
-    for args in (["show"], ["show", "-4"], ["show", "--json", "-1"], ["show", "--patch", "-2"]):
+    ids = history.ids()
+    broken = add_mess(history.logs)
+    for args in (["show"], ["show", "-4"], ["show", "--json", "-1"], ["show", "--patch", "-2"],
+                 ["show", ids[1]]):
         assert cli(history.cli(*args)) == 0, args
-        out = capsys.readouterr()
-        assert len(out.err.splitlines()) == 2 and out.err.count("runlog: warning: ") == 2, args
+        assert capsys.readouterr().err == ""  # the newest runs are found without reading older
     assert cli(history.cli("show", "20200101-000000")) == 1  # the torn one, asked for by name
-    assert one_error_line(capsys.readouterr().err, warnings=2).endswith(
-        "no run matches '20200101-000000'")
+    err = capsys.readouterr().err  # now every folder is read: each broken one said once
+    assert one_error_line(err, warnings=2).endswith("no run matches '20200101-000000'")
+    assert [b for b in broken if b in err] == broken
+    assert cli(history.cli("show", "2020")) == 1  # a prefix of the broken and the foreign only
+    assert one_error_line(capsys.readouterr().err, warnings=2).endswith("no run matches '2020'")
 
 
 def test_missing_log_dir(tmp_path):

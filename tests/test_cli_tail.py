@@ -134,7 +134,7 @@ def test_among_foreign_files_and_broken_runs(project, capsys):
     add_mess(project.logs)
     assert cli(project.cli("tail", "--no-follow", "-n", "1")) == 0
     out = capsys.readouterr()
-    assert "run finished" in out.out and out.err.count("runlog: warning: ") == 2
+    assert "run finished" in out.out and out.err == ""  # the broken folders are older
     assert cli(project.cli("tail", "-n", "1")) == 0  # following: the run is over, it says so
     assert capsys.readouterr().out.splitlines()[-1].startswith("-- run ")
 

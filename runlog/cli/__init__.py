@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from .common import CliError
+from .common import CliError, forget_warnings
 
 PROG = "runlog"
 
@@ -271,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.dir is None:
         args.dir = os.environ.get("RUNLOG_DIR") or "logs"
+    forget_warnings()  # each command says once what it skipped (main() may run many times)
     try:
         return args.func(args) or 0
     except CliError as e:

@@ -17,8 +17,18 @@ class CliError(Exception):
         self.code = code
 
 
+_warned: set = set()
+
+
+def forget_warnings() -> None:
+    _warned.clear()
+
+
 def warn(message: str) -> None:
-    sys.stderr.write(f"runlog: warning: {message}\n")
+    """One line on stderr, once per process however often the broken thing is met."""
+    if message not in _warned:
+        _warned.add(message)
+        sys.stderr.write(f"runlog: warning: {message}\n")
 
 
 def check_root(root: str) -> None:
@@ -51,13 +61,43 @@ def all_runs(root: str) -> list[dict]:
 
 
 def find(root: str, spec: str | None, runs: list[dict] | None = None) -> dict:
-    """Resolve RUN to its summary entry, as a CliError when it cannot be."""
+    """Resolve RUN to its summary entry, as a CliError when it cannot be.
+
+    Without ``runs``, the common cases (the newest runs, a whole id, a prefix of
+    one folder) read only the index's end or one run.json; the rest (errors,
+    ambiguous prefixes) list every run, so their messages are exact.
+    """
     if runs is None:
+        entry = _quick_find(root, spec)
+        if entry is not None:
+            return entry
         runs = all_runs(root)
     try:
         return store.resolve(root, spec, runs)
     except store.NoSuchRun as e:
         raise CliError(str(e)) from None
+
+
+def _quick_find(root: str, spec: str | None) -> dict | None:
+    check_root(root)
+    if not spec or (spec.startswith("-") and spec[1:].isdigit()):
+        n = int(spec[1:]) if spec else 1
+        if n < 1:
+            return None
+        newest = store.newest_runs(root, n, warn=warn)
+        return newest[n - 1] if len(newest) == n else None
+    names = [i for i in store.run_ids(root) if i.startswith(spec)]
+    if spec in names:
+        names = [spec]
+    return store.read_run(root, names[0], warn) if len(names) == 1 else None
+
+
+def is_run(root: str, spec: str) -> bool:
+    """Whether a word names a run: -N, or an id / prefix of a folder holding a run.json."""
+    if spec.startswith("-") and spec[1:].isdigit():
+        return True
+    return any(i.startswith(spec) and os.path.isfile(os.path.join(root, i, "run.json"))
+               for i in store.run_ids(root))
 
 
 def load(root: str, spec: str | None, runs: list[dict] | None = None) -> dict:
@@ -77,13 +117,10 @@ def previous_of(root: str, record: dict) -> dict | None:
     prev_id = record.get("previous")
     if not prev_id:
         return None
-    entry = store.read_index(root).get(prev_id)
-    if entry is None:
-        try:
-            entry = read_record(os.path.join(root, prev_id))
-        except RecordError:
-            return None
-    return entry
+    try:  # one small file, not the whole index
+        return read_record(os.path.join(root, prev_id))
+    except RecordError:
+        return store.read_index(root).get(prev_id)
 
 
 def read_notes(run_dir: str) -> str:

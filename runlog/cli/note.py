@@ -9,7 +9,7 @@ import sys
 import tempfile
 
 from .. import store
-from .common import CliError, all_runs, find, out
+from .common import CliError, check_root, find, is_run, out
 
 
 # a shorter first word ("20 epochs is enough") is the note's, even if it prefixes a run id
@@ -35,23 +35,17 @@ def _from_editor() -> str:
 
 
 def note(root: str, words: list[str]) -> int:
-    runs = all_runs(root)
+    check_root(root)
     spec = None
     text_words = list(words)
-    if len(words) >= 2:
-        if words[0].startswith("-") and words[0][1:].isdigit():
-            spec, text_words = words[0], words[1:]  # -N always names a run
-        elif len(words[0]) >= MIN_PREFIX or _looks_like_run(words[0], runs):
-            try:
-                store.resolve(root, words[0], runs)
-                spec, text_words = words[0], words[1:]
-            except store.NoSuchRun as e:
-                if any(r["id"].startswith(words[0]) for r in runs):
-                    raise CliError(str(e)) from None  # meant a run, but which?
-                # not a run: the first word of the note
-    elif len(words) == 1 and _looks_like_run(words[0], runs):
-        spec, text_words = words[0], []
-    entry = find(root, spec, runs)
+    first = words[0] if words else ""
+    minus_n = first.startswith("-") and first[1:].isdigit()  # -N always names a run
+    if len(words) >= 2 and (minus_n or ((len(first) >= MIN_PREFIX or _is_id(root, first))
+                                        and is_run(root, first))):
+        spec, text_words = first, words[1:]  # a prefix of several runs: find() says which
+    elif len(words) == 1 and (minus_n or _is_id(root, first)):
+        spec, text_words = first, []  # the editor, for that run
+    entry = find(root, spec)
     text = " ".join(text_words).strip()
     if not text:
         if not sys.stdin.isatty() and not os.environ.get("EDITOR") and not os.environ.get("VISUAL"):
@@ -68,7 +62,5 @@ def note(root: str, words: list[str]) -> int:
     return 0
 
 
-def _looks_like_run(word: str, runs: list[dict]) -> bool:
-    if word.startswith("-") and word[1:].isdigit():
-        return True
-    return any(r["id"] == word for r in runs)
+def _is_id(root: str, word: str) -> bool:
+    return os.path.isfile(os.path.join(root, word, "run.json")) if word.strip(".") else False

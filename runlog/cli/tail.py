@@ -11,7 +11,6 @@ import re
 import sys
 import time
 
-from .. import store
 from ..record import RecordError, read_record
 from ..report import fmt_duration, fmt_num
 from .common import CliError, find, shown_status
@@ -100,11 +99,11 @@ def _wait_for_run(root: str, spec: str | None) -> dict:
     said = False
     while True:
         if os.path.isdir(root):
-            runs = store.sorted_runs(root)
-            if runs:
-                return find(root, spec, runs)
-            if spec:
-                raise CliError(f"no run matches {spec!r}")
+            try:
+                return find(root, spec)
+            except CliError:
+                if spec:
+                    raise  # a RUN that is not there; without one, there is no run yet
         if not said:
             sys.stderr.write(f"runlog: waiting for a run in {root} …\n")
             sys.stderr.flush()
