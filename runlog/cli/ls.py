@@ -89,9 +89,9 @@ def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | Non
     if fmt == "json":
         import json
 
-        for r in runs:
-            r = {k: v for k, v in r.items() if k != "dir"}
-            out(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+        dumps = json.dumps  # one write: a flush per line costs 10,000 system calls
+        out("".join(dumps({k: v for k, v in r.items() if k != "dir"}, ensure_ascii=False,
+                          default=str) + "\n" for r in runs))
         return 0
     header, table = rows(runs)
     if fmt == "csv":
