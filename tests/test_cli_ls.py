@@ -87,6 +87,9 @@ def test_n_and_all(history, capsys):
     assert len(capsys.readouterr().out.splitlines()) == 4
     assert cli(history.cli("ls", "--all")) == 0
     assert len(capsys.readouterr().out.splitlines()) == 8
+    for bad in ("0", "-2"):
+        assert cli(history.cli("ls", "-n", bad)) == 1
+        assert capsys.readouterr().err == f"runlog: error: -n {bad}: give at least 1 (or --all)\n"
 
 
 def test_lost_run(project, capsys):

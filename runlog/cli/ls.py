@@ -78,6 +78,8 @@ def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | None = None,
        sort: str | None = None, fmt: str | None = None, tty: bool | None = None) -> int:
+    if n is not None and n < 1:
+        raise CliError(f"-n {n}: give at least 1 (or --all)")
     if n is not None and not (status or grep or sort):
         from .. import store
         from .common import check_root, warn
