@@ -236,7 +236,8 @@ class Run:
             self._prev = prev
         info = scratch["git"]
         if self._sink is not None and info:
-            dirty = f", {len(info['changed_files'])} files changed" if info["dirty"] else ""
+            n = len(info["changed_files"])
+            dirty = f", {n} file{'s' if n != 1 else ''} changed" if info["dirty"] else ""
             self._sink.line("RUNLOG", f"git: {info['short']} {info['branch'] or '(detached)'}{dirty}")
         self._save()
 
