@@ -15,7 +15,6 @@ Arguments are captured three ways, whichever fits how the script is written:
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project, clean_env, git
+from conftest import Project, clean_env, make_history
 
 RUNLOG = [sys.executable, "-m", "runlog"]
 
@@ -27,15 +27,7 @@ def runlog(logs: Path, *args: str, **kw) -> subprocess.CompletedProcess:
 def shared_history(tmp_path_factory) -> Project:
     """conftest's ``history`` (the same four real runs), made once per test module for the
     tests that only read it; a test that adds notes or runs takes its own ``history``."""
-    path = tmp_path_factory.mktemp("history")
-    pr = Project(path)
-    pr.train("--lr", "0.1", "--note", "baseline")
-    pr.train("--lr", "0.3", "--note", "higher lr")
-    (path / "train.py").write_text((path / "train.py").read_text() + "# tweak\n")
-    git(path, "commit", "-qam", "tweak the loop")
-    (path / "model.py").write_text("LAYERS = 4\n")
-    pr.train("--lr", "0.3", "--model", "cnn", "--note", "a cnn")
-    pr.train("--lr", "0.9", "--fail", "--note", "too far", check=False)
+    pr = make_history(tmp_path_factory.mktemp("history"))
     before = _snapshot(pr.logs)
     yield pr
     assert _snapshot(pr.logs) == before, "a test changed the shared history: give it `history`"

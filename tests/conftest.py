@@ -84,15 +84,19 @@ def project(tmp_path) -> Project:
     return Project(tmp_path)
 
 
-@pytest.fixture
-def history(tmp_path) -> Project:
+def make_history(path: Path) -> Project:
     """Three finished runs and a failed one, a commit and an uncommitted change between."""
-    pr = Project(tmp_path)
+    pr = Project(path)
     pr.train("--lr", "0.1", "--note", "baseline")
     pr.train("--lr", "0.3", "--note", "higher lr")
-    (tmp_path / "train.py").write_text((tmp_path / "train.py").read_text() + "# tweak\n")
-    git(tmp_path, "commit", "-qam", "tweak the loop")
-    (tmp_path / "model.py").write_text("LAYERS = 4\n")
+    (path / "train.py").write_text((path / "train.py").read_text() + "# tweak\n")
+    git(path, "commit", "-qam", "tweak the loop")
+    (path / "model.py").write_text("LAYERS = 4\n")
     pr.train("--lr", "0.3", "--model", "cnn", "--note", "a cnn")
     pr.train("--lr", "0.9", "--fail", "--note", "too far", check=False)
     return pr
+
+
+@pytest.fixture
+def history(tmp_path) -> Project:
+    return make_history(tmp_path)

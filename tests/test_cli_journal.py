@@ -109,7 +109,8 @@ def test_journal_in_a_real_browser(history):
         assert len(cards) == 4
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
-        assert driver.find_element(By.CSS_SELECTOR, "h2.day").text == ids[0][:4] + "-" + ids[0][4:6] + "-" + ids[0][6:8]
+        day = f"{ids[0][:4]}-{ids[0][4:6]}-{ids[0][6:8]}"
+        assert driver.find_element(By.CSS_SELECTOR, "h2.day").text == day
         assert len(driver.find_elements(By.CSS_SELECTOR, ".card .curve svg path.series")) == 8
         failed = [c for c in cards if "too far" in c.text][0]
         assert "diverged </script><b>not html</b>" in failed.text  # text, never markup

@@ -81,7 +81,7 @@ def test_rich_table_on_a_terminal(shared_history, capsys):
 
 
 def test_n_and_all(history, capsys):
-    for i in range(3):
+    for _ in range(3):
         history.train("--epochs", "1")
     assert cli(history.cli("ls", "-n", "3")) == 0
     assert len(capsys.readouterr().out.splitlines()) == 4

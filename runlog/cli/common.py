@@ -134,3 +134,21 @@ def read_notes(run_dir: str) -> str:
 def out(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+_NUMBER = None
+
+
+def number(text: str):
+    """``text`` as an int or float if it is written as one, else None."""
+    global _NUMBER
+    if _NUMBER is None:
+        import re
+
+        _NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+    if not _NUMBER.match(text):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)

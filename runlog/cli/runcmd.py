@@ -32,21 +32,18 @@ from ..logsetup import FileSink
 from ..metrics import METRICS, read_points, summarize
 from ..record import jsonable, write_atomic, write_record
 from ..report import render
-from .common import CliError
+from .common import CliError, number
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SI_KERNEL = 0x80  # si_code of a signal the kernel raised (a terminal's Ctrl-C, a hangup)
 BOOT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_boot")
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning)): ?(.*)$")
-_number = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 def _value(text: str):
-    if _number.match(text):
-        try:
-            return int(text)
-        except ValueError:
-            return float(text)
+    n = number(text)
+    if n is not None:
+        return n
     if text in ("true", "True"):
         return True
     if text in ("false", "False"):

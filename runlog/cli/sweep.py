@@ -26,11 +26,10 @@ import time
 from .. import store
 from ..record import RecordError, read_record, write_atomic
 from ..report import command_line, fmt_num
-from .common import CliError, out
+from .common import CliError, number, out
 
 SWEEPS = ".sweeps"
 PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
-_NUM = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 # ------------------------------------------------------------------ parameters
@@ -55,7 +54,7 @@ class Param:
             self.choices = list(range(lo, hi + 1))
         elif ":" in spec and "," not in spec:
             parts = spec.split(":")
-            if len(parts) not in (2, 3) or not all(_NUM.match(p) for p in parts[:2]) or (
+            if len(parts) not in (2, 3) or any(number(p) is None for p in parts[:2]) or (
                     len(parts) == 3 and parts[2] != "log"):
                 raise CliError(f"bad float range for {name}: {spec!r} (use lo:hi or lo:hi:log)")
             self.kind, self.low, self.high = "float", float(parts[0]), float(parts[1])
@@ -76,12 +75,8 @@ class Param:
 
 
 def _value(text: str):
-    if _NUM.match(text):
-        try:
-            return int(text)
-        except ValueError:
-            return float(text)
-    return text
+    n = number(text)  # "true" stays text: it is put back into the command as written
+    return text if n is None else n
 
 
 def shown(v) -> str:
