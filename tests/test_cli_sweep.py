@@ -168,8 +168,9 @@ def test_ctrl_c_stops_and_still_summarises(prog):
                             text=True)
     deadline = time.time() + 60
     while time.time() < deadline:
-        rs = [r for r in records(prog)] if (prog / "logs").exists() else []
-        if len(rs) == 2:
+        logs = prog / "logs"
+        started = [d for d in logs.iterdir() if (d / "run.json").exists()] if logs.exists() else []
+        if len(started) == 2:  # (a folder is made a moment before its run.json)
             break
         time.sleep(0.1)
     time.sleep(1.0)
