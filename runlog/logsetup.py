@@ -111,6 +111,7 @@ class RunHandler(logging.Handler):
         self.color = color
         self._sec = -1
         self._fprefix = self._cprefix = ""
+        self._heads: dict[tuple[str, str], tuple[str, str]] = {}
 
     # Overridden to skip the handler lock: each write below is one call.
     def handle(self, record: logging.LogRecord) -> bool:
@@ -126,24 +127,19 @@ class RunHandler(logging.Handler):
             msg = record.getMessage()
             if record.exc_info or record.exc_text or record.stack_info:
                 msg = _with_traceback(record, msg)
-            level = record.levelname
-            name = record.name
-            who = "" if name == "root" or name == "__main__" else name + ": "
+            heads = self._heads.get((record.levelname, record.name))
+            if heads is None:
+                heads = self._make_heads(record.levelname, record.name)
             t = record.created
             sec = int(t)
             if sec != self._sec:
                 self._new_second(sec)
-            ms = int((t - sec) * 1000)
             sink = self.sink
             if sink is not None:
-                sink.write(f"{self._fprefix}.{ms:03d} {level:<8}{who}{msg}\n")
+                sink.write(f"{self._fprefix}.{int((t - sec) * 1000):03d}{heads[0]}{msg}\n")
             console = self.console
             if console is not None:
-                if self.color:
-                    c = _COLORS.get(level, "")
-                    text = f"\x1b[2m{self._cprefix}\x1b[0m {c}{level:<7}{_RESET} {who}{msg}\n"
-                else:
-                    text = f"{self._cprefix} {level:<7} {who}{msg}\n"
+                text = f"{self._cprefix}{heads[1]}{msg}\n"
                 if _bars_possible and _active_bar() is not None:
                     # clear the bars, print above them, redraw them below
                     with _active_bar().external_write_mode(file=sys.stderr):
@@ -157,12 +153,24 @@ class RunHandler(logging.Handler):
         except Exception:
             self.handleError(record)
 
+    def _make_heads(self, level: str, name: str) -> tuple[str, str]:
+        """What follows the time on a file line and on a console line, per level and logger."""
+        who = "" if name == "root" or name == "__main__" else name + ": "
+        if self.color:
+            console = f"\x1b[0m {_COLORS.get(level, '')}{level:<7}{_RESET} {who}"
+        else:
+            console = f" {level:<7} {who}"
+        heads = self._heads[(level, name)] = (f" {level:<8}{who}", console)
+        return heads
+
     def _new_second(self, sec: int) -> None:
         global _bars_possible
         lt = time.localtime(sec)
         self._sec = sec
         self._fprefix = time.strftime("%Y-%m-%d %H:%M:%S", lt)
         self._cprefix = self._fprefix[11:]
+        if self.color:
+            self._cprefix = f"\x1b[2m{self._cprefix}"
         _bars_possible = "tqdm.std" in sys.modules
 
 

@@ -229,7 +229,12 @@ def sorted_runs(root: str, warn=None) -> list[dict]:
 
 
 def _newest_first(r: dict) -> tuple:
-    return (str(r.get("started_at") or ""), r["id"])
+    """Start time, then the id with its collision number compared as a number (-9 < -10)."""
+    run_id = r["id"]
+    base, _, n = run_id.rpartition("-")
+    if len(base) >= 15 and n.isdigit():
+        return (str(r.get("started_at") or ""), base, int(n))
+    return (str(r.get("started_at") or ""), run_id, 1)
 
 
 def find_previous(root: str, script_path: str | None, before: str, exclude: str) -> dict | None:
