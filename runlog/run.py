@@ -172,7 +172,7 @@ class Run:
     def _set_args(self, args: dict, given=None, parser=None, claim: bool = False) -> None:
         args = jsonable(args)
         if given is None:
-            given = capture.given_from_argv(list(args), sys.argv[1:], parser)
+            given = capture.given_from_argv(list(args), sys.argv[1:], parser, args)
         from .report import flatten
 
         flat = flatten(args)
@@ -439,7 +439,11 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
 def _capture_args(run: Run, args, frame) -> None:
     """The run's arguments: given, or found in the caller's argparse, click or Hydra."""
     if args is not None:
-        run._set_args(args)
+        # start(args) with the Namespace of a parser at hand: the parser tells what was given
+        ns, parser = capture.find_in_frames(frame)
+        if ns is None or set(capture.namespace_args(ns)) != set(args):
+            parser = None
+        run._set_args(args, None, parser)
         return
     found = capture.from_hydra(frame)  # before argparse: Hydra parses its own flags with it
     if found is None:

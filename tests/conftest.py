@@ -100,3 +100,110 @@ def make_history(path: Path) -> Project:
 @pytest.fixture
 def history(tmp_path) -> Project:
     return make_history(tmp_path)
+
+
+# ------------------------------------------------------------------ the core's fixtures
+#
+# Tests of the core run real scripts in real subprocesses: ``run_script`` writes
+# a script into the test's folder, runs it with this interpreter and hands back
+# the process, the one run folder it made, and that run's record.
+
+RUNLOG_ENV = ("RUNLOG_DIR", "RUNLOG_NOTE", "RUNLOG_RUN_ID", "RUNLOG_RUN_DIR", "RUNLOG_MASK",
+              "RANK", "LOCAL_RANK")
+
+
+@pytest.fixture(autouse=True)
+def _no_runlog_env(monkeypatch):
+    """Subprocesses inherit this environment: no log directory, note or run to join
+    from the shell that started pytest, and a git identity for the commits tests make."""
+    for k in RUNLOG_ENV:
+        monkeypatch.delenv(k, raising=False)
+    for k, v in GIT_ENV.items():
+        monkeypatch.setenv(k, v)
+
+
+def run_dirs(logs: Path) -> set[Path]:
+    return {d for d in logs.iterdir() if d.is_dir()} if logs.is_dir() else set()
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_script(where: Path, body: str, name: str = "s.py") -> Path:
+    path = where / name
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def run_script(tmp_path):
+    """run_script(body, *args, ...) -> (proc, run_dir, record).
+
+    ``body`` (dedented) is written to ``cwd/name`` unless it is None (the file is
+    already there). The script runs with this Python in ``cwd`` (default: the test's
+    tmp_path). ``rc`` is the exit code expected (None: any). ``run_dir`` is the one
+    run folder the script made under ``cwd/logs`` (None if it made none).
+    """
+
+    def run(body, *args, name="s.py", cwd=None, env=None, rc=0, logs="logs",
+            python=sys.executable, input=None):
+        cwd = Path(cwd or tmp_path)
+        if body is not None:
+            write_script(cwd, body, name)
+        before = run_dirs(cwd / logs)
+        e = dict(os.environ)
+        e.update(env or {})
+        proc = subprocess.run([python, name, *args], cwd=cwd, env=e, capture_output=True,
+                              text=True, timeout=60, input=input)
+        if rc is not None:
+            assert proc.returncode == rc, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        new = run_dirs(cwd / logs) - before
+        assert len(new) <= 1, f"one run expected, got {sorted(new)}"
+        if not new:
+            return proc, None, None
+        (run_dir,) = new
+        return proc, run_dir, read_json(run_dir / "run.json")
+
+    return run
+
+
+def spawn(cwd: Path, body: str, *args: str, name: str = "s.py") -> subprocess.Popen:
+    """Start a script that keeps running; its stdout is a text pipe to wait on."""
+    write_script(cwd, body, name)
+    return subprocess.Popen([sys.executable, name, *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_line(proc: subprocess.Popen, text: str) -> None:
+    """Read the process's stdout until a line holds ``text`` (it flushes it)."""
+    for line in proc.stdout:
+        if text in line:
+            return
+    raise AssertionError(f"{text!r} never printed; stderr: {proc.stderr.read()}")
+
+
+def git_out(repo: Path, *args: str) -> str:
+    p = subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True,
+                       env=clean_env())
+    return p.stdout
+
+
+@pytest.fixture
+def git_repo(tmp_path) -> Path:
+    """tmp_path as a real git repository on branch main with one commit (a.py).
+
+    The log directory is not ignored: runlog itself must leave it out of the code state.
+    """
+    git_out(tmp_path, "-c", "init.defaultBranch=main", "init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git_out(tmp_path, "add", "a.py")
+    git_out(tmp_path, "commit", "-qm", "first")
+    return tmp_path
+
+
+def commit_all(repo: Path, message: str = "more") -> str:
+    """Commit everything but logs/ and return the new commit."""
+    git_out(repo, "add", "--all", "--", ".", ":(exclude)logs")
+    git_out(repo, "commit", "-qm", message)
+    return git_out(repo, "rev-parse", "HEAD").strip()
