@@ -1,0 +1,187 @@
+"""The code state: commit, branch, dirty flag, changed files and code.patch, from
+real repositories; and a run recorded without git when there is no repository
+or no git program."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import commit_all, git_out, write_script
+
+SCRIPT = "import runlog\nrunlog.start()\nprint('done')\n"
+
+
+@pytest.fixture
+def repo(git_repo) -> Path:
+    """The repository with the script committed: clean until a test changes it."""
+    write_script(git_repo, SCRIPT)
+    commit_all(git_repo, "the script")
+    return git_repo
+
+
+def test_clean_repo(repo, run_script):
+    proc, d, r = run_script(None)
+    head = git_out(repo, "rev-parse", "HEAD").strip()
+    g = r["git"]
+    assert g == {"commit": head, "short": head[:7], "branch": "main", "dirty": False,
+                 "changed_files": [], "patch": None, "patch_truncated": False}
+    assert not (d / "code.patch").exists()
+    assert f"- Git: {head[:7]} on main, clean" in proc.stderr
+    assert f"git: {head[:7]} main" in (d / "run.log").read_text()
+
+
+def test_modified_tracked_and_small_untracked_files_are_in_the_patch(repo, run_script):
+    (repo / "a.py").write_text("x = 2\n")
+    (repo / "notes.txt").write_text("try a warmup\n")
+    (repo / "sub dir").mkdir()
+    (repo / "sub dir" / "ünï.py").write_text("y = 1")  # no final newline
+    proc, d, r = run_script(None)
+    g = r["git"]
+    assert g["dirty"] is True
+    assert sorted(g["changed_files"]) == ["a.py", "notes.txt", "sub dir/ünï.py"]
+    assert g["patch"] == "code.patch" and g["patch_truncated"] is False
+    patch = (d / "code.patch").read_text(encoding="utf-8")
+    assert "-x = 1\n+x = 2\n" in patch
+    assert "+try a warmup\n" in patch
+    assert "+y = 1\n\\ No newline at end of file\n" in patch
+    # the patch is the exact difference: applied in reverse it takes the tree back to HEAD
+    git_out(repo, "apply", "-R", str(d / "code.patch"))
+    assert (repo / "a.py").read_text() == "x = 1\n"
+    assert not (repo / "notes.txt").exists() and not (repo / "sub dir" / "ünï.py").exists()
+    assert "uncommitted changes in 3 files saved in code.patch" in proc.stderr
+
+
+def test_staged_and_deleted_files_count_too(repo, run_script):
+    (repo / "b.py").write_text("z = 1\n")
+    git_out(repo, "add", "b.py")  # staged, never committed
+    git_out(repo, "rm", "-q", "a.py")
+    _, d, r = run_script(None)
+    assert sorted(r["git"]["changed_files"]) == ["a.py", "b.py"]
+    patch = (d / "code.patch").read_text()
+    assert "deleted file mode" in patch and "-x = 1" in patch
+    assert "new file mode" in patch and "+z = 1" in patch
+
+
+def test_large_or_binary_untracked_files_are_listed_not_inlined(repo, run_script):
+    (repo / "a.py").write_text("x = 3\n")
+    (repo / "big.txt").write_text("a line of text\n" * 8000)  # 120 KB
+    (repo / "weights.bin").write_bytes(bytes(range(256)) * 40)  # 10 KB, binary
+    _, d, r = run_script(None)
+    assert sorted(r["git"]["changed_files"]) == ["a.py", "big.txt", "weights.bin"]
+    patch = (d / "code.patch").read_text()
+    assert "+x = 3" in patch
+    assert "untracked, not saved (large or binary): big.txt" in patch
+    assert "untracked, not saved (large or binary): weights.bin" in patch
+    assert "a line of text" not in patch
+    assert len(patch) < 2000 and r["git"]["patch_truncated"] is False
+
+
+def test_a_huge_change_is_cut_and_flagged(repo, run_script):
+    (repo / "data.csv").write_text("".join(f"{i},{i * i}\n" for i in range(70_000)))
+    commit_all(repo, "data")
+    (repo / "data.csv").write_text("".join(f"{i},{-i}\n" for i in range(70_000)))
+    proc, d, r = run_script(None)
+    assert r["git"]["patch_truncated"] is True
+    size = (d / "code.patch").stat().st_size
+    assert 1_000_000 <= size < 1_001_000
+    assert (d / "code.patch").read_text().endswith("# runlog: patch cut at 1 MB\n")
+    assert "cut at 1 MB" in proc.stderr
+
+
+def test_detached_head(repo, run_script):
+    head = git_out(repo, "rev-parse", "HEAD").strip()
+    git_out(repo, "checkout", "-q", "--detach")
+    proc, _, r = run_script(None)
+    assert r["git"]["branch"] is None and r["git"]["commit"] == head
+    assert r["git"]["dirty"] is False
+    assert f"- Git: {head[:7]} (detached HEAD), clean" in proc.stderr
+
+
+def test_repo_with_no_commits(tmp_path, run_script):
+    git_out(tmp_path, "-c", "init.defaultBranch=main", "init", "-q")
+    (tmp_path / "model.py").write_text("layers = 3\n")
+    proc, d, r = run_script(SCRIPT)
+    g = r["git"]
+    assert (g["commit"], g["short"], g["branch"], g["dirty"]) == (None, None, "main", True)
+    assert sorted(g["changed_files"]) == ["model.py", "s.py"]
+    patch = (d / "code.patch").read_text()
+    assert "+layers = 3" in patch and "+runlog.start()" in patch
+    assert "- Git: no commits yet on main" in proc.stderr
+
+
+def test_outside_a_repository_git_is_null(tmp_path, run_script):
+    assert not any((p / ".git").exists() for p in [tmp_path, *tmp_path.parents])
+    proc, d, r = run_script(SCRIPT)
+    assert r["git"] is None
+    assert "runlog:" not in proc.stderr.replace(f"runlog: run {r['id']}", "")  # nothing to say
+    assert "- Git:" not in proc.stderr and not (d / "code.patch").exists()
+
+
+def test_no_git_program(repo, tmp_path, run_script):
+    # PATH holds only the Python interpreter: no git to run
+    bindir = tmp_path.parent / f"{tmp_path.name}-bin"
+    bindir.mkdir()
+    (bindir / "python").symlink_to(sys.executable)
+    (repo / "a.py").write_text("x = 2\n")
+    proc, d, r = run_script(None, python=str(bindir / "python"), env={"PATH": str(bindir)})
+    assert proc.stdout == "done\n"
+    assert r["status"] == "finished" and r["git"] is None
+    said = [ln for ln in proc.stderr.splitlines() if ln.startswith("runlog:")
+            and not ln.startswith(f"runlog: run {r['id']}")]
+    assert len(said) == 1 and "git" in said[0], proc.stderr
+    assert not (d / "code.patch").exists()
+
+
+def test_the_log_directory_inside_the_repository_is_not_a_change(repo, run_script):
+    # logs/ is not in .gitignore: runlog leaves its own folder out of the code state
+    _, _, first = run_script(None)
+    _, _, second = run_script(None)
+    assert (repo / "logs" / first["id"] / "run.log").exists()
+    assert first["git"]["dirty"] is False and second["git"]["dirty"] is False
+
+
+def test_a_log_directory_elsewhere_in_the_repository_is_not_a_change(repo, run_script):
+    (repo / "exp").mkdir()
+    (repo / "exp" / "old.txt").write_text("not ours\n")  # a real change in the same folder tree
+    env = {"RUNLOG_DIR": "exp/runs"}
+    run_script(None, env=env, logs="exp/runs")
+    _, _, r = run_script(None, env=env, logs="exp/runs")
+    assert r["git"]["changed_files"] == ["exp/old.txt"]
+
+
+def test_run_from_a_subdirectory(repo, run_script):
+    (repo / "src").mkdir()
+    (repo / "a.py").write_text("x = 5\n")
+    write_script(repo / "src", SCRIPT, "t.py")
+    _, d, r = run_script(None, name="t.py", cwd=repo / "src")
+    # paths are the repository's, the run folder is where the script ran
+    assert d.parent == repo / "src" / "logs"
+    assert sorted(r["git"]["changed_files"]) == ["a.py", "src/t.py"]
+    assert r["git"]["branch"] == "main"
+
+
+def test_git_false_records_no_code_state(repo, run_script):
+    (repo / "a.py").write_text("x = 2\n")
+    _, d, r = run_script("import runlog\nrunlog.start(git=False)\n", name="nogit.py")
+    assert r["git"] is None and not (d / "code.patch").exists()
+
+
+def test_a_git_error_inside_a_repository_is_one_line_and_the_run_goes_on(repo, run_script):
+    (repo / ".git" / "HEAD").write_text("garbage\n")  # git no longer sees a repository here
+    proc, _, r = run_script(None)
+    assert proc.stdout == "done\n" and r["status"] == "finished" and r["git"] is None
+    said = [ln for ln in proc.stderr.splitlines() if "code state" in ln]
+    assert len(said) == 1 and said[0].startswith("runlog: could not record the code state")
+    assert "Traceback" not in proc.stderr
+
+
+def test_many_small_untracked_files_are_each_saved(repo, run_script):
+    for i in range(50):
+        (repo / f"f{i}.txt").write_text(f"{i}\n")
+    _, d, r = run_script(None)
+    assert len(r["git"]["changed_files"]) == 50
+    assert (d / "code.patch").read_text().count("new file mode") == 50
+
