@@ -349,7 +349,8 @@ class Tee:
                 for line in lines:
                     self._sink.line(self._tag, _last_state(line), now)
             if "\r" in buf:
-                buf = _last_state(buf)
+                # keep a final "\r": the next write redraws the line, it does not extend it
+                buf = _last_state(buf) + ("\r" if buf.endswith("\r") else "")
             self._buf = buf
 
     def writelines(self, lines):
@@ -362,8 +363,9 @@ class Tee:
     def drain(self) -> None:
         """Log a last unfinished line (a bar never ended with a newline)."""
         with self._lock:
-            if self._buf.strip():
-                self._sink.line(self._tag, self._buf)
+            text = _last_state(self._buf)
+            if text.strip():
+                self._sink.line(self._tag, text)
             self._buf = ""
 
     def __getattr__(self, name):
