@@ -19,6 +19,8 @@ _prev_exit = None
 _prev_signals: dict[int, object] = {}
 _atexit_registered = False
 exit_code_hint = None  # what the script passed to sys.exit()
+_interactive = False
+_last_value = None  # sys.last_value when the run started: an older error, not the run's
 HANDLED_SIGNALS = ("SIGTERM", "SIGHUP")
 
 
@@ -98,6 +100,11 @@ def _at_exit():
     run = _run
     if _ours(run):
         try:
+            # an uncaught exception whose excepthook is no longer ours (set after
+            # start(), by the script or a library): Python left it in sys.last_value
+            exc = getattr(sys, "last_value", None)
+            if run._error is None and not _interactive and exc is not None and exc is not _last_value:
+                run._note_exception(type(exc), exc, exc.__traceback__)
             run.finish()
         except Exception as e:
             from .logsetup import _say
@@ -109,8 +116,11 @@ def install(run, interactive: bool = False) -> None:
     """Hook the exits. ``interactive`` (a notebook): cells handle their own
     exceptions and SystemExit, so only atexit and the signals apply."""
     global _run, _prev_excepthook, _prev_exit, _atexit_registered, exit_code_hint
+    global _interactive, _last_value
     _run = run
     exit_code_hint = None
+    _interactive = interactive
+    _last_value = getattr(sys, "last_value", None)
     if sys.excepthook is not _excepthook and not interactive:
         _prev_excepthook = sys.excepthook
         sys.excepthook = _excepthook
