@@ -1,0 +1,71 @@
+"""`import runlog` is cheap and does nothing; start() stays off the heavy modules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import git_out, run_dirs
+
+
+def python(code: str, cwd, *args: str) -> dict:
+    p = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("module", ["git", "rich", "pyperclip", "logging", "subprocess"])
+def test_import_runlog_pulls_in_none_of(module, tmp_path):
+    code = (f"import sys, json\nassert {module!r} not in sys.modules\nimport runlog\n"
+            f"print(json.dumps({{'loaded': {module!r} in sys.modules}}))")
+    assert python(code, tmp_path) == {"loaded": False}
+
+
+def test_import_runlog_has_no_side_effects(tmp_path):
+    code = """\
+import json, os, signal, sys, threading
+state = lambda: [list(sys.argv), sys.excepthook, sys.exit, sys.stdout, sys.stderr,
+                 list(sys.meta_path), signal.getsignal(signal.SIGTERM),
+                 signal.getsignal(signal.SIGINT), threading.active_count(),
+                 sorted(os.listdir("."))]
+before = state()
+import runlog
+after = state()
+print(json.dumps({"same": before == after, "active": runlog.current() is None}))
+"""
+    assert python(code, tmp_path, "--lr", "0.1") == {"same": True, "active": True}
+    assert list(tmp_path.iterdir()) == []  # no logs/ made
+
+
+def test_start_leaves_git_rich_and_pyperclip_out_of_the_process(tmp_path):
+    git_out(tmp_path, "init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    code = """\
+import json, sys, runlog
+run = runlog.start()  # with git: it runs the git program, never GitPython
+run.finish()
+print(json.dumps({m: m in sys.modules for m in ("git", "rich", "pyperclip", "subprocess")}))
+"""
+    got = python(code, tmp_path)
+    assert got == {"git": False, "rich": False, "pyperclip": False, "subprocess": False}
+    (d,) = run_dirs(tmp_path / "logs")
+    assert json.loads((d / "run.json").read_text())["git"]["changed_files"] == ["a.py"]
+
+
+def test_module_functions_without_a_run(tmp_path):
+    code = """\
+import json, runlog
+runlog.finish()  # nothing to finish: fine
+runlog.metric("x", 1)
+runlog.metric("x", 2)  # said once
+print(json.dumps({"current": runlog.current()}))
+"""
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0 and json.loads(p.stdout) == {"current": None}
+    assert p.stderr.count("runlog.metric() was called with no active run") == 1
+    assert list(tmp_path.iterdir()) == []
