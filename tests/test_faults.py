@@ -1,5 +1,8 @@
-"""The record survives everything: each exit path, process and environment fault,
-run as a real process with real signals; assertions are on the files left behind.
+"""The record survives everything: hard exits, processes, threads and environment
+faults, run as real processes; assertions are on the files left behind.
+
+The ordinary exit paths (exception, sys.exit, Ctrl-C, SIGTERM, chained handlers)
+are in test_exit.py, the git states in test_git.py.
 """
 
 from __future__ import annotations
@@ -71,115 +74,7 @@ LONG = """\
     """
 
 
-# ------------------------------------------------------------------ exit paths
-
-
-def test_normal_end(tmp_path):
-    p = run(tmp_path, "import runlog\nrunlog.start(git=False)\nprint('hi')\n")
-    assert p.returncode == 0
-    d, r = the_run(tmp_path)
-    assert (r["status"], r["exit_code"], r["error"]) == ("finished", 0, None)
-    assert (d / "report.md").exists() and r["ended_at"] and r["duration_s"] >= 0
-
-
-def test_uncaught_exception(tmp_path):
-    p = run(tmp_path, """\
-        import runlog
-        runlog.start(git=False)
-        def train():
-            raise ValueError("shapes do not match")
-        train()
-        """)
-    assert p.returncode == 1
-    assert b"ValueError: shapes do not match" in p.stderr  # the usual traceback still prints
-    d, r = the_run(tmp_path)
-    assert r["status"] == "failed" and r["exit_code"] == 1
-    assert r["error"]["type"] == "ValueError" and r["error"]["message"] == "shapes do not match"
-    assert r["error"]["where"] == "s.py:4 in train"
-    assert r["error"]["traceback"][-1] == "ValueError: shapes do not match"
-    assert "Error: ValueError: shapes do not match (s.py:4 in train)" in (d / "report.md").read_text()
-    assert "ERR     ValueError: shapes do not match" in (d / "run.log").read_text()
-
-
-@pytest.mark.parametrize("code,status", [(0, "finished"), (3, "failed"), ("bad config", "failed")])
-def test_sys_exit(tmp_path, code, status):
-    p = run(tmp_path, f"import runlog, sys\nrunlog.start(git=False)\nsys.exit({code!r})\n")
-    _, r = the_run(tmp_path)
-    assert r["status"] == status
-    assert r["exit_code"] == (code if isinstance(code, int) else 1) == p.returncode
-    if isinstance(code, str):
-        assert r["error"]["message"] == "bad config"
-
-
-def test_ctrl_c(tmp_path):
-    script(tmp_path, LONG)
-    proc = subprocess.Popen([sys.executable, "s.py"], cwd=tmp_path, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wait_for_line(proc, "ready")
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode in (-signal.SIGINT, 1, 130)
-    d, r = the_run(tmp_path)
-    assert r["status"] == "interrupted" and r["exit_code"] == 130
-    assert b"## Run " in err and r["metrics"]["i"]["count"] >= 1
-
-
-@pytest.mark.parametrize("sig,name", [(signal.SIGTERM, "SIGTERM"), (signal.SIGHUP, "SIGHUP")])
-def test_scheduler_signals(tmp_path, sig, name):
-    script(tmp_path, LONG)
-    proc = subprocess.Popen([sys.executable, "s.py"], cwd=tmp_path, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wait_for_line(proc, "ready")
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == -sig  # exits as the signal would have made it
-    d, r = the_run(tmp_path)
-    assert (r["status"], r["signal"], r["exit_code"]) == ("killed", name, 128 + sig)
-    assert f"killed by {name}".encode() in err
-    assert (d / "report.md").read_text().startswith(f"## Run {r['id']} · killed by {name}")
-
-
-def test_users_own_sigterm_handler_and_excepthook_still_run(tmp_path):
-    script(tmp_path, """\
-        import runlog, signal, sys, time
-        def on_term(signum, frame):
-            print("checkpoint saved", flush=True)
-            sys.exit(0)
-        signal.signal(signal.SIGTERM, on_term)
-        sys.excepthook = lambda *a: print("my hook", flush=True)
-        runlog.start(git=False)
-        print("ready", flush=True)
-        time.sleep(30)
-        """)
-    proc = subprocess.Popen([sys.executable, "s.py"], cwd=tmp_path, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_line(proc, "ready")
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=30)
-    assert "checkpoint saved" in out and proc.returncode == 0
-    _, r = the_run(tmp_path)
-    assert r["status"] == "killed" and r["signal"] == "SIGTERM"
-    sub = tmp_path / "hook"
-    sub.mkdir()
-    p = run(sub, "import runlog, sys\nsys.excepthook = lambda *a: print('my hook')\n"
-                 "runlog.start(git=False)\nraise KeyError('k')\n")
-    assert b"my hook" in p.stdout
-    _, r = the_run(sub)
-    assert r["status"] == "failed" and r["error"]["type"] == "KeyError"
-
-
-def test_exception_in_users_atexit_hook(tmp_path):
-    p = run(tmp_path, """\
-        import atexit, runlog
-        runlog.start(git=False)
-        @atexit.register
-        def broken():
-            raise RuntimeError("cleanup failed")
-        print("work done")
-        """)
-    assert b"cleanup failed" in p.stderr
-    d, r = the_run(tmp_path)
-    assert r["status"] == "finished" and (d / "report.md").exists()
+# ------------------------------------------------------------------ hard exits
 
 
 @pytest.mark.parametrize("how", ["os._exit", "SIGKILL"])
@@ -364,51 +259,6 @@ def test_full_disk(tmp_path, mounts):
     assert 1 <= len(errs) <= 4 and all("No space left" in e for e in errs)
     assert len(set(errs)) == len(errs)  # each thing it could not do is said once
     assert b"Traceback" not in p.stderr
-
-
-@pytest.mark.parametrize("case", ["no-git", "not-a-repo", "no-commits", "detached", "huge-untracked"])
-def test_git_states(tmp_path, case):
-    e = env()
-    if case != "not-a-repo" and case != "no-git":
-        subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, env=e)
-        (tmp_path / "a.py").write_text("x = 1\n")
-        if case != "no-commits":
-            subprocess.run(["git", "add", "."], cwd=tmp_path, check=True, env=e)
-            subprocess.run(["git", "commit", "-qm", "one"], cwd=tmp_path, check=True, env=e)
-    if case == "detached":
-        subprocess.run(["git", "checkout", "-q", "--detach"], cwd=tmp_path, check=True, env=e)
-    if case == "huge-untracked":
-        (tmp_path / "data.bin").write_bytes(os.urandom(3_000_000))
-        (tmp_path / "big.txt").write_text("line\n" * 400_000)
-    if case == "no-git":
-        subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, env=e)
-        bindir = tmp_path / "bin"
-        bindir.mkdir()
-        (bindir / "python").symlink_to(sys.executable)
-        e["PATH"] = str(bindir)
-    script(tmp_path, "import runlog\nrunlog.start()\nprint('ok')\n")
-    p = subprocess.run([str(tmp_path / "bin" / "python") if case == "no-git" else sys.executable,
-                        "s.py"], cwd=tmp_path, env=e, capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
-    d, r = the_run(tmp_path)
-    assert r["status"] == "finished"
-    if case == "no-git":
-        assert r["git"] is None
-        assert [ln for ln in p.stderr.splitlines() if "git" in ln and ln.startswith("runlog:")] == [
-            "runlog: could not record the code state (git is not installed); the script goes on"]
-    elif case == "not-a-repo":
-        assert r["git"] is None and "runlog: could" not in p.stderr
-    elif case == "no-commits":
-        assert r["git"]["commit"] is None and r["git"]["dirty"]
-        assert "+x = 1" in (d / "code.patch").read_text()
-    elif case == "detached":
-        assert r["git"]["branch"] is None and len(r["git"]["commit"]) == 40
-        assert "(detached HEAD)" in (d / "report.md").read_text()
-    elif case == "huge-untracked":
-        patch = (d / "code.patch").read_text()
-        assert "untracked, not saved (large or binary): data.bin" in patch
-        assert "untracked, not saved (large or binary): big.txt" in patch
-        assert len(patch) < 10_000 and not r["git"]["patch_truncated"]
 
 
 def test_no_clipboard_no_tty_and_non_utf8_arguments(tmp_path):
