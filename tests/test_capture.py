@@ -3,9 +3,15 @@ it still reaches the terminal; progress bars do not flood the log."""
 
 from __future__ import annotations
 
+import os
+import pty
 import re
+import subprocess
+import sys
 
 import pytest
+
+from conftest import run_dirs, write_script
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
 
@@ -187,3 +193,33 @@ def test_handlers_and_basic_config_are_left_to_the_script(run_script):
         """)
     assert "to both" in (d / "run.log").read_text()
     assert "to both" in (d.parent.parent / "mine.log").read_text()
+
+
+def test_the_console_is_coloured_on_a_terminal(tmp_path):
+    write_script(tmp_path, """\
+        import logging, runlog
+        runlog.start(git=False)
+        logging.getLogger("train").warning("careful")
+        """)
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env["TERM"] = "xterm"
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "s.py"], cwd=tmp_path, env=env, stdin=slave,
+                            stdout=slave, stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(timeout=30) == 0
+    text = out.decode()
+    assert "\x1b[33mWARNING\x1b[0m train: careful" in text
+    # the log file never holds colour codes
+    (d,) = run_dirs(tmp_path / "logs")
+    assert "\x1b" not in (d / "run.log").read_text()
