@@ -80,7 +80,9 @@ def _on_signal(signum, frame):
         run._signal = signum
         if callable(prev):
             # The script handles this signal itself (say, to save a checkpoint):
-            # let it decide; atexit finishes the run, marked killed.
+            # let it decide; atexit finishes the run, marked killed, with the
+            # exit code the script then chose.
+            run._signal_handled = True
             return prev(signum, frame)
         try:
             run.finish()
@@ -168,10 +170,17 @@ def uninstall(run) -> None:
             pass  # not the main thread: leave ours, it only chains once the run is gone
 
 
-def exit_status(error: dict | None, signum: int | None, code) -> tuple[str, int | None]:
-    """(status, exit_code) from how the script ended."""
+def exit_status(error: dict | None, signum: int | None, code,
+                handled: bool = False) -> tuple[str, int | None]:
+    """(status, exit_code) from how the script ended.
+
+    ``handled``: the script's own handler took the signal and the process
+    then ended its own way, so the exit code is the one it ended with.
+    """
     if signum is not None:
-        return "killed", 128 + signum
+        if not handled:
+            return "killed", 128 + signum
+        return "killed", exit_status(error, None, code)[1]
     if error is not None:
         if error.get("type") == "KeyboardInterrupt":
             return "interrupted", 130

@@ -71,6 +71,7 @@ class Run:
         self.joined = False  # inside `runlog run`: the parent process owns the record
         self._lock = threading.RLock()
         self._signal: int | None = None
+        self._signal_handled = False  # the script's own handler took it
         self._error: dict | None = None
         self._git_done: threading.Event | None = None  # set when the git capture ends
         self._prev: dict | None = None
@@ -253,7 +254,7 @@ class Run:
         for tee in self._tees:
             tee.drain()
         code = hooks.exit_code_hint
-        st, exit_code = hooks.exit_status(self._error, self._signal, code)
+        st, exit_code = hooks.exit_status(self._error, self._signal, code, self._signal_handled)
         if status is not None:
             st = status
         with self._lock:

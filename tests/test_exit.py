@@ -185,7 +185,7 @@ def test_the_scripts_own_sigterm_handler_is_still_called(tmp_path):
     assert "checkpoint saved" in out and (tmp_path / "checkpoint.pt").read_text() == "saved"
     assert proc.returncode == 0  # the script decided how to end
     _, r = the_run(tmp_path)
-    assert (r["status"], r["signal"]) == ("killed", "SIGTERM")
+    assert (r["status"], r["signal"], r["exit_code"]) == ("killed", "SIGTERM", 0)
     assert reports(err) == 1
 
 
@@ -205,7 +205,8 @@ def test_a_sigterm_handler_that_lets_the_script_wind_down(tmp_path):
     out, err = proc.communicate(timeout=30)
     assert "wound down" in out and proc.returncode == 0
     _, r = the_run(tmp_path)
-    assert r["status"] == "killed" and r["signal"] == "SIGTERM" and reports(err) == 1
+    assert (r["status"], r["signal"], r["exit_code"]) == ("killed", "SIGTERM", 0)
+    assert reports(err) == 1
 
 
 def test_the_scripts_own_excepthook_is_chained(run_script):
