@@ -163,12 +163,16 @@ def _untracked_patch(top: str, paths: list[str], budget: int) -> tuple[str, list
             skipped.append(rel)
             continue
         text = data.decode("utf-8", "replace")
-        lines = text.splitlines()
+        lines = text.split("\n")  # not splitlines(): "\r", "\f" and others stay in their line
+        if lines[-1] == "":
+            lines.pop()
         body = "".join(f"+{line}\n" for line in lines)
         if text and not text.endswith("\n"):
             body += "\\ No newline at end of file\n"
-        part = (f"diff --git a/{rel} b/{rel}\nnew file mode 100644\n--- /dev/null\n"
-                f"+++ b/{rel}\n@@ -0,0 +1,{len(lines)} @@\n{body}")
+        mode = "100755" if os.stat(full).st_mode & 0o100 else "100644"
+        part = f"diff --git a/{rel} b/{rel}\nnew file mode {mode}\n"
+        if lines:  # an empty file is the header alone, as git writes it (a hunk would be corrupt)
+            part += f"--- /dev/null\n+++ b/{rel}\n@@ -0,0 +1,{len(lines)} @@\n{body}"
         parts.append(part)
         budget -= len(part)
     return "".join(parts), skipped

@@ -4,6 +4,7 @@ or no git program."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -52,6 +53,24 @@ def test_modified_tracked_and_small_untracked_files_are_in_the_patch(repo, run_s
     assert (repo / "a.py").read_text() == "x = 1\n"
     assert not (repo / "notes.txt").exists() and not (repo / "sub dir" / "ünï.py").exists()
     assert "uncommitted changes in 3 files saved in code.patch" in proc.stderr
+
+
+def test_the_commit_and_the_patch_rebuild_the_tree_byte_for_byte(repo, run_script, tmp_path):
+    (repo / "a.py").write_text("x = 2\n")
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "__init__.py").write_text("")  # empty: a new package
+    (repo / "win.txt").write_bytes(b"one\r\ntwo\r\n")
+    (repo / "feed.py").write_bytes(b"a = 1\n\x0c\nb = 2\n")  # a form feed between sections
+    (repo / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (repo / "run.sh").chmod(0o755)
+    _, d, r = run_script(None)
+    copy = tmp_path.parent / f"{tmp_path.name}-copy"
+    git_out(tmp_path.parent, "clone", "-q", str(repo), str(copy))
+    git_out(copy, "checkout", "-q", r["git"]["commit"])
+    git_out(copy, "apply", str(d / "code.patch"))
+    for f in ["a.py", "pkg/__init__.py", "win.txt", "feed.py", "run.sh", "s.py"]:
+        assert (copy / f).read_bytes() == (repo / f).read_bytes(), f
+    assert os.access(copy / "run.sh", os.X_OK)
 
 
 def test_staged_and_deleted_files_count_too(repo, run_script):
