@@ -147,7 +147,7 @@ def run_script(tmp_path):
     """
 
     def run(body, *args, name="s.py", cwd=None, env=None, rc=0, logs="logs",
-            python=sys.executable, input=None):
+            python=sys.executable):
         cwd = Path(cwd or tmp_path)
         if body is not None:
             write_script(cwd, body, name)
@@ -155,7 +155,7 @@ def run_script(tmp_path):
         e = dict(os.environ)
         e.update(env or {})
         proc = subprocess.run([python, name, *args], cwd=cwd, env=e, capture_output=True,
-                              text=True, timeout=60, input=input)
+                              text=True, timeout=60)
         if rc is not None:
             assert proc.returncode == rc, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
         new = run_dirs(cwd / logs) - before
