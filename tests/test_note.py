@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -120,3 +122,20 @@ def test_note_added_during_the_run_goes_to_notes_md(run_script):
     notes = (d / "notes.md").read_text()
     assert notes.index("loss spiked at step 40") < notes.index("second thought")
     assert r["note"] == "why"  # the reason for the run is not rewritten by later notes
+
+
+@pytest.mark.parametrize("module", [
+    "pkg.train",
+    pytest.param("pkg", marks=pytest.mark.xfail(strict=True, reason=(
+        "bug in runlog/__init__.py: _take_note_early skips every argv[0] ending in "
+        "__main__.py, meant only for runlog's own"))),
+])
+def test_note_on_a_module_run_with_dash_m_that_parses_first(tmp_path, module):
+    (tmp_path / "pkg").mkdir()
+    body = textwrap.dedent(ORDERS["parse-then-start"])
+    for f in ("__init__.py", "__main__.py", "train.py"):
+        (tmp_path / "pkg" / f).write_text("" if f == "__init__.py" else body)
+    proc = subprocess.run([sys.executable, "-m", module, "--lr", "0.2", "--note", "why"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "- Note: why" in proc.stderr and "argv: ['--lr', '0.2']" in proc.stdout
