@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import atexit
 import os
-import signal
+try:  # the C module: the same functions without building signal's enums (~1 ms)
+    import _signal as signal
+except ImportError:  # pragma: no cover - not CPython
+    import signal
 import sys
 import traceback
 

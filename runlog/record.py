@@ -10,14 +10,13 @@ from __future__ import annotations
 import enum
 import json
 import os
-from typing import Any
 
 SCHEMA = 1
 RECORD = "run.json"
 STATUSES = ("running", "finished", "failed", "interrupted", "killed")
 
 
-def jsonable(value: Any, _depth: int = 0) -> Any:
+def jsonable(value: object, _depth: int = 0) -> object:
     """Turn any argument value into something JSON holds, readably.
 
     Paths, enums, file objects and other objects become strings; containers

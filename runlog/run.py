@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 
-from . import capture, hooks, notebook, partial, store
+from . import capture, hooks, store
 from .logsetup import (FileSink, RunHandler, _say, attach, detach, patch_basic_config,
                        unpatch_basic_config)
 from .mask import mask_args, mask_argv
@@ -24,6 +24,7 @@ from .report import command_line, render
 
 GIT_WAIT_S = 5.0  # how long finish() waits for a slow git capture
 _active: Run | None = None
+_JOIN_ENV = {"RANK", "LOCAL_RANK", "RUNLOG_RUN_DIR", "RUNLOG_RUN_ID"}
 
 
 def _iso(t: float) -> str:
@@ -292,7 +293,7 @@ class Run:
         self._show(report)
 
     def _show(self, report: str) -> None:
-        if self._cells is not None and notebook.show_markdown(report):
+        if self._cells is not None and sys.modules["runlog.notebook"].show_markdown(report):
             pass
         else:
             stream = self._console or sys.__stderr__
@@ -368,10 +369,13 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     levelno = _level(level)
     if args is not None:
         args = capture.config_args(args)  # a TypeError here, before anything is made
-    rank = partial.rank()
-    if partial.joined_dir(rank) is not None or rank:
-        run = _active = partial.join(args, note, levelno, console, rank)
-        return run
+    if _JOIN_ENV.intersection(os.environ):  # inside `runlog run`, or a distributed rank
+        from . import partial
+
+        rank = partial.rank()
+        if partial.joined_dir(rank) is not None or rank:
+            run = _active = partial.join(args, note, levelno, console, rank)
+            return run
     t0 = time.time()
     capture.strip_note_from_argv()
     note = note or capture.stashed_note() or os.environ.get("RUNLOG_NOTE") or None
@@ -379,7 +383,11 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     # a later chdir must not move the run; Hydra may have changed directory already
     root = os.path.join(capture.hydra_original_cwd() or os.getcwd(), root)
     run_id, run_dir = store.new_run_dir(root, name, t0)
-    ip = notebook.shell()
+    ip = None
+    if "IPython" in sys.modules:  # a notebook or an IPython shell
+        from . import notebook
+
+        ip = notebook.shell()
     if ip is not None:
         argv, script = [], notebook.notebook_path(ip)
     else:
