@@ -189,8 +189,13 @@ class Recorder:
         self.metrics = Metrics(os.path.join(self.dir, METRICS))
         self.save()
         store.append_index(root, store.index_entry(self.record))
+        self.git = git
         self.git_thread = None
-        if git:
+
+    def start_git(self) -> None:
+        """Capture the code state on a thread started after the signals are blocked:
+        a thread inherits the mask, so a Ctrl-C can never land on it."""
+        if self.git:
             self.git_thread = threading.Thread(target=self._git, daemon=True)
             self.git_thread.start()
 
@@ -328,7 +333,8 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
         rec.stderr_tail.append(f"runlog: could not start {cmd[0]}: {e.strerror or e}")
         rec.finish(127, [])
         raise CliError(f"could not start {cmd[0]}: {e.strerror or e}", code=127) from None
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # after Popen: not inherited
+    rec.start_git()
     seen: list[int] = []
     try:
         pump(proc, rec, seen)
