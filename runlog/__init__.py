@@ -96,7 +96,8 @@ def _take_note_early() -> None:
     # A script that parses its arguments before start() would have argparse
     # reject --note; so, only when --note is on the command line, take it out now.
     argv = getattr(_sys, "argv", None) or []
-    if len(argv) < 2 or argv[0] in ("-m", "-c", "") or argv[0].endswith(("runlog", "__main__.py")):
+    if len(argv) < 2 or argv[0] in ("-m", "-c", "") or argv[0].endswith(
+            ("runlog", "runlog/__main__.py")):  # runlog's own command line keeps its --note
         return
     for a in argv[1:]:
         if a == "--":

@@ -124,12 +124,7 @@ def test_note_added_during_the_run_goes_to_notes_md(run_script):
     assert r["note"] == "why"  # the reason for the run is not rewritten by later notes
 
 
-@pytest.mark.parametrize("module", [
-    "pkg.train",
-    pytest.param("pkg", marks=pytest.mark.xfail(strict=True, reason=(
-        "bug in runlog/__init__.py: _take_note_early skips every argv[0] ending in "
-        "__main__.py, meant only for runlog's own"))),
-])
+@pytest.mark.parametrize("module", ["pkg.train", "pkg"])
 def test_note_on_a_module_run_with_dash_m_that_parses_first(tmp_path, module):
     (tmp_path / "pkg").mkdir()
     body = textwrap.dedent(ORDERS["parse-then-start"])
