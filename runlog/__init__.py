@@ -4,7 +4,9 @@
     runlog.start()
 
 ``import runlog`` does nothing but define these functions; the work (and the
-imports it needs) starts in ``start()``.
+imports it needs) starts in ``start()``. One documented exception: when
+``--note`` is on the command line, it is taken out of ``sys.argv`` here, so a
+script that parses its arguments before ``start()`` does not reject it.
 """
 
 from __future__ import annotations
@@ -22,30 +24,37 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     If runlog itself fails (read-only disk, …) it says so once on stderr and
     returns a run that records nothing, so the script goes on.
     """
-    from . import run as _run
+    from . import joined
 
     try:
-        return _run.start(args, note=note, name=name, tags=tags, log_dir=log_dir, level=level,
-                          console=console, capture_output=capture_output, copy=copy, git=git)
+        joins, rank = joined.applies()
+        if joins:  # inside `runlog run`, or a distributed rank
+            from .args.config import config_args
+            from .run import _level
+
+            return joined.join(config_args(args) if args is not None else None, note,
+                               _level(level), console, rank)
+        from .run import start as start_run
+
+        return start_run(args, note=note, name=name, tags=tags, log_dir=log_dir, level=level,
+                         console=console, capture_output=capture_output, copy=copy, git=git)
     except (ValueError, TypeError):
         raise  # the caller's own mistake (a bad level, an unusable args object)
     except Exception as e:
-        from .logsetup import _say
+        from . import active
+        from .console import say
 
         why = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror else e
-        _say(f"could not start the run ({why}); the script goes on unrecorded")
-        from .partial import ConsoleRun
-
-        run = ConsoleRun(console=console)
-        _run._active = run
+        say(f"could not start the run ({why}); the script goes on unrecorded")
+        run = joined.ConsoleRun(console=console)
+        active.set(run)
         return run
 
 
 def current():
     """The active run of this process, or None."""
-    if "runlog.run" not in _sys.modules:
-        return None
-    return _sys.modules["runlog.run"].current()
+    active = _sys.modules.get("runlog.active")
+    return active.get() if active is not None else None
 
 
 def finish(status=None) -> None:
@@ -55,20 +64,18 @@ def finish(status=None) -> None:
         run.finish(status)
 
 
-def _active_or_warn(what: str):
-    run = current()
-    if run is None:
-        global _warned
-        if not _warned:
-            _warned = True
-            from .logsetup import _say
-
-            _say(f"runlog.{what}() was called with no active run (call runlog.start() "
-                 "first); ignored")
-    return run
-
-
 _warned = False
+
+
+def _active_or_warn(what: str):
+    global _warned
+    run = current()
+    if run is None and not _warned:
+        _warned = True
+        from .console import say
+
+        say(f"runlog.{what}() was called with no active run (call runlog.start() first); ignored")
+    return run
 
 
 def metric(name, value, step=None) -> None:
@@ -103,9 +110,9 @@ def _take_note_early() -> None:
         if a == "--":
             return
         if a == "--note" or a.startswith("--note="):
-            from . import capture
+            from .args import note
 
-            capture.strip_note_from_argv()
+            note.strip_from_argv()
             return
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-CELLS = "cells.py"
+from .folder.layout import RunFolder
 
 
 def shell():
@@ -48,23 +48,19 @@ class Cells:
             self.first = len(inputs) - 1
         else:
             self.first = max(int(getattr(ip, "execution_count", 0) or 0), 1)
-        try:
-            ip.events.register("post_run_cell", self._after_cell)
-            self.registered = True
-        except Exception:
-            self.registered = False
 
-    def _after_cell(self, result) -> None:
+    def after_cell(self, result) -> None:
+        """IPython's post_run_cell event (registered through ``patches``)."""
         error = getattr(result, "error_in_exec", None)
-        sink = self.run._sink
-        if error is None or sink is None or self.run.finished:
+        log = self.run.log
+        if error is None or log is None or self.run.finished:
             return
         import traceback
 
         text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         n = getattr(getattr(result, "info", None), "cell_id", None) or getattr(
             result, "execution_count", "?")
-        sink.line("ERROR", f"cell [{n}] raised:\n{text.rstrip()}")
+        log.line("ERROR", f"cell [{n}] raised:\n{text.rstrip()}")
 
     def save(self, run_dir: str) -> str | None:
         inputs = (getattr(self.ip, "user_ns", {}) or {}).get("In") or []
@@ -75,17 +71,10 @@ class Cells:
                 parts.append(f"# In[{n}]:\n{src.rstrip()}\n")
         if not parts:
             return None
-        with open(os.path.join(run_dir, CELLS), "w", encoding="utf-8") as f:
+        folder = RunFolder(run_dir)
+        with open(folder.cells, "w", encoding="utf-8") as f:
             f.write("\n".join(parts))
-        return CELLS
-
-    def close(self) -> None:
-        if self.registered:
-            try:
-                self.ip.events.unregister("post_run_cell", self._after_cell)
-            except Exception:
-                pass
-            self.registered = False
+        return os.path.basename(folder.cells)
 
 
 def show_markdown(text: str) -> bool:

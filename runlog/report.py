@@ -1,4 +1,4 @@
-"""The final report: a pure function of a record (and the previous run's), plus the clipboard.
+"""The final report: a pure function of a record (and the previous run's).
 
 Plain text that is also Markdown: a heading, then one bullet per fact, the
 essentials first, so it reads the same in a terminal and in a notes app.
@@ -6,89 +6,13 @@ essentials first, so it reads the same in a terminal and in a notes app.
 
 from __future__ import annotations
 
-import math
 import os
+
+from .fmt import best, flatten, fmt_duration, fmt_num, fmt_value, status_text
+from .folder.layout import LOG
 
 MAX_ARG_CHANGES = 6  # argument changes named in the "Since" line
 ARGS_WIDTH = 160  # characters of "other args" before the rest is summarised
-_LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "rmse", "perplexity", "ppl", "wer", "cer",
-                    "time", "latency", "nll", "bpd", "distance", "regret")
-
-
-def lower_is_better(name: str) -> bool:
-    n = name.lower()
-    return any(w in n for w in _LOWER_IS_BETTER)
-
-
-def fmt_num(v) -> str:
-    if isinstance(v, bool) or v is None:
-        return str(v)
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        if v == 0:
-            return "0"
-        if v == int(v) and abs(v) < 1e15:
-            return str(int(v)) if abs(v) >= 1e4 else f"{v:g}"
-        return f"{v:.4g}"
-    return str(v)
-
-
-def fmt_value(v) -> str:
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return fmt_num(v)
-    if isinstance(v, str):
-        return v if v and " " not in v and "," not in v else repr(v)
-    if isinstance(v, (dict, list)):
-        import json
-
-        return json.dumps(v, ensure_ascii=False, separators=(",", ":"), default=str)
-    return str(v)
-
-
-def fmt_duration(s) -> str:
-    if s is None:
-        return "?"
-    s = float(s)
-    if s < 10:
-        return f"{s:.2f} s"
-    if s < 60:
-        return f"{s:.1f} s"
-    if s < 3600:
-        return f"{int(s // 60)} min {int(s % 60):02d} s"
-    if s < 86400:
-        return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
-    return f"{int(s // 86400)} d {int(s % 86400 // 3600)} h"
-
-
-def status_text(record: dict) -> str:
-    status = record.get("status") or "?"
-    code = record.get("exit_code")
-    if status == "killed" and record.get("signal"):
-        return f"killed by {record['signal']}"
-    if status == "failed" and code not in (None, 0, 1):
-        return f"failed (exit {code})"
-    return status
-
-
-def best(name: str, m: dict):
-    return m.get("min") if lower_is_better(name) else m.get("max")
-
-
-def flatten(args: dict, prefix: str = "") -> dict:
-    """Nested config keys as ``a.b.c`` for display; the record keeps them nested."""
-    out = {}
-    for k, v in args.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def metric_changes(prev: dict, cur: dict) -> list[str]:
@@ -198,78 +122,5 @@ def render(record: dict, prev: dict | None = None, fmt: str = "md") -> str:
         msg = f": {err['message']}" if err.get("message") else ""
         item(f"- Error: {err.get('type', 'Error')}{msg}{where}")
     if record.get("dir"):
-        item(f"- Log: {os.path.join(record['dir'], 'run.log')}")
+        item(f"- Log: {os.path.join(record['dir'], LOG)}")
     return "\n".join(lines) + "\n"
-
-
-def command_line(argv: list[str]) -> str:
-    return " ".join(_quote(a) for a in argv)
-
-
-_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
-
-
-def _quote(s: str) -> str:
-    """Shell-quote like shlex.quote (whose import is not worth it on start())."""
-    if not s:
-        return "''"
-    if _SAFE.issuperset(s):
-        return s
-    return "'" + s.replace("'", "'\"'\"'") + "'"
-
-
-# ---------------------------------------------------------------- clipboard
-
-
-class _quiet_fds:
-    """stdout and stderr on /dev/null while a clipboard tool starts.
-
-    xclip and xsel fork a process that stays to serve the selection; it would
-    inherit our stdout and hold a pipe open (``runlog report --copy | cat``
-    would never end).
-    """
-
-    def __enter__(self):
-        self.saved = []
-        try:
-            null = os.open(os.devnull, os.O_WRONLY)
-            for fd in (1, 2):
-                self.saved.append((fd, os.dup(fd)))
-                os.dup2(null, fd)
-            os.close(null)
-        except OSError:
-            pass
-        return self
-
-    def __exit__(self, *exc):
-        for fd, copy in self.saved:
-            os.dup2(copy, fd)
-            os.close(copy)
-
-
-def osc52(text: str) -> str:
-    """The terminal escape that puts text on the clipboard of the user's own machine."""
-    import base64
-
-    data = base64.b64encode(text.encode("utf-8")).decode("ascii")
-    return f"\x1b]52;c;{data}\x07"
-
-
-def copy(text: str) -> str | None:
-    """Put text on the clipboard. Returns None, or one line saying why it could not."""
-    try:
-        import pyperclip
-
-        with _quiet_fds():
-            pyperclip.copy(text)
-        return None
-    except Exception as e:  # no clipboard here: over SSH, OSC 52 reaches the user's terminal
-        if os.environ.get("SSH_TTY") or os.environ.get("SSH_CONNECTION"):
-            try:
-                with open("/dev/tty", "w") as tty:
-                    tty.write(osc52(text))
-                return None
-            except OSError:
-                pass
-        reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
-        return f"could not copy the report: no clipboard here ({reason[:120]})"

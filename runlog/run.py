@@ -1,9 +1,9 @@
-"""The Run and its lifecycle: start, the background git capture, finish.
+"""The Run handle and ``start()``: what must happen before the script's next line.
 
-``start()`` does only what must happen before the script's next line: make
-the folder, open the log, hook the exits, write the first run.json. Git (a
-subprocess or two) and finding the previous run for the report happen in a
-background thread that ``finish()`` waits for briefly.
+``start()`` makes the run through ``lifecycle`` (folder, first lines, record),
+applies the process-wide patches in their order (``patches``), finds the
+arguments (``args``) and returns. Git and finding the previous run happen on a
+background thread that the finish waits for briefly.
 """
 
 from __future__ import annotations
@@ -12,30 +12,16 @@ import logging
 import os
 import sys
 import threading
-import time
 
-from . import capture, hooks, store
-from .logsetup import (FileSink, RunHandler, _say, attach, detach, patch_basic_config,
-                       unpatch_basic_config)
-from .mask import mask_args, mask_argv
-from .metrics import METRICS, Metrics
-from .record import SCHEMA, clean_text, jsonable, write_record
-from .report import command_line, render
-
-GIT_WAIT_S = 5.0  # how long finish() waits for a slow git capture
-_active: Run | None = None
-_JOIN_ENV = {"RANK", "LOCAL_RANK", "RUNLOG_RUN_DIR", "RUNLOG_RUN_ID"}
-
-
-def _iso(t: float) -> str:
-    # ISO 8601 with the local offset, without importing datetime (start() is on the clock)
-    lt = time.localtime(t)
-    off = lt.tm_gmtoff or 0
-    sign = "+" if off >= 0 else "-"
-    off = abs(off) // 60
-    ms = int((t - int(t)) * 1000)
-    return (time.strftime("%Y-%m-%dT%H:%M:%S", lt)
-            + f".{ms:03d}{sign}{off // 60:02d}:{off % 60:02d}")
+from . import active
+from . import patches as patches_mod
+from .args import argparse_hook, config, frames, given
+from .args import note as note_mod
+from .console import RunHandler, basic_config_while_running, say
+from .folder import index, notes
+from .folder.layout import log_root
+from .folder.record import clean_text, jsonable
+from .lifecycle import Lifecycle, Outcome, log_args
 
 
 def _level(level) -> int:
@@ -51,42 +37,44 @@ def _command() -> list[str]:
     argv = [clean_text(a) for a in getattr(sys, "orig_argv", None) or ["python", *sys.argv]]
     if argv and os.path.isabs(argv[0]) and os.path.basename(argv[0]).startswith("python"):
         argv[0] = os.path.basename(argv[0])
-    _, rest = capture.take_note(argv[1:])
+    _, rest = note_mod.take_note(argv[1:])
     return argv[:1] + rest
 
 
 class Run:
-    """One recorded run. Made by ``runlog.start()``."""
+    """One recorded run. Made by ``runlog.start()``.
 
-    def __init__(self, run_id: str, run_dir: str, root: str, record: dict):
+    A run this process owns has a ``Lifecycle``; a run it joins (inside
+    ``runlog run``, or as a non-zero rank) writes its log lines, metrics and
+    arguments into a run another process owns and finishes nothing.
+    """
+
+    def __init__(self, life: Lifecycle | None, *, run_id: str | None = None,
+                 run_dir: str | None = None, log=None, metrics=None):
+        self._life = life
+        if life is not None:
+            run_id, run_dir, log, metrics = life.id, life.dir, life.log, life.metrics
         self.id = run_id
         self.dir = run_dir
-        self.root = root
-        self.log_path = os.path.join(run_dir, "run.log")
-        self.record = record
+        self.root = os.path.dirname(run_dir)
+        self.log = log  # the run.log writer (a LogFile)
+        self.log_path = log.path if log is not None else None
+        self.metrics = metrics
+        self.record = life.record if life is not None else {"id": run_id, "status": "running"}
+        self.joined = life is None
+        self.hand_over = None  # joined: gives the arguments to the run's owner (joined.py)
         self.pid = os.getpid()
         self.finished = False
-        self._discard = False
-        self._parser = None
-        self._cells = None  # notebook cells followed during the run
-        self.joined = False  # inside `runlog run`: the parent process owns the record
+        self.outcome = Outcome()
+        self.patches = patches_mod.Patches()
+        self.parser = None  # the parser whose parse gave the arguments
         self._lock = threading.RLock()
-        self._signal: int | None = None
-        self._signal_handled = False  # the script's own handler took it
-        self._error: dict | None = None
-        self._git_done: threading.Event | None = None  # set when the git capture ends
-        self._prev: dict | None = None
-        self._sink: FileSink | None = None
-        self._handler: RunHandler | None = None
-        self._saved_root = None
         self._tees: list = []
-        self._copy = False
         self._console = None
+        self._copy = False
+        self._cells = None  # notebook cells followed during the run
         self._args_from_parse = False
-        self._last_save = 0.0
-        self._failed: set[str] = set()
-        self._t0 = time.time()
-        self.metrics = Metrics(os.path.join(run_dir, METRICS))
+        self._warned: set[str] = set()
 
     # ------------------------------------------------------------ public API
 
@@ -99,198 +87,113 @@ class Run:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None and not self.finished:
             if issubclass(exc_type, SystemExit):
-                hooks.exit_code_hint = exc.code
+                self.outcome.exited(exc.code)
             else:
-                self._note_exception(exc_type, exc, tb)
+                self.record_exception(exc_type, exc, tb)
         self.finish()
 
     def metric(self, name: str, value, step: int | None = None) -> None:
         """Record one metric point: appended to metrics.jsonl, summarised in run.json."""
+        if self.finished:
+            return self._after_finish("metric")
         self.metrics.add(name, value, step)
-        self._maybe_save()
+        if self._life is not None:
+            self._life.save_now_and_then(self.metrics.summary)
 
     def log_metrics(self, values: dict, step: int | None = None) -> None:
         """Record several metrics at the same step."""
+        if self.finished:
+            return self._after_finish("log_metrics")
+        import time
+
         t = time.time()
         add = self.metrics.add
         for name, value in values.items():
             add(name, value, step, t)
-        self._maybe_save()
+        if self._life is not None:
+            self._life.save_now_and_then(self.metrics.summary)
 
     def add_note(self, text: str) -> None:
         """Append a timestamped note to notes.md (never rewritten)."""
-        store.add_note(self.dir, text, root=self.root)
+        try:
+            block = notes.append(self.dir, text)
+            index.append_note(self.root, self.id, block)
+        except OSError as e:
+            self._say_once("note", f"could not add the note to {self.dir} ({e.strerror or e}); "
+                                   "the script goes on")
 
     def set_args(self, args, given=None) -> None:
         """Record (or replace) the run's arguments from a config object."""
-        self._set_args(capture.config_args(args), given)
+        self._set_args(config.config_args(args), given)
 
     def finish(self, status: str | None = None) -> None:
         """End the run: final run.json, report.md, the report on the console. Idempotent."""
-        global _active
         with self._lock:
             if self.finished or os.getpid() != self.pid:
                 return
             self.finished = True
+        life = self._life
         try:
-            if not self.joined and not self._discard:
-                self._finish(status)
+            if life is not None and not self.outcome.discard:
+                for tee in self._tees:
+                    tee.drain()
+                report = life.finish(self.outcome, status, before_save=self._save_cells)
+                self._show(report)
         finally:
             self._teardown()
-            if self._discard and not self.joined:
+            if life is not None and self.outcome.discard:
                 import shutil
 
-                if self._git_done is not None:
-                    self._git_done.wait(GIT_WAIT_S)
+                life.wait_code_state()
                 shutil.rmtree(self.dir, ignore_errors=True)
-            if _active is self:
-                _active = None
+            active.clear(self)
+
+    # ------------------------------------------------------------ what the hooks tell
+
+    def owned_here(self) -> bool:
+        """Whether this process started the run and it is not finished yet."""
+        return self.pid == os.getpid() and not self.finished
+
+    def record_exception(self, exc_type, exc, tb) -> None:
+        self.outcome.exception(exc_type, exc, tb)
+        if not self._tees and self.log is not None:  # no tee logs the traceback as it prints
+            self.log.line("ERROR", "\n".join(self.outcome.error["traceback"]))
 
     # ------------------------------------------------------------ internals
 
-    def _save(self) -> None:
-        with self._lock:
-            if self._discard:
-                return
-            try:
-                write_record(self.dir, self.record, pretty=self.finished)
-                self._last_save = time.time()
-            except OSError as e:
-                self._fail_once("record", f"could not write {self.dir}/run.json ({e.strerror or e})")
+    def _say_once(self, what: str, message: str) -> None:
+        if what not in self._warned:
+            self._warned.add(what)
+            say(message)
 
-    def _maybe_save(self) -> None:
-        # keep the summary in run.json fresh for `runlog ls`, at most every 10 s
-        now = time.time()
-        if now - self._last_save > 10 and not self.finished:
-            with self._lock:
-                self.record["metrics"] = self.metrics.summary
-            self._save()
+    def _after_finish(self, what: str) -> None:
+        self._say_once(f"after:{what}", f"run.{what}() after the run {self.id} finished; ignored")
 
-    def _fail_once(self, what: str, message: str) -> None:
-        if what not in self._failed:
-            self._failed.add(what)
-            _say(f"{message}; the script goes on")
-
-    def _set_args(self, args: dict, given=None, parser=None, claim: bool = False) -> None:
+    def _set_args(self, args: dict, given_=None, parser=None, claim: bool = False) -> None:
         args = jsonable(args)
-        if given is None:
-            given = capture.given_from_argv(list(args), sys.argv[1:], parser, args)
-        from .report import flatten
-
-        flat = flatten(args)
-        given = [g for g in dict.fromkeys(given) if g in args or g in flat]
-        if self.joined:
-            from . import child
-
-            if child.write_args(args, given, claim=claim):
-                self._log_args(mask_args(args))
+        if given_ is None:
+            given_ = given.given_from_argv(list(args), sys.argv[1:], parser, args)
+        if self._life is not None:
+            self._life.set_args(args, given_)
             return
-        masked = mask_args(args)
-        with self._lock:
-            self.record["args"] = masked
-            self.record["args_given"] = given
-        self._log_args(masked)
-        self._save()
+        masked = self.hand_over(self.dir, args, given_, claim) if self.hand_over else None
+        if masked is not None:
+            log_args(self.log, masked)
 
-    def _log_args(self, masked: dict) -> None:
-        if self._sink is not None:
-            from .report import flatten, fmt_value
-
-            flat = flatten(masked)
-            text = " ".join(f"{k}={fmt_value(v)}" for k, v in flat.items())
-            self._sink.line("RUNLOG", f"args: {text}")
-
-    def _on_parse(self, parser, namespace, given) -> None:
+    def _on_parse(self, parser, namespace, given_) -> None:
         if self._args_from_parse or self.finished:
             return
         self._args_from_parse = True
-        self._parser = parser
-        capture.unlisten()
-        self._set_args(capture.namespace_args(namespace), given, claim=True)
+        self.parser = parser
+        argparse_hook.unlisten()
+        self._set_args(given.namespace_args(namespace), given_, claim=True)
 
-    def _exit_in_parse(self, code) -> None:
-        """The script exited while parsing its arguments (--help, a usage error):
-        no experiment ran, so the run folder is removed and no report printed."""
-        self._discard = True
-
-    def _note_exception(self, exc_type, exc, tb) -> None:
-        self._error = hooks.error_info(exc_type, exc, tb)
-        if not self._tees and self._sink is not None:
-            self._sink.line("ERROR", "\n".join(self._error["traceback"]))
-
-    def _git_capture(self) -> None:
-        try:
-            self._git_capture_inner()
-        except Exception as e:
-            self._fail_once("git", f"could not record the code state ({type(e).__name__}: {e})")
-        finally:
-            self._git_done.set()
-
-    def _git_capture_inner(self) -> None:
-        from . import gitinfo
-
-        scratch = dict(self.record)  # captured off the lock; git can take a while
-        prev = gitinfo.code_state(scratch, self.dir, self.root, self._fail_once)
-        with self._lock:
-            for key in ("git", "previous", "code_changes"):
-                if key in scratch:
-                    self.record[key] = scratch[key]
-            self._prev = prev
-        info = scratch["git"]
-        if self._sink is not None and info:
-            n = len(info["changed_files"])
-            dirty = f", {n} file{'s' if n != 1 else ''} changed" if info["dirty"] else ""
-            self._sink.line("RUNLOG", f"git: {info['short']} {info['branch'] or '(detached)'}{dirty}")
-        self._save()
-
-    def _find_previous(self) -> dict | None:
-        return store.find_previous(self.root, self.record.get("script_path"),
-                                   self.record["started_at"], self.id)
-
-    def _finish(self, status: str | None) -> None:
-        t = time.time()
-        if self._git_done is not None:
-            if not self._git_done.wait(GIT_WAIT_S):
-                self._fail_once("git", "git took too long; the code state is not recorded")
-        for tee in self._tees:
-            tee.drain()
-        code = hooks.exit_code_hint
-        st, exit_code = hooks.exit_status(self._error, self._signal, code, self._signal_handled)
-        if status is not None:
-            st = status
-        with self._lock:
-            r = self.record
-            r["status"] = st
-            r["exit_code"] = exit_code
-            if self._signal is not None:
-                import signal
-
-                r["signal"] = signal.Signals(self._signal).name
-            if self._error is None and st == "failed" and isinstance(code, str):
-                self._error = {"type": "SystemExit", "message": code, "where": None, "traceback": []}
-            r["error"] = self._error
-            r["ended_at"] = _iso(t)
-            r["duration_s"] = round(t - self._t0, 3)
-            r["metrics"] = self.metrics.summary
+    def _save_cells(self, record: dict) -> None:
         if self._cells is not None:
             try:
-                r["cells"] = self._cells.save(self.dir)
+                record["cells"] = self._cells.save(self.dir)
             except OSError as e:
-                self._fail_once("cells", f"could not save the notebook cells ({e.strerror or e})")
-        report = render({**r, "dir": _shown(self.dir, r["cwd"])}, self._prev)
-        if self._sink is not None:
-            self._sink.line("RUNLOG", f"run {st} after {r['duration_s']:.1f} s")
-        self._save()
-        try:
-            with open(os.path.join(self.dir, "report.md"), "w", encoding="utf-8") as f:
-                f.write(report)
-        except OSError as e:
-            self._fail_once("report", f"could not write report.md ({e.strerror or e})")
-        try:
-            store.append_index(self.root, store.index_entry(r))
-        except OSError:
-            pass
-        self._show(report)
+                self._life.fail_once("cells", f"could not save the notebook cells ({e.strerror or e})")
 
     def _show(self, report: str) -> None:
         if self._cells is not None and sys.modules["runlog.notebook"].show_markdown(report):
@@ -304,177 +207,115 @@ class Run:
             except Exception:
                 pass
         if self._copy:
-            from .report import copy
+            from .clipboard import copy
 
             why = copy(report)
             if why:
-                _say(why)
+                say(why)
 
     def _teardown(self) -> None:
-        capture.unlisten()
-        if self._cells is not None:
-            self._cells.close()
-        hooks.uninstall(self)
-        for tee in self._tees:
-            if sys.stdout is tee:
-                sys.stdout = tee._stream
-            if sys.stderr is tee:
-                sys.stderr = tee._stream
+        argparse_hook.unlisten()
+        self.patches.undo()
         self._tees = []
-        if self._handler is not None:
-            detach(self._handler, self._saved_root)
-            self._handler = None
-            unpatch_basic_config()
-        self.metrics.close()
-        if self._sink is not None:
-            self._sink.close()
+        if self._life is not None:
+            self._life.close()
+        else:
+            if self.metrics is not None:
+                self.metrics.close()
+            if self.log is not None:
+                self.log.close()
 
 
-def new_record(run_id: str, t0: float, argv: list[str], script: str | None, *,
-               note=None, name=None, tags=()) -> dict:
-    """The first run.json of a run (also used by ``runlog run``)."""
-    return {
-        "schema": SCHEMA,
-        "id": run_id,
-        "name": name,
-        "tags": list(tags),
-        "status": "running",
-        "exit_code": None,
-        "error": None,
-        "started_at": _iso(t0),
-        "ended_at": None,
-        "duration_s": None,
-        "command": mask_argv(argv),
-        "command_line": command_line(mask_argv(argv)) if argv else None,
-        "cwd": os.getcwd(),
-        "script": script,
-        "script_path": os.path.realpath(script) if script and script not in ("-c", "-m") else None,
-        "note": note,
-        "args": {},
-        "args_given": [],
-        "git": None,
-        "host": os.uname().nodename if hasattr(os, "uname") else None,
-        "pid": os.getpid(),
-        "python": sys.version.split()[0],
-        "metrics": {},
-        "previous": None,
-    }
+def capture_args(run: Run, args) -> None:
+    """The run's arguments: given, or found in the caller's argparse, click or Hydra."""
+    scopes = frames.caller_scopes()
+    if args is not None:
+        # start(args) with the Namespace of a parser at hand: the parser tells what was given
+        ns, parser = frames.find_namespace(scopes)
+        if ns is None or set(given.namespace_args(ns)) != set(args):
+            parser = None
+        run._set_args(args, None, parser)
+        return
+    found = config.from_hydra(scopes)  # before argparse: Hydra parses its own flags with it
+    if found is None:
+        ns, parser = frames.find_namespace(scopes)
+        if ns is not None:
+            run._set_args(given.namespace_args(ns), None, parser, claim=True)
+            run._args_from_parse = True
+            return
+        found = config.from_click()
+    if found is not None:
+        cfg, given_ = found
+        run._set_args(config.config_args(cfg), given_)
+        run._args_from_parse = True
+        return
+    argparse_hook.listen(run._on_parse)
+    if run._life is not None:
+        run._life.save()
 
 
 def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO",
           console=True, capture_output=True, copy=False, git=True) -> Run:
-    global _active
-    if current() is not None:
-        _active.finish()  # a notebook cell run twice: the old run ends, a new one starts
+    prior = active.get()
+    if prior is not None:
+        prior.finish()  # a notebook cell run twice: the old run ends, a new one starts
     levelno = _level(level)
     if args is not None:
-        args = capture.config_args(args)  # a TypeError here, before anything is made
-    if _JOIN_ENV.intersection(os.environ):  # inside `runlog run`, or a distributed rank
-        from . import partial
-
-        rank = partial.rank()
-        if partial.joined_dir(rank) is not None or rank:
-            run = _active = partial.join(args, note, levelno, console, rank)
-            return run
-    t0 = time.time()
-    capture.strip_note_from_argv()
-    note = note or capture.stashed_note() or os.environ.get("RUNLOG_NOTE") or None
-    root = store.log_root(log_dir)
+        args = config.config_args(args)  # a TypeError here, before anything is made
+    note_mod.strip_from_argv()
     # a later chdir must not move the run; Hydra may have changed directory already
-    root = os.path.join(capture.hydra_original_cwd() or os.getcwd(), root)
-    run_id, run_dir = store.new_run_dir(root, name, t0)
+    root = os.path.join(config.hydra_original_cwd() or os.getcwd(), log_root(log_dir))
     ip = None
     if "IPython" in sys.modules:  # a notebook or an IPython shell
         from . import notebook
 
         ip = notebook.shell()
     if ip is not None:
-        argv, script = [], notebook.notebook_path(ip)
+        command, script = [], notebook.notebook_path(ip)
     else:
-        argv, script = _command(), (sys.argv[0] if sys.argv and sys.argv[0] else None)
-    record = new_record(run_id, t0, argv, script, note=note, name=name, tags=tags)
-    run = Run(run_id, run_dir, root, record)
-    run._t0 = t0
-    if ip is not None:
-        run._cells = notebook.Cells(ip, run)
+        command, script = _command(), (sys.argv[0] if sys.argv and sys.argv[0] else None)
+    script_path = os.path.realpath(script) if script and script not in ("-c", "-m") else None
+    life = Lifecycle(root, command=command, script=script, script_path=script_path,
+                     typed_note=note_mod.typed(), code_note=note, name=name, tags=tags)
+    run = Run(life)
     run._copy = copy
-    sink = run._sink = FileSink(run.log_path)
-    sink.line("RUNLOG", f"run {run_id} started: {record['command_line'] or '(interactive)'}", t0)
-    if note:
-        sink.line("RUNLOG", f"note: {note}", t0)
-
-    root_logger = logging.getLogger()
+    p = run.patches
+    p.apply("argparse", argparse_hook.install)
     stderr = sys.stderr
-    if console and not _has_console_handler(root_logger):
+    if console and not _has_console_handler(logging.getLogger()):
         run._console = stderr
-    run._handler = RunHandler(sink, console=run._console, level=levelno)
-    run._saved_root = attach(run._handler, levelno)
-    patch_basic_config()
+    handler = RunHandler(life.log, console=run._console, level=levelno)
+    p.apply("root_logger", patches_mod.root_logger, handler, levelno)
+    p.apply("basic_config", patches_mod.basic_config, basic_config_while_running)
     if console:
         run._console = run._console or stderr
     if capture_output:
+        from .output import Tee
+
         for attr, tag in (("stdout", "OUT"), ("stderr", "ERR")):
             stream = getattr(sys, attr)
             if stream is not None:
-                tee = capture.Tee(stream, sink, tag)
-                setattr(sys, attr, tee)
+                tee = Tee(stream, life.log, tag)
+                p.apply(attr, patches_mod.std_stream, attr, tee)
                 run._tees.append(tee)
-
     try:
-        _capture_args(run, args, sys._getframe(1))
+        capture_args(run, args)
     except Exception as e:  # finding the arguments must never cost the run
-        _say(f"could not record the arguments ({type(e).__name__}: {e})")
-    hooks.install(run, interactive=ip is not None)
-    _active = run
-    try:
-        store.append_index(root, store.index_entry(record))
-    except OSError:
-        pass
-    if git:
-        import _thread
+        say(f"could not record the arguments ({type(e).__name__}: {e})")
+    from . import exits
 
-        # a raw thread: threading.Thread.start() waits for the thread to be
-        # scheduled, which costs start() most of a millisecond
-        run._git_done = threading.Event()
-        _thread.start_new_thread(run._git_capture, ())
-    else:
-        run._prev = run._find_previous()
-        record["previous"] = run._prev["id"] if run._prev else None
+    exits.install(run, p, interactive=ip is not None)
+    if ip is not None:
+        run._cells = notebook.Cells(ip, run)
+        p.apply("ipython", patches_mod.ipython_event, ip, "post_run_cell", run._cells.after_cell)
+    active.set(run)
+    life.announce()
+    life.start_code_state(git)
     if console and run._console is not None:
-        _write(run._console, f"runlog: run {run_id} → {_shown(run.log_path, record['cwd'])}\n")
+        from .fmt import shown_path
+
+        _write(run._console, f"runlog: run {life.id} → {shown_path(run.log_path, life.record['cwd'])}\n")
     return run
-
-
-def _capture_args(run: Run, args, frame) -> None:
-    """The run's arguments: given, or found in the caller's argparse, click or Hydra."""
-    if args is not None:
-        # start(args) with the Namespace of a parser at hand: the parser tells what was given
-        ns, parser = capture.find_in_frames(frame)
-        if ns is None or set(capture.namespace_args(ns)) != set(args):
-            parser = None
-        run._set_args(args, None, parser)
-        return
-    found = capture.from_hydra(frame)  # before argparse: Hydra parses its own flags with it
-    if found is None:
-        ns, parser = capture.find_in_frames(frame)
-        if ns is not None:
-            run._set_args(capture.namespace_args(ns), None, parser)
-            run._args_from_parse = True
-            return
-        found = capture.from_click()
-    if found is not None:
-        config, given = found
-        run._set_args(capture.config_args(config), given)
-        run._args_from_parse = True
-        return
-    capture.listen(run._on_parse)
-    run._save()
-
-
-def _shown(path: str, cwd: str) -> str:
-    """A path as the user would type it from where the script started."""
-    rel = os.path.relpath(path, cwd)
-    return path if rel.startswith("..") else rel
 
 
 def _write(stream, text: str) -> None:
@@ -497,7 +338,4 @@ def _has_console_handler(logger: logging.Logger) -> bool:
 
 def current() -> Run | None:
     """The active run of this process (forked workers have none of their own)."""
-    run = _active
-    if run is not None and (run.finished or getattr(run, "pid", None) != os.getpid()):
-        return None
-    return run
+    return active.get()

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from runlog.cli import main as cli
-from runlog.report import osc52
+from runlog.clipboard import osc52
 
 import cli_helpers
 from conftest import clean_env

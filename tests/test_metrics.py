@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from runlog.metrics import Metrics, read_points, summarize
+from runlog.folder.metrics import Metrics, read_points, summarize
 from runlog.report import render
 
 

@@ -9,7 +9,8 @@ import re
 import pytest
 
 from conftest import commit_all, git_out, write_script
-from runlog.report import fmt_duration, render, status_text
+from runlog.fmt import fmt_duration, status_text
+from runlog.report import render
 
 TRAIN = """\
 import argparse, runlog

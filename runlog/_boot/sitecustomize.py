@@ -13,11 +13,11 @@ def _runlog_boot() -> None:
     if not os.environ.get("RUNLOG_RUN_DIR"):
         return
     try:
-        from runlog import child
+        from runlog import joined
     except ImportError:
         return  # runlog is not installed for this interpreter: the run still has its output
     try:
-        child.boot()
+        joined.boot()
     except Exception as e:  # never stop the user's program
         sys.stderr.write(f"runlog: could not hook into {sys.argv[0] if sys.argv else 'python'} ({e})\n")
 

@@ -1,12 +1,15 @@
-"""What the commands share: errors, finding runs, reading a run in full."""
+"""What the commands share: errors, finding runs, reading a run in full.
+
+Runs are read and written only through ``runlog.folder``.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 
-from .. import store
-from ..record import RecordError, read_record
+from ..folder import index, notes, record
+from ..folder.layout import RunFolder
 
 
 class CliError(Exception):
@@ -36,28 +39,22 @@ def check_root(root: str) -> None:
         raise CliError(f"no log directory {root!r} (use --dir or RUNLOG_DIR)")
 
 
-def pid_alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError, TypeError, ValueError):
-        return True
-    return True
-
-
-def shown_status(r: dict) -> str:
-    """``lost`` for a run still marked running whose process is gone."""
-    status = r.get("status") or "?"
-    if status == "running" and r.get("host") in (None, os.uname().nodename):
-        if r.get("pid") and not pid_alive(r["pid"]):
-            return "lost"
-    return status
+shown_status = record.shown_status
 
 
 def all_runs(root: str) -> list[dict]:
+    """Every run's summary, newest first."""
     check_root(root)
-    return store.sorted_runs(root, warn=warn)
+    return index.sorted_runs(root, warn=warn)
+
+
+def newest_runs(root: str, n: int) -> list[dict]:
+    check_root(root)
+    return index.newest(root, n, warn=warn)
+
+
+def folder(root: str, entry: dict) -> RunFolder:
+    return index.folder_of(root, entry)
 
 
 def find(root: str, spec: str | None, runs: list[dict] | None = None) -> dict:
@@ -73,8 +70,8 @@ def find(root: str, spec: str | None, runs: list[dict] | None = None) -> dict:
             return entry
         runs = all_runs(root)
     try:
-        return store.resolve(root, spec, runs)
-    except store.NoSuchRun as e:
+        return index.resolve(root, spec, runs)
+    except index.NoSuchRun as e:
         raise CliError(str(e)) from None
 
 
@@ -84,51 +81,61 @@ def _quick_find(root: str, spec: str | None) -> dict | None:
         n = int(spec[1:]) if spec else 1
         if n < 1:
             return None
-        newest = store.newest_runs(root, n, warn=warn)
+        newest = index.newest(root, n, warn=warn)
         return newest[n - 1] if len(newest) == n else None
-    names = [i for i in store.run_ids(root) if i.startswith(spec)]
+    names = [i for i in index.run_ids(root) if i.startswith(spec)]
     if spec in names:
-        names = [spec]
-    return store.read_run(root, names[0], warn) if len(names) == 1 else None
+        try:
+            return index.resolve(root, spec, [])
+        except index.NoSuchRun as e:
+            raise CliError(str(e)) from None
+    return index.read_run(root, names[0], warn) if len(names) == 1 else None
 
 
 def is_run(root: str, spec: str) -> bool:
     """Whether a word names a run: -N, or an id / prefix of a folder holding a run.json."""
     if spec.startswith("-") and spec[1:].isdigit():
         return True
-    return any(i.startswith(spec) and os.path.isfile(os.path.join(root, i, "run.json"))
-               for i in store.run_ids(root))
+    return any(i.startswith(spec) and RunFolder(os.path.join(root, i)).has_record()
+               for i in index.run_ids(root))
+
+
+def is_id(root: str, word: str) -> bool:
+    """Whether a word is the whole id of a run folder holding a run.json."""
+    return bool(word.strip(".")) and os.sep not in word and RunFolder(
+        os.path.join(root, word)).has_record()
 
 
 def load(root: str, spec: str | None, runs: list[dict] | None = None) -> dict:
     """The full record of one run (run.json), with ``dir`` and the status as shown."""
     entry = find(root, spec, runs)
-    path = entry.get("dir") or os.path.join(root, entry["id"])
+    path = folder(root, entry).path
     try:
-        record = read_record(path)
-    except RecordError as e:
+        rec = record.read(path)
+    except record.RecordError as e:
         raise CliError(str(e)) from None
-    record["dir"] = path
-    record["shown_status"] = shown_status(record)
-    return record
+    rec["dir"] = path
+    rec["shown_status"] = shown_status(rec)
+    return rec
 
 
-def previous_of(root: str, record: dict) -> dict | None:
-    prev_id = record.get("previous")
+def settled(rec: dict) -> dict:
+    """A loaded record fit to show: a run that never finished gets what it wrote since."""
+    return record.settle(rec, RunFolder(rec["dir"]))
+
+
+def previous_of(root: str, rec: dict) -> dict | None:
+    prev_id = rec.get("previous")
     if not prev_id:
         return None
     try:  # one small file, not the whole index
-        return read_record(os.path.join(root, prev_id))
-    except RecordError:
-        return store.read_index(root).get(prev_id)
+        return record.read(os.path.join(root, prev_id))
+    except record.RecordError:
+        return index.read(root).get(prev_id)
 
 
 def read_notes(run_dir: str) -> str:
-    try:
-        with open(os.path.join(run_dir, "notes.md"), encoding="utf-8") as f:
-            return f.read()
-    except OSError:
-        return ""
+    return notes.read(run_dir)
 
 
 def out(text: str) -> None:

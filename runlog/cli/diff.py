@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
-from ..report import flatten, fmt_num, fmt_value
+from ..fmt import flatten, fmt_num, fmt_value
+from ..folder.layout import RunFolder
 from .common import CliError, all_runs, load, out, read_notes
 
 MISSING = "—"
@@ -48,24 +47,24 @@ def metric_rows(a: dict, b: dict) -> tuple[list[tuple[str, str, str]], list[str]
 
 
 def code_section(a: dict, b: dict) -> list[str]:
-    from .. import gitinfo
+    from .. import git as gitstate
 
     ga, gb = a.get("git") or {}, b.get("git") or {}
     if not ga or not gb:
         if not ga and not gb:
             return ["  (no git state recorded)"]
         return [f"  ({a['id'] if not ga else b['id']} recorded no git state)"]
-    top = gitinfo.find_top(b.get("cwd") or a.get("cwd") or ".")
+    top = gitstate.find_top(b.get("cwd") or a.get("cwd") or ".")
     if top is None:
         return ["  (the repository is no longer at " + str(b.get("cwd")) + ")"]
 
     def state(r, g):
-        patch = os.path.join(r["dir"], g["patch"]) if g.get("patch") else None
+        patch = RunFolder(r["dir"]).file(g["patch"]) if g.get("patch") else None
         return (g.get("commit"), patch)
 
     try:
-        d = gitinfo.diff_states(top, state(a, ga), state(b, gb))
-    except gitinfo.GitError as e:
+        d = gitstate.diff_states(top, state(a, ga), state(b, gb))
+    except gitstate.GitError as e:
         return [f"  (could not compare: {e})"]
     lines = []
     if ga.get("short") != gb.get("short") or ga.get("dirty") or gb.get("dirty"):

@@ -18,9 +18,13 @@ import os
 import time
 from importlib import resources
 
-from ..metrics import read_points
-from ..report import arg_changes, flatten, fmt_duration, fmt_num, fmt_value, status_text
-from .common import all_runs, out, read_notes, shown_status
+from ..fmt import flatten, fmt_duration, fmt_num, fmt_value, status_text
+from ..folder import notes, record
+from ..folder.layout import LogDir, RunFolder
+from ..folder.logfile import last_lines
+from ..folder.metrics import read_points
+from ..report import arg_changes
+from .common import all_runs, folder, out, settled, shown_status
 
 POINTS = 80  # points kept per curve: plenty for a card, light for 2,000 runs
 PATCH_CHARS = 20_000
@@ -47,48 +51,34 @@ def curves(run_dir: str) -> dict[str, list]:
 
 
 def _tail(path: str, n: int) -> str:
-    from .tail import last_lines
-
     try:
         return "\n".join(last_lines(path, n)[0])
     except OSError:
         return ""
 
 
-def _patch(run_dir: str, record: dict) -> str:
-    git = record.get("git") or {}
-    name = git.get("patch") or ("code.patch" if git.get("git_dirty") else None)
+def _patch(run_dir: str, rec: dict) -> str:
+    git = rec.get("git") or {}
+    name = git.get("patch")
     if not name:
         return ""
     try:
-        with open(os.path.join(run_dir, name), encoding="utf-8", errors="replace") as f:
+        with open(RunFolder(run_dir).file(name), encoding="utf-8", errors="replace") as f:
             text = f.read(PATCH_CHARS + 1)
     except OSError:
         return ""
     return text if len(text) <= PATCH_CHARS else text[:PATCH_CHARS] + "\n… (cut; runlog show --patch)"
 
 
-def split_notes(text: str) -> list[list[str]]:
-    """notes.md as [[time, text], …] (each note is "## <ISO time>" then its text)."""
-    notes: list[list[str]] = []
-    for line in text.splitlines():
-        if line.startswith("## "):
-            stamp = line[3:].strip()
-            notes.append([stamp[:16].replace("T", " "), ""])
-        elif notes:
-            notes[-1][1] += line + "\n"
-    return [[t, body.strip()] for t, body in notes if body.strip()]
-
-
 def card(root: str, r: dict, prev: dict | None) -> dict:
-    from ..record import RecordError, read_record
-
-    run_dir = r.get("dir") or os.path.join(root, r["id"])
+    run_dir = folder(root, r).path
     try:
-        full = read_record(run_dir)
-    except RecordError:
-        full = r
+        full = record.read(run_dir)
+    except record.RecordError:
+        full = dict(r)
     full["shown_status"] = shown_status(full)
+    full["dir"] = run_dir
+    full = settled(full)
     metrics = full.get("metrics") or r.get("metrics") or {}
     since = None
     if prev is not None:
@@ -108,7 +98,7 @@ def card(root: str, r: dict, prev: dict | None) -> dict:
         "script": full.get("script") or "",
         "command": full.get("command_line") or "",
         "note": full.get("note") or "",
-        "notes": split_notes(read_notes(run_dir)),
+        "notes": notes.split(notes.read(run_dir)),
         "metrics": {k: {"last": fmt_num(m.get("last")), "min": fmt_num(m.get("min")),
                         "max": fmt_num(m.get("max"))} for k, m in metrics.items()},
         "args": {k: fmt_value(v) for k, v in flatten(full.get("args") or {}).items()},
@@ -118,7 +108,7 @@ def card(root: str, r: dict, prev: dict | None) -> dict:
         "since": since,
         "curves": curves(run_dir),
         "patch": _patch(run_dir, full),
-        "log": _tail(os.path.join(run_dir, "run.log"), LOG_LINES),
+        "log": _tail(RunFolder(run_dir).log, LOG_LINES),
         "error": (full.get("error") or {}).get("type", "") + (
             ": " + full["error"]["message"] if (full.get("error") or {}).get("message") else ""),
     }
@@ -128,15 +118,9 @@ def build(root: str, limit: int | None = None) -> str:
     runs = all_runs(root)
     if limit:
         runs = runs[:limit]
-    # the previous run of the same script, for "changed since": the next older one in the list
-    by_script: dict[str, dict] = {}
-    prevs: dict[str, dict | None] = {}
-    for r in reversed(runs):  # oldest first
-        key = r.get("script_path") or r.get("script") or ""
-        prevs[r["id"]] = by_script.get(key) if key else None
-        if r.get("status") == "finished":
-            by_script[key] = r
-    cards = [card(root, r, prevs.get(r["id"])) for r in runs]
+    # "changed since": the previous run each run recorded when it started (one definition)
+    by_id = {r["id"]: r for r in runs}
+    cards = [card(root, r, by_id.get(r.get("previous") or "")) for r in runs]
     data = json.dumps({"runs": cards, "dir": os.path.abspath(root),
                        "made": time.strftime("%Y-%m-%d %H:%M")}, ensure_ascii=False,
                       separators=(",", ":"), default=str)
@@ -148,7 +132,7 @@ def build(root: str, limit: int | None = None) -> str:
 def journal(root: str, output: str | None = None, open_it: bool = False,
             limit: int | None = None) -> int:
     html = build(root, limit)
-    path = output or os.path.join(root, "journal.html")
+    path = output or LogDir(root).journal
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(html)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from ..report import flatten, fmt_duration, fmt_num, fmt_value, lower_is_better
-from .common import CliError, all_runs, out, shown_status
+from ..fmt import flatten, fmt_duration, fmt_num, fmt_value, lower_is_better
+from .common import CliError, all_runs, newest_runs, out, shown_status
 
 NOTE_WIDTH = 40
 
@@ -81,11 +81,8 @@ def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | Non
     if n is not None and n < 1:
         raise CliError(f"-n {n}: give at least 1 (or --all)")
     if n is not None and not (status or grep or sort):
-        from .. import store
-        from .common import check_root, warn
-
-        check_root(root)  # the common case reads only the end of the index
-        runs = select(store.newest_runs(root, n, warn=warn), n, None, None, None)
+        # the common case reads only the end of the index
+        runs = select(newest_runs(root, n), n, None, None, None)
     else:
         runs = select(all_runs(root), n, status, grep, sort)
     if fmt == "json":

@@ -8,8 +8,8 @@ import subprocess
 import sys
 import tempfile
 
-from .. import store
-from .common import CliError, check_root, find, is_run, out
+from ..folder import index, notes
+from .common import CliError, check_root, find, folder, is_id, is_run, out
 
 
 # a shorter first word ("20 epochs is enough") is the note's, even if it prefixes a run id
@@ -53,9 +53,12 @@ def note(root: str, words: list[str]) -> int:
         text = _from_editor()
         if not text:
             raise CliError("empty note; nothing added")
-    run_dir = entry.get("dir") or os.path.join(root, entry["id"])
+    run_dir = folder(root, entry).path
     try:
-        store.add_note(run_dir, text, root=root)
+        block = notes.append(run_dir, text)
+        index.append_note(root, entry["id"], block)
+    except ValueError as e:
+        raise CliError(str(e)) from None
     except OSError as e:
         raise CliError(f"could not write the note to {run_dir} ({e.strerror or e})") from None
     out(f"noted on {entry['id']}\n")
@@ -63,4 +66,4 @@ def note(root: str, words: list[str]) -> int:
 
 
 def _is_id(root: str, word: str) -> bool:
-    return os.path.isfile(os.path.join(root, word, "run.json")) if word.strip(".") else False
+    return is_id(root, word)

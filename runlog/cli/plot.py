@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 
-from ..metrics import read_points
-from ..report import fmt_num
-from .common import CliError, all_runs, find, out
+from ..fmt import fmt_num
+from ..folder.metrics import read_points
+from .common import CliError, all_runs, find, folder, out
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 WIDTH = 60
 
 
 def series(run: dict, root: str) -> dict[str, list[tuple]]:
-    d = run.get("dir") or os.path.join(root, run["id"])
+    d = folder(root, run).path
     s: dict[str, list[tuple]] = {}
     for i, p in enumerate(read_points(d)):
         v = p.get("value")

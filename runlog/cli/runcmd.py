@@ -23,21 +23,20 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
-from .. import child, gitinfo, store
-from ..capture import _last_state
-from ..logsetup import FileSink
-from ..metrics import METRICS, read_points, summarize
-from ..record import jsonable, write_atomic, write_record
-from ..report import render
+from .. import joined
+from ..args.note import take_note
+from ..folder.logfile import ERR, LogFile
+from ..folder.metrics import read_points, summarize
+from ..folder.record import write_atomic
+from ..lifecycle import Lifecycle, Outcome
+from ..output import last_state
 from .common import CliError, number
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SI_KERNEL = 0x80  # si_code of a signal the kernel raised (a terminal's Ctrl-C, a hangup)
 BOOT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_boot")
-_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning)): ?(.*)$")
 
 
 def _value(text: str):
@@ -102,10 +101,10 @@ def script_of(cmd: list[str]) -> tuple[str, str]:
 def child_env(run_dir: str, run_id: str, console_fd: int | None) -> dict:
     env = dict(os.environ)
     env.pop("RUNLOG_ID_FILE", None)
-    env[child.ENV_DIR] = os.path.abspath(run_dir)
-    env[child.ENV_ID] = run_id
+    env[joined.ENV_DIR] = os.path.abspath(run_dir)
+    env[joined.ENV_ID] = run_id
     if console_fd is not None:
-        env[child.ENV_CONSOLE] = str(console_fd)
+        env[joined.ENV_CONSOLE] = str(console_fd)
     paths = [BOOT_DIR]
     pkg_parent = os.path.dirname(os.path.dirname(BOOT_DIR))
     old = env.get("PYTHONPATH")
@@ -120,7 +119,7 @@ def child_env(run_dir: str, run_id: str, console_fd: int | None) -> dict:
 class _Lines:
     """Splits one stream into lines for run.log, keeping a bar's final ``\\r`` state."""
 
-    def __init__(self, tag: str, sink: FileSink, on_line):
+    def __init__(self, tag: str, sink: LogFile, on_line):
         self.tag, self.sink, self.on_line, self.buf = tag, sink, on_line, b""
 
     def feed(self, data: bytes) -> None:
@@ -131,11 +130,11 @@ class _Lines:
             for raw in lines:
                 self._line(raw, now)
         if b"\r" in buf:  # keep only what a terminal would still show of a redrawn line
-            buf = _last_state(buf.decode("utf-8", "replace")).encode("utf-8")
+            buf = last_state(buf.decode("utf-8", "replace")).encode("utf-8")
         self.buf = buf
 
     def _line(self, raw: bytes, now: float) -> None:
-        text = _last_state(raw.decode("utf-8", "replace"))
+        text = last_state(raw.decode("utf-8", "replace"))
         self.sink.line(self.tag, text, now)
         self.on_line(self.tag, text)
 
@@ -146,85 +145,46 @@ class _Lines:
 
 
 class Recorder:
-    """The run of one command: its record, its lines, its metrics, its end."""
+    """The run of one command: a ``Lifecycle`` fed by the program's output and exit status."""
 
     def __init__(self, root: str, cmd: list[str], note, name, tags, git: bool):
-        from ..run import new_record
-
-        self.root, self.cmd = root, cmd
-        self.t0 = time.time()
-        self.run_id, self.dir = store.new_run_dir(root, name, self.t0)
-        id_file = os.environ.get("RUNLOG_ID_FILE")
-        if id_file:  # `runlog sweep` learns which run is its trial
-            try:
-                write_atomic(id_file, self.run_id)
-            except OSError:
-                pass
+        self.cmd = cmd
         shown, key = script_of(cmd)
         argv = ["runlog", "run"]
         if name:
             argv += ["--name", name]
         for t in tags:
             argv += ["--tag", t]
-        from ..capture import take_note
-
-        argv += ["--", *take_note(cmd)[1]]  # a note among the program's own words is not re-run
-        self.record = new_record(self.run_id, self.t0, argv, shown, note=note, name=name, tags=tags)
-        self.record["script_path"] = key
-        args, given = command_args(cmd)
-        from ..mask import mask_args
-
-        self.record["args"] = mask_args(jsonable(args))
-        self.record["args_given"] = given
-        self.sink = FileSink(os.path.join(self.dir, "run.log"))
-        self.sink.line("RUNLOG", f"run {self.run_id} started: {self.record['command_line']}", self.t0)
-        if note:
-            self.sink.line("RUNLOG", f"note: {note}", self.t0)
-        self.lock = threading.Lock()
-        self.prev = None
+        # a note among the program's own words is typed as much as runlog run's --note;
+        # it is not an argument, and it is not re-run
+        word_note, words = take_note(cmd)
+        argv += ["--", *words]
+        typed = note or word_note or None
+        self.life = Lifecycle(root, command=argv, script=shown, script_path=key,
+                              typed_note=typed, name=name, tags=tags)
+        self.run_id, self.dir = self.life.id, self.life.dir
+        id_file = os.environ.get("RUNLOG_ID_FILE")
+        if id_file:  # `runlog sweep` learns which run is its trial
+            try:
+                write_atomic(id_file, self.run_id)
+            except OSError:
+                pass
+        args, given = command_args(words)
+        self.life.set_args(args, given)
+        self.sink = self.life.log
         self.stderr_tail: collections.deque = collections.deque(maxlen=12)
         self.metric_lines = 0
-        from ..metrics import Metrics
-
-        self.metrics = Metrics(os.path.join(self.dir, METRICS))
-        self.save()
-        store.append_index(root, store.index_entry(self.record))
+        self.metrics = self.life.metrics
+        self.life.announce()
         self.git = git
-        self.git_thread = None
 
     def start_git(self) -> None:
         """Capture the code state on a thread started after the signals are blocked:
         a thread inherits the mask, so a Ctrl-C can never land on it."""
-        if self.git:
-            self.git_thread = threading.Thread(target=self._git, daemon=True)
-            self.git_thread.start()
-
-    def save(self) -> None:
-        with self.lock:
-            try:
-                write_record(self.dir, self.record)
-            except OSError as e:
-                sys.stderr.write(f"runlog: could not write run.json ({e.strerror or e})\n")
-
-    def _git(self) -> None:
-        said: set = set()
-
-        def say(what: str, message: str) -> None:
-            if what not in said:
-                said.add(what)
-                sys.stderr.write(f"runlog: {message}; the run goes on\n")
-
-        scratch = dict(self.record)
-        prev = gitinfo.code_state(scratch, self.dir, self.root, say)
-        with self.lock:
-            for key in ("git", "previous", "code_changes"):
-                if key in scratch:
-                    self.record[key] = scratch[key]
-            self.prev = prev
-        self.save()
+        self.life.start_code_state(self.git)
 
     def on_line(self, tag: str, text: str) -> None:
-        if tag == "ERR":
+        if tag == ERR:
             self.stderr_tail.append(text)
         s = text.strip()
         if s.startswith("{") and '"metric"' in s:
@@ -233,74 +193,17 @@ class Recorder:
                 if isinstance(obj, dict) and isinstance(obj.get("metric"), str) and "value" in obj:
                     self.metrics.add(obj["metric"], obj["value"], obj.get("step"))
                     self.metric_lines += 1
-            except (ValueError, TypeError):
-                pass
+            except (ValueError, TypeError, OverflowError, RecursionError):
+                pass  # not a metric line after all: it stays an output line
 
     def finish(self, returncode: int, signals_seen: list[int]) -> tuple[str, int]:
-        if self.git_thread is not None:
-            self.git_thread.join(5.0)
-        t = time.time()
-        from ..run import _iso
-
-        status, code, sig = outcome(returncode, signals_seen)
-        r = self.record
-        with self.lock:
-            r["status"] = status
-            r["exit_code"] = code
-            if sig:
-                r["signal"] = signal.Signals(sig).name
-            if status == "failed":
-                r["error"] = error_from(self.stderr_tail, code)
-            r["ended_at"] = _iso(t)
-            r["duration_s"] = round(t - self.t0, 3)
-            joined = child.read_args(self.dir)
-            if joined:
-                r["args"] = joined.get("args") or {}
-                r["args_given"] = joined.get("args_given") or []
-                if not r.get("note") and joined.get("note"):
-                    r["note"] = joined["note"]
-            if not r.get("note"):
-                r["note"] = child.read_note_file(self.dir)
-            self.metrics.close()
-            r["metrics"] = summarize(read_points(self.dir))
-        self.sink.line("RUNLOG", f"run {status} after {r['duration_s']:.1f} s")
-        report = render({**r, "dir": os.path.relpath(self.dir)}, self.prev)
-        self.save()
-        try:
-            with open(os.path.join(self.dir, "report.md"), "w", encoding="utf-8") as f:
-                f.write(report)
-            store.append_index(self.root, store.index_entry(r))
-        except OSError as e:
-            sys.stderr.write(f"runlog: could not write the report ({e.strerror or e})\n")
-        self.sink.close()
-        return report, code
-
-
-def outcome(returncode: int, signals_seen: list[int]) -> tuple[str, int, int | None]:
-    """(status, exit code, signal) from how the program ended and what we were sent."""
-    if returncode < 0:
-        sig = -returncode
-        return ("interrupted" if sig == signal.SIGINT else "killed"), 128 + sig, sig
-    if signals_seen:
-        sig = signals_seen[0]
-        status = "interrupted" if sig == signal.SIGINT else "killed"
-        return status, returncode, sig
-    if returncode == 0:
-        return "finished", 0, None
-    if returncode == 130:
-        return "interrupted", 130, None
-    return "failed", returncode, None
-
-
-def error_from(tail, code: int) -> dict:
-    lines = list(tail)
-    for line in reversed(lines):
-        m = _ERROR_LINE.match(line.strip())
-        if m:
-            return {"type": m.group(1).rsplit(".", 1)[-1], "message": m.group(2),
-                    "where": None, "traceback": lines}
-    return {"type": "ExitCode", "message": f"exited with code {code}", "where": None,
-            "traceback": lines}
+        outcome = Outcome()
+        outcome.process_ended(returncode, signals_seen, self.stderr_tail)
+        self.life.adopt_joined()
+        self.metrics.close()
+        report = self.life.finish(outcome, metrics=summarize(read_points(self.dir)))
+        self.life.close()
+        return report, self.life.record["exit_code"]
 
 
 def _write_all(fd: int, data: bytes) -> bool:

@@ -5,56 +5,25 @@ from __future__ import annotations
 import json
 import os
 
-from ..metrics import read_points, summarize
-from ..report import copy as copy_text
-from ..report import flatten, fmt_num, fmt_value, render
-from .common import CliError, load, out, previous_of, read_notes
+from ..clipboard import copy as copy_text
+from ..fmt import flatten, fmt_num, fmt_value
+from ..folder.layout import RunFolder
+from ..folder.logfile import last_lines
+from ..report import render
+from .common import CliError, load, out, previous_of, read_notes, settled
 
 LOG_TAIL = 10  # log lines a rebuilt report of a lost run ends with
 
 
-def rebuilt(root: str, record: dict) -> dict:
-    """A record fit for a report: a run that never finished gets what was written since."""
-    if record.get("status") == "running":
-        points = read_points(record["dir"])
-        if points:
-            record["metrics"] = summarize(points)
-        record["status"] = record.get("shown_status", "running")
-        if record["status"] == "lost":
-            record["duration_s"] = _last_write(record["dir"]) - _started(record)
-    return record
-
-
-def _started(record: dict) -> float:
-    import datetime
-
-    try:
-        return datetime.datetime.fromisoformat(record["started_at"]).timestamp()
-    except (KeyError, TypeError, ValueError):
-        return 0.0
-
-
-def _last_write(run_dir: str) -> float:
-    times = []
-    for name in ("run.log", "metrics.jsonl", "run.json"):
-        try:
-            times.append(os.path.getmtime(os.path.join(run_dir, name)))
-        except OSError:
-            pass
-    return max(times) if times else 0.0
-
-
 def _log_tail(run_dir: str, n: int) -> list[str]:
-    from .tail import last_lines
-
     try:
-        return last_lines(os.path.join(run_dir, "run.log"), n)[0]
+        return last_lines(RunFolder(run_dir).log, n)[0]
     except OSError:
         return []
 
 
 def report_text(root: str, record: dict, fmt: str = "md") -> str:
-    record = rebuilt(root, record)
+    record = settled(record)
     text = render(record, previous_of(root, record), fmt=fmt)
     if record["status"] in ("lost", "running"):
         tail = _log_tail(record["dir"], LOG_TAIL)
@@ -90,7 +59,7 @@ def show(root: str, spec: str | None, patch: bool = False, as_json: bool = False
         return 0
     if patch:
         git = record.get("git") or {}
-        path = os.path.join(run_dir, git.get("patch") or "code.patch")
+        path = RunFolder(run_dir).file(git["patch"]) if git.get("patch") else RunFolder(run_dir).patch
         if not os.path.exists(path):
             raise CliError(f"run {record['id']} saved no code changes (its tree was clean)")
         with open(path, encoding="utf-8", errors="replace") as f:

@@ -23,12 +23,12 @@ import sys
 import tempfile
 import time
 
-from .. import store
-from ..record import RecordError, read_record, write_atomic
-from ..report import command_line, fmt_num
+from ..fmt import command_line, fmt_num
+from ..folder import record
+from ..folder.layout import LogDir
+from ..folder.record import write_atomic
 from .common import CliError, number, out
 
-SWEEPS = ".sweeps"
 PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
 
 
@@ -125,7 +125,7 @@ class Sweep:
         self.root, self.params, self.cmd, self.jobs = root, params, cmd, jobs
         self.metric, self.direction = metric, direction
         self.note, self.tags = note, list(tags)
-        os.makedirs(os.path.join(root, SWEEPS), exist_ok=True)
+        os.makedirs(LogDir(root).sweeps, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = f"{stamp}-{name}" if name else stamp
         n = 1
@@ -143,7 +143,7 @@ class Sweep:
 
     @property
     def path(self) -> str:
-        return os.path.join(self.root, SWEEPS, f"{self.id}.json")
+        return os.path.join(LogDir(self.root).sweeps, f"{self.id}.json")
 
     def launch(self, n: int, values: dict, handle=None) -> Trial:
         cmd = substitute(self.cmd, values)
@@ -171,15 +171,15 @@ class Sweep:
                 trial.run_id = f.read().strip() or None
         except OSError:
             trial.run_id = None
-        record = None
+        rec = None
         if trial.run_id:
             try:
-                record = read_record(os.path.join(self.root, trial.run_id))
-            except RecordError:
-                record = None
-        trial.status = (record or {}).get("status") or ("finished" if trial.exit_code == 0
-                                                         else "failed")
-        trial.metrics = {k: v.get("last") for k, v in ((record or {}).get("metrics") or {}).items()}
+                rec = record.read(LogDir(self.root).run(trial.run_id).path)
+            except record.RecordError:
+                rec = None
+        trial.status = (rec or {}).get("status") or ("finished" if trial.exit_code == 0
+                                                      else "failed")
+        trial.metrics = {k: v.get("last") for k, v in ((rec or {}).get("metrics") or {}).items()}
         if self.metric:
             v = trial.metrics.get(self.metric)
             trial.metric = v if isinstance(v, (int, float)) and v == v else None
@@ -325,7 +325,7 @@ def summary(data: dict) -> str:
 
 
 def show(root: str, spec: str | None) -> int:
-    d = os.path.join(root, SWEEPS)
+    d = LogDir(root).sweeps
     try:
         ids = sorted(f[:-5] for f in os.listdir(d) if f.endswith(".json"))
     except OSError:
@@ -369,7 +369,6 @@ def sweep(root: str, cmd: list[str], params: list[str], jobs: int = 1, maximize=
                        "ranges like 2..4)")
     if storage and not optimise:
         raise CliError("--storage is for optimisation: add --trials K")
-    store.log_root(root)
     s = Sweep(root, ps, cmd, jobs, metric, direction, note, name, tags)
     s.save()
     old = signal.getsignal(signal.SIGTERM)

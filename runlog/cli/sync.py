@@ -16,9 +16,10 @@ import sys
 import tempfile
 import time
 
-from ..metrics import read_points
-from ..report import flatten, fmt_value
-from .common import CliError, all_runs, find, read_notes, shown_status
+from ..fmt import flatten, fmt_value
+from ..folder import layout, record
+from ..folder.metrics import read_points
+from .common import CliError, all_runs, find, folder, read_notes, settled, shown_status
 
 PARAM_LIMIT = 500  # MLflow's limit on a parameter's value (older servers); longer is cut
 BATCH = 1000  # metrics per log_batch call (MLflow's limit)
@@ -27,7 +28,7 @@ TAG_POINTS = "runlog.synced_points"
 TAG_FILES = "runlog.synced_files"  # sizes of the files last uploaded
 STATUS = {"finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED", "killed": "KILLED",
           "lost": "KILLED", "running": "RUNNING"}
-ARTIFACTS = ("run.log", "code.patch", "report.md", "notes.md", "cells.py")
+ARTIFACTS = layout.ARTIFACTS
 
 
 def _ms(iso: str | None) -> int | None:
@@ -77,7 +78,7 @@ class Syncer:
         """Create or update the MLflow run of one runlog run; say what was sent."""
         from mlflow.entities import Metric, Param, RunTag
 
-        run_dir = r.get("dir") or os.path.join(root, r["id"])
+        run_dir = folder(root, r).path
         status = shown_status(r)
         existing = self.find(r["id"])
         git = r.get("git") or {}
@@ -149,9 +150,8 @@ def _size(path: str) -> int:
 
 
 def _fingerprint(root: str, r: dict) -> tuple:
-    d = r.get("dir") or os.path.join(root, r["id"])
-    return tuple(_size(os.path.join(d, n)) for n in ("run.json", "metrics.jsonl", "run.log",
-                                                     "notes.md"))
+    f = folder(root, r)
+    return tuple(_size(p) for p in (f.record, f.metrics, f.log, f.notes))
 
 
 def sync(root: str, target: str, specs: list[str], tracking_uri: str | None = None,
@@ -172,13 +172,13 @@ def sync(root: str, target: str, specs: list[str], tracking_uri: str | None = No
             fp = _fingerprint(root, r)
             if seen.get(r["id"]) == fp:
                 continue
-            from ..record import RecordError, read_record
-
-            run_dir = r.get("dir") or os.path.join(root, r["id"])
+            run_dir = folder(root, r).path
             try:  # the full record: the index keeps only a summary
-                r = {**read_record(run_dir), "dir": run_dir}
-            except RecordError:
+                r = {**record.read(run_dir), "dir": run_dir}
+            except record.RecordError:
                 continue
+            # a lost run ends at its last written line, not at the time of the sync
+            r = settled(r)
             try:
                 line = syncer.sync(root, r)
             except CliError:

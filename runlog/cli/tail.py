@@ -11,23 +11,14 @@ import re
 import sys
 import time
 
-from ..record import RecordError, read_record
-from ..report import fmt_duration, fmt_num
-from .common import CliError, find, shown_status
+from ..fmt import fmt_duration, fmt_num
+from ..folder import record
+from ..folder.layout import RunFolder
+from ..folder.logfile import LEVELS, last_lines, level_of
+from .common import CliError, find, folder, shown_status
 
-LEVELS = {"DEBUG": 10, "INFO": 20, "OUT": 20, "RUNLOG": 20, "WARNING": 30, "WARN": 30,
-          "ERR": 30, "ERROR": 40, "CRITICAL": 50}
 POLL_S = 0.1
 STATUS_EVERY_S = 1.0
-BLOCK = 65536
-BACK_LIMIT = 16 * 1024 * 1024  # how far back to look for filtered context lines
-
-
-def level_of(line: str) -> int | None:
-    """The level of a log line, or None for a continuation line (traceback, multi-line message)."""
-    if len(line) > 24 and line[4] == "-" and line[10] == " " and line[19] == ".":
-        return LEVELS.get(line[24:32].strip())
-    return None
 
 
 class Filter:
@@ -54,47 +45,6 @@ class Filter:
         return self.regex is None or self.regex.search(line) is not None
 
 
-def _complete_end(f, end: int) -> int:
-    """Offset just past the last newline: what follows is a line still being written."""
-    pos = end
-    while pos > 0:
-        step = min(BLOCK, pos)
-        f.seek(pos - step)
-        i = f.read(step).rfind(b"\n")
-        if i >= 0:
-            return pos - step + i + 1
-        pos -= step
-    return 0
-
-
-def last_lines(path: str, n: int, keep=None) -> tuple[list[str], int]:
-    """The last ``n`` complete lines of a file (that ``keep`` accepts), read from the end.
-
-    Returns them and the offset to follow from (the start of an unfinished last line).
-    """
-    with open(path, "rb") as f:
-        end = f.seek(0, os.SEEK_END)
-        stop = _complete_end(f, end)
-        pos, head, blocks, count = stop, b"", [], 0
-        while pos > 0 and count < n:
-            step = min(BLOCK, pos)
-            pos -= step
-            f.seek(pos)
-            parts = (f.read(step) + head).split(b"\n")
-            head = parts.pop(0) if pos > 0 else b""
-            if parts and parts[-1] == b"" and not blocks:
-                parts.pop()  # the file's final newline
-            lines = [p.decode("utf-8", "replace") for p in parts]
-            if keep is not None:
-                lines = [ln for ln in lines if keep(ln)]
-            blocks.append(lines)
-            count += len(lines)
-            if keep is not None and stop - pos >= BACK_LIMIT:
-                break
-    out = [ln for block in reversed(blocks) for ln in block]
-    return out[-n:] if n > 0 else [], stop
-
-
 def _wait_for_run(root: str, spec: str | None) -> dict:
     said = False
     while True:
@@ -113,8 +63,8 @@ def _wait_for_run(root: str, spec: str | None) -> dict:
 
 def _status(run_dir: str) -> dict | None:
     try:
-        r = read_record(run_dir)
-    except RecordError:
+        r = record.read(run_dir)
+    except record.RecordError:
         return None
     r["shown_status"] = shown_status(r)
     r["dir"] = run_dir
@@ -137,8 +87,8 @@ def tail(root: str, spec: str | None, lines: int = 10, follow: bool = True,
         if not os.path.isdir(root):
             raise CliError(f"no log directory {root!r} (use --dir or RUNLOG_DIR)")
         entry = find(root, spec)
-    run_dir = entry.get("dir") or os.path.join(root, entry["id"])
-    path = os.path.join(run_dir, "run.log")
+    run_dir = folder(root, entry).path
+    path = RunFolder(run_dir).log
     write = sys.stdout.write
     flush = sys.stdout.flush
     try:
@@ -176,9 +126,7 @@ def tail(root: str, spec: str | None, lines: int = 10, follow: bool = True,
             r = _status(run_dir)
             if r is not None and r["shown_status"] != "running":
                 if r["status"] == "running":  # lost: metrics and duration from what was written
-                    from .show import rebuilt
-
-                    r = rebuilt(root, r)
+                    r = record.settle(r, RunFolder(run_dir))
                 rest = f.read() if f is not None else b""
                 for raw in (partial + rest).split(b"\n"):
                     line = raw.decode("utf-8", "replace")

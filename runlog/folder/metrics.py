@@ -12,7 +12,8 @@ import math
 import os
 import time
 
-METRICS = "metrics.jsonl"
+from .layout import METRICS
+from .logfile import AppendFile
 
 
 def _num(value) -> float | int:
@@ -29,6 +30,14 @@ def _num(value) -> float | int:
         raise TypeError(f"metric value must be a number, got {type(value).__name__} ({e})") from None
 
 
+def _step(step) -> int | None:
+    """A step as an int; one that is none (inf, nan, text, an object) is recorded as no step."""
+    try:
+        return int(step)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def _json_num(v) -> str:
     if type(v) is int:
         return str(v)
@@ -42,18 +51,16 @@ def _json_num(v) -> str:
 class Metrics:
     """Appends points to a run's metrics.jsonl and keeps last/min/max/count/step."""
 
-    def __init__(self, path: str | None):
-        from .logsetup import AppendFile
-
+    def __init__(self, path: str | None, say=None):
         self.path = path
-        self.file = AppendFile(path, lazy=True) if path is not None else None
+        self.file = AppendFile(path, lazy=True, say=say) if path is not None else None
         self.summary: dict[str, dict] = {}
         self._names: dict[str, str] = {}
 
     def add(self, name: str, value, step=None, t: float | None = None) -> None:
         v = _num(value)
         if step is not None and type(step) is not int:
-            step = int(step)
+            step = _step(step)
         if t is None:
             t = time.time()
         key = self._names.get(name)
@@ -86,11 +93,11 @@ def read_points(run_dir: str) -> list[dict]:
     """All metric points of a run; a torn last line (after a hard kill) is skipped."""
     points = []
     try:
-        with open(os.path.join(run_dir, METRICS), encoding="utf-8") as f:
+        with open(os.path.join(run_dir, METRICS), encoding="utf-8", errors="replace") as f:
             for line in f:
                 try:
                     points.append(json.loads(line))
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue
     except OSError:
         pass
@@ -102,6 +109,6 @@ def summarize(points) -> dict[str, dict]:
     for p in points:
         try:
             m.add(p["name"], p["value"], p.get("step"), p.get("time"))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
             continue
     return m.summary

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-PATCH = "code.patch"
+from .folder.layout import PATCH, RunFolder
 PATCH_LIMIT = 1_000_000  # bytes of code.patch kept; the rest is cut and flagged
 UNTRACKED_FILE_LIMIT = 100_000  # untracked files larger than this are listed, not inlined
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -217,7 +217,7 @@ def capture(cwd: str, run_dir: str | None, exclude: str | None = None) -> dict |
         if len(patch) > PATCH_LIMIT:
             patch = patch[:PATCH_LIMIT] + "\n# runlog: patch cut at 1 MB\n"
             info["patch_truncated"] = True
-        with open(os.path.join(run_dir, PATCH), "w", encoding="utf-8") as f:
+        with open(RunFolder(run_dir).patch, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(patch)
         info["patch"] = PATCH
         if looks_secret(patch):
@@ -314,7 +314,7 @@ def code_state(record: dict, run_dir: str, root: str, say) -> dict | None:
     holds its lock around this) and returns the previous run's index entry.
     ``say`` is told, once each, what could not be done.
     """
-    from .store import find_previous
+    from .folder.index import previous
 
     try:
         info = capture(record["cwd"], run_dir, exclude=root)
@@ -325,13 +325,14 @@ def code_state(record: dict, run_dir: str, root: str, say) -> dict | None:
         say("git", f"could not save the code state ({e.strerror or e})")
         info = None
     if info and info.pop("patch_secret_warning", False):
-        say("secret", f"warning: {run_dir}/code.patch seems to hold a credential (an added line "
+        say("secret", f"warning: {RunFolder(run_dir).patch} seems to hold a credential (an added line "
                       "assigns a token, key or password); it is saved as it is")
-    prev = find_previous(root, record.get("script_path"), record["started_at"], record["id"])
+    prev = previous(root, record.get("script_path"), record["started_at"], record["id"])
     top = info.pop("top", None) if info else None
     changes = None
-    if prev and info and top and prev.get("git_commit") and info.get("commit"):
-        changes = changes_between(top, prev["git_commit"], info["commit"])
+    prev_commit = (prev.get("git") or {}).get("commit") if prev else None
+    if prev_commit and info and top and info.get("commit"):
+        changes = changes_between(top, prev_commit, info["commit"])
     record["git"] = info
     record["previous"] = prev["id"] if prev else None
     if changes:

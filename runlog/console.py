@@ -1,4 +1,5 @@
-"""The run's log handler: one record formatted once, written to the file and the console.
+"""The run's log handler (one record formatted once, written to run.log and the console),
+and runlog's own one-line messages.
 
 The standard ``FileHandler`` + ``StreamHandler`` pair formats every record
 twice, calls ``time.strftime`` for each, takes a lock per handler and goes
@@ -14,9 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 
-LEVEL_WIDTH = 8
+from .folder import logfile
+
 _COLORS = {
     "DEBUG": "\x1b[2m", "INFO": "\x1b[32m", "WARNING": "\x1b[33m",
     "ERROR": "\x1b[31m", "CRITICAL": "\x1b[1;31m",
@@ -24,71 +25,7 @@ _COLORS = {
 _RESET = "\x1b[0m"
 
 
-class AppendFile:
-    """A file only ever appended to, each write handed to the OS at once.
-
-    ``O_APPEND`` keeps every write whole even with many threads or forked
-    workers writing; a failure (a full disk) is said once and the script goes on.
-    With ``lazy``, the file is made on the first write (no empty metrics.jsonl).
-    """
-
-    def __init__(self, path: str, lazy: bool = False):
-        self.path = path
-        self.fd: int | None = None  # None: not opened yet; -1: closed or failed
-        self.failed = False
-        if not lazy:
-            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-
-    def write(self, text: str) -> None:
-        try:
-            if self.fd is None:
-                self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            elif self.fd < 0:
-                return
-            try:
-                data = text.encode()
-            except UnicodeEncodeError:  # lone surrogates from undecodable input
-                data = text.encode("utf-8", "backslashreplace")
-            n = os.write(self.fd, data)
-            while n < len(data):  # a short write (a signal, a nearly full disk)
-                data = data[n:]
-                n = os.write(self.fd, data)
-        except OSError as e:
-            if self.fd is None:
-                self.fd = -1
-            if not self.failed:
-                self.failed = True
-                _say(f"could not write {self.path} ({e.strerror or e}); the script goes on")
-
-    def close(self) -> None:
-        if self.fd is not None and self.fd >= 0:
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
-        self.fd = -1
-
-
-class FileSink(AppendFile):
-    """run.log: an AppendFile with a timestamp prefix computed once per second."""
-
-    def __init__(self, path: str):
-        super().__init__(path)
-        self._sec = -1
-        self._prefix = ""
-
-    def stamp(self, t: float) -> str:
-        sec = int(t)
-        if sec != self._sec:
-            self._sec = sec
-            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sec))
-        return f"{self._prefix}.{int((t - sec) * 1000):03d}"
-
-    def line(self, tag: str, text: str, t: float | None = None) -> None:
-        self.write(f"{self.stamp(time.time() if t is None else t)} {tag:<{LEVEL_WIDTH}}{text}\n")
-
-
-def _say(message: str) -> None:
+def say(message: str) -> None:
     """runlog's own one-line messages, straight to the real stderr."""
     try:
         stream = sys.__stderr__ or sys.stderr
@@ -101,7 +38,7 @@ def _say(message: str) -> None:
 class RunHandler(logging.Handler):
     """Writes each record to run.log and, concisely, to the console."""
 
-    def __init__(self, sink: FileSink | None, console=None, level: int = logging.NOTSET,
+    def __init__(self, sink: logfile.LogFile | None, console=None, level: int = logging.NOTSET,
                  color: bool | None = None):
         super().__init__(level)
         self.sink = sink
@@ -160,14 +97,13 @@ class RunHandler(logging.Handler):
             console = f"\x1b[0m {_COLORS.get(level, '')}{level:<7}{_RESET} {who}"
         else:
             console = f" {level:<7} {who}"
-        heads = self._heads[(level, name)] = (f" {level:<8}{who}", console)
+        heads = self._heads[(level, name)] = (logfile.head(level, who), console)
         return heads
 
     def _new_second(self, sec: int) -> None:
         global _bars_possible
-        lt = time.localtime(sec)
         self._sec = sec
-        self._fprefix = time.strftime("%Y-%m-%d %H:%M:%S", lt)
+        self._fprefix = logfile.second_prefix(sec)
         self._cprefix = self._fprefix[11:]
         if self.color:
             self._cprefix = f"\x1b[2m{self._cprefix}"
@@ -214,64 +150,30 @@ def _wants_color(stream) -> bool:
         return False
 
 
-def attach(handler: logging.Handler, level: int) -> tuple[int]:
-    """Add the handler to the root logger; lower the root level if needed.
-
-    Returns what ``detach`` needs to put the root logger back as it was.
-    """
-    root = logging.getLogger()
-    old_level = root.level
-    if root.level == logging.NOTSET or root.level > level:
-        root.setLevel(level)
-    root.addHandler(handler)
-    return (old_level,)
-
-
-def detach(handler: logging.Handler, saved: tuple[int]) -> None:
-    root = logging.getLogger()
-    root.removeHandler(handler)
-    if root.level != saved[0]:
-        root.setLevel(saved[0])
-
-
-_orig_basic_config = None
-
-
-def _basic_config(**kwargs):
-    """logging.basicConfig while a run is active: as if runlog's handler were not there.
+def basic_config_while_running(original):
+    """``logging.basicConfig`` while a run is active: as if runlog's handler were not there.
 
     Without this, a script that configures logging after ``start()`` would see
     its basicConfig do nothing (the root logger already has a handler). The
     script's own handler is bound to the real stderr, and runlog stops echoing
     to the console if the script now does it itself.
     """
-    root = logging.getLogger()
-    ours = [h for h in root.handlers if isinstance(h, RunHandler)]
-    for h in ours:
-        root.removeHandler(h)
-    saved_err, saved_out = sys.stderr, sys.stdout
-    sys.stderr = getattr(saved_err, "_stream", saved_err)  # past runlog's tee
-    sys.stdout = getattr(saved_out, "_stream", saved_out)
-    try:
-        _orig_basic_config(**kwargs)
-    finally:
-        sys.stderr, sys.stdout = saved_err, saved_out
+
+    def basic_config(**kwargs):
+        root = logging.getLogger()
+        ours = [h for h in root.handlers if isinstance(h, RunHandler)]
         for h in ours:
-            root.addHandler(h)
-            if any(type(x) is logging.StreamHandler for x in root.handlers):
-                h.console = None
+            root.removeHandler(h)
+        saved_err, saved_out = sys.stderr, sys.stdout
+        sys.stderr = getattr(saved_err, "_stream", saved_err)  # past runlog's tee
+        sys.stdout = getattr(saved_out, "_stream", saved_out)
+        try:
+            original(**kwargs)
+        finally:
+            sys.stderr, sys.stdout = saved_err, saved_out
+            for h in ours:
+                root.addHandler(h)
+                if any(type(x) is logging.StreamHandler for x in root.handlers):
+                    h.console = None
 
-
-def patch_basic_config() -> None:
-    global _orig_basic_config
-    if _orig_basic_config is None:
-        _orig_basic_config = logging.basicConfig
-        logging.basicConfig = _basic_config
-
-
-def unpatch_basic_config() -> None:
-    global _orig_basic_config
-    if _orig_basic_config is not None:
-        if logging.basicConfig is _basic_config:
-            logging.basicConfig = _orig_basic_config
-        _orig_basic_config = None
+    return basic_config

@@ -1,0 +1,155 @@
+"""The wrapped ``ArgumentParser`` methods that see a parse happen.
+
+- ``parse_known_args`` (which ``parse_args`` calls): the first top-level parse
+  while someone listens is reported to the listener; subparser parses happen
+  inside it and are part of it. A parser that defines ``--note`` itself gets
+  back the note runlog took out of argv.
+- ``_get_values``, which argparse calls exactly for the actions it met on the
+  command line: which options were given.
+
+The wrappers are installed through ``patches`` (``install()`` returns the undo)
+and only when argparse is imported; a later ``import argparse`` is patched by a
+one-shot meta-path finder, so a script that never uses argparse does not pay
+for importing it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+_local = threading.local()
+_listener = None  # called as listener(parser, namespace, given) for the first top-level parse
+_note: str | None = None  # handed back to a parser that defines --note
+_orig_parse_known_args = None
+_orig_get_values = None
+
+
+def _defines_note(parser) -> bool:
+    return "--note" in getattr(parser, "_option_string_actions", {})
+
+
+def _parse_known_args(self, args=None, namespace=None):
+    if getattr(_local, "parser", None) is not None:  # a subparser, inside a parse
+        return _orig_parse_known_args(self, args, namespace)
+    if args is None and _note is not None and _defines_note(self):
+        args = sys.argv[1:] + ["--note", _note]
+    listener = _listener
+    _local.parser = self
+    _local.given = given = [] if listener is not None else None
+    try:
+        result = _orig_parse_known_args(self, args, namespace)
+    finally:
+        _local.parser = None
+        _local.given = None
+    listener = _listener
+    if listener is not None and given is not None:
+        try:
+            listener(self, result[0], given)
+        except Exception as e:  # recording must never break the script's parse
+            from ..console import say
+
+            say(f"could not record arguments ({type(e).__name__}: {e})")
+    return result
+
+
+def _get_values(self, action, arg_strings):
+    given = getattr(_local, "given", None)
+    if given is not None and (action.option_strings or arg_strings):
+        given.append(action.dest)
+    return _orig_get_values(self, action, arg_strings)
+
+
+def parsing():
+    """The parser whose top-level parse is under way in this thread (its --help or
+    usage error is exiting), or None."""
+    return getattr(_local, "parser", None)
+
+
+class _PatchOnImport:
+    """A meta-path finder that patches argparse right after a later ``import argparse``."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "argparse":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name, path)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module = loader.exec_module
+
+        def exec_and_patch(module):
+            exec_module(module)
+            _wrap(module)
+
+        loader.exec_module = exec_and_patch
+        return spec
+
+
+_finder = _PatchOnImport()
+
+
+def _wrap(argparse) -> None:
+    global _orig_parse_known_args, _orig_get_values
+    if _orig_parse_known_args is not None:
+        return
+    cls = argparse.ArgumentParser
+    _orig_parse_known_args = cls.parse_known_args
+    cls.parse_known_args = _parse_known_args
+    if hasattr(cls, "_get_values"):
+        _orig_get_values = cls._get_values
+        cls._get_values = _get_values
+
+
+def _unwrap() -> None:
+    global _orig_parse_known_args, _orig_get_values
+    if _finder in sys.meta_path:
+        sys.meta_path.remove(_finder)
+    argparse = sys.modules.get("argparse")
+    if argparse is None or _orig_parse_known_args is None:
+        return
+    cls = argparse.ArgumentParser
+    if cls.__dict__.get("parse_known_args") is _parse_known_args:
+        cls.parse_known_args = _orig_parse_known_args
+    if _orig_get_values is not None and cls.__dict__.get("_get_values") is _get_values:
+        cls._get_values = _orig_get_values
+    _orig_parse_known_args = _orig_get_values = None
+
+
+def install():
+    """Wrap argparse now, or when it is imported. Returns the undo."""
+    argparse = sys.modules.get("argparse")
+    if argparse is None:
+        if _finder not in sys.meta_path:
+            sys.meta_path.insert(0, _finder)
+    else:
+        _wrap(argparse)
+    return _unwrap
+
+
+def installed() -> bool:
+    return _orig_parse_known_args is not None or _finder in sys.meta_path
+
+
+def hand_back_note(note: str) -> None:
+    """A parser that defines ``--note`` gets this note back (argv no longer has it)."""
+    global _note
+    _note = note
+    from .. import patches
+
+    patches.process.apply("argparse", install)
+
+
+def listen(listener) -> None:
+    """Report the next top-level argparse parse to ``listener`` (argparse must be installed)."""
+    global _listener
+    _listener = listener
+
+
+def unlisten() -> None:
+    global _listener
+    _listener = None

@@ -1,0 +1,98 @@
+"""Every look at the caller's stack frames, in one place. A last resort, and why each is needed:
+
+- ``caller_scopes()``: a script that parsed its arguments *before*
+  ``start()`` (or runs under Hydra) handed them to nobody; the Namespace (and
+  its parser) or the DictConfig is found among the local variables of the
+  frames above the first frame outside runlog, then ``__main__``. Supported
+  call shapes: ``start()`` called from the script's top level, from a
+  ``main()`` (or any function up to 30 frames deep) that holds ``args``, or
+  from a Hydra task function. No fixed depth is assumed: runlog's own frames
+  are skipped by module name.
+- ``written_by_log_handler()``: a ``logging.StreamHandler`` of the script's
+  that prints a record on the captured stderr; runlog's own handler on the
+  root logger already wrote that record to run.log, so the echo is not
+  logged twice. Looked at only when the script has handlers of its own.
+"""
+
+from __future__ import annotations
+
+import sys
+
+MAX_DEPTH = 30
+_ARGS_NAMES = ("args", "opts", "opt", "options", "flags", "cfg", "config", "hparams")
+
+
+def _is_runlog(module: str) -> bool:
+    return module == "runlog" or module.startswith("runlog.")
+
+
+def _first_outside_runlog():
+    f = sys._getframe(1)
+    while f is not None and _is_runlog(str(f.f_globals.get("__name__", ""))):
+        f = f.f_back
+    return f
+
+
+def caller_scopes(depth: int = MAX_DEPTH) -> list[dict]:
+    """The local variables of the frames that called into runlog, innermost first,
+    then ``__main__``'s globals."""
+    scopes = []
+    f = _first_outside_runlog()
+    while f is not None and depth > 0:
+        scopes.append(f.f_locals)
+        f = f.f_back
+        depth -= 1
+    main = sys.modules.get("__main__")
+    if main is not None:
+        scopes.append(vars(main))
+    return scopes
+
+
+def find_namespace(scopes):
+    """A Namespace (and its parser) among the scopes, if any."""
+    argparse = sys.modules.get("argparse")
+    if argparse is None:
+        return None, None
+    ns_type, parser_type = argparse.Namespace, argparse.ArgumentParser
+    for scope in scopes:
+        found = [(k, v) for k, v in list(scope.items()) if isinstance(v, ns_type)]
+        if found:
+            found.sort(key=lambda kv: kv[0] not in _ARGS_NAMES)
+            return found[0][1], _parser_in(scopes, parser_type)
+    return None, None
+
+
+def _parser_in(scopes, parser_type):
+    for scope in scopes:
+        for value in list(scope.values()):
+            if isinstance(value, parser_type):
+                return value
+    return None
+
+
+def written_by_log_handler() -> bool:
+    """Whether the current write to a captured stream comes from a logging.StreamHandler
+    printing a record that propagates to the root logger (where runlog's handler is)."""
+    logging = sys.modules.get("logging")
+    if logging is None:
+        return False
+    f = sys._getframe(1)
+    depth = 0
+    while f is not None and depth < 6:  # the tee's write, then the handler's emit
+        if f.f_code.co_name == "emit" and "record" in f.f_locals:
+            break
+        f = f.f_back
+        depth += 1
+    else:
+        return False
+    if f is None or not isinstance(f.f_locals.get("self"), logging.StreamHandler):
+        return False
+    record = f.f_locals["record"]
+    logger = logging.getLogger(record.name) if record.name != "root" else logging.root
+    while logger is not None:
+        if logger is logging.root:
+            return True
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return False

@@ -1,0 +1,59 @@
+"""The clipboard: the report copied where the user can paste it."""
+
+from __future__ import annotations
+
+import os
+
+
+class _quiet_fds:
+    """stdout and stderr on /dev/null while a clipboard tool starts.
+
+    xclip and xsel fork a process that stays to serve the selection; it would
+    inherit our stdout and hold a pipe open (``runlog report --copy | cat``
+    would never end).
+    """
+
+    def __enter__(self):
+        self.saved = []
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            for fd in (1, 2):
+                self.saved.append((fd, os.dup(fd)))
+                os.dup2(null, fd)
+            os.close(null)
+        except OSError:
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        for fd, copy in self.saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def osc52(text: str) -> str:
+    """The terminal escape that puts text on the clipboard of the user's own machine."""
+    import base64
+
+    data = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return f"\x1b]52;c;{data}\x07"
+
+
+def copy(text: str) -> str | None:
+    """Put text on the clipboard. Returns None, or one line saying why it could not."""
+    try:
+        import pyperclip
+
+        with _quiet_fds():
+            pyperclip.copy(text)
+        return None
+    except Exception as e:  # no clipboard here: over SSH, OSC 52 reaches the user's terminal
+        if os.environ.get("SSH_TTY") or os.environ.get("SSH_CONNECTION"):
+            try:
+                with open("/dev/tty", "w") as tty:
+                    tty.write(osc52(text))
+                return None
+            except OSError:
+                pass
+        reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+        return f"could not copy the report: no clipboard here ({reason[:120]})"

@@ -1,0 +1,89 @@
+"""How a Python run learns its end: an uncaught exception, sys.exit, SIGTERM/SIGHUP, interpreter exit.
+
+Each callback acts only in the process that started the run, so forked
+workers (DataLoader, multiprocessing) never finish it; it tells the run's
+``Outcome`` what happened and, where the process is ending, finishes the run.
+The hooks themselves are installed and undone by ``patches``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+HANDLED_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+def install(run, patches_, interactive: bool = False) -> None:
+    """Hook the exits for ``run``. ``interactive`` (a notebook): cells handle their own
+    exceptions and SystemExit, so only the signals and atexit apply."""
+    from . import patches
+
+    last_value = getattr(sys, "last_value", None)  # an older error, not the run's
+
+    def on_exception(exc_type, exc, tb):
+        if run.owned_here():
+            run.record_exception(exc_type, exc, tb)
+
+    def on_exit(status):
+        if run.owned_here():
+            run.outcome.exited(status)
+            from .args import argparse_hook
+
+            parser = argparse_hook.parsing()
+            if parser is not None and (run.parser is None or parser is run.parser):
+                # --help, --version or a usage error from the script's own parser:
+                # no experiment ran, so the run folder is removed and no report printed
+                run.outcome.discard = True
+
+    def on_signal(signum, frame, previous):
+        if run.owned_here():
+            if callable(previous):
+                # The script handles this signal itself (say, to save a checkpoint):
+                # let it decide; atexit finishes the run, marked killed, with the
+                # exit code the script then chose.
+                run.outcome.signalled(signum, handled=True)
+                return previous(signum, frame)
+            run.outcome.signalled(signum)
+            try:
+                run.finish()
+            except Exception:
+                pass
+        elif callable(previous):
+            return previous(signum, frame)
+        _die_by(signum)
+
+    def at_exit():
+        if not run.owned_here():
+            return
+        try:
+            # an uncaught exception whose excepthook is no longer ours (set after
+            # start(), by the script or a library): Python left it in sys.last_value
+            exc = getattr(sys, "last_value", None)
+            if run.outcome.error is None and not interactive and exc is not None \
+                    and exc is not last_value:
+                run.record_exception(type(exc), exc, exc.__traceback__)
+            run.finish()
+        except BaseException as e:  # a second Ctrl-C here must not lose the record
+            from .console import say
+
+            say(f"could not finish the run ({type(e).__name__}: {e})")
+
+    if not interactive:
+        patches_.apply("excepthook", patches.excepthook, on_exception)
+        patches_.apply("sys_exit", patches.sys_exit, on_exit)
+    patches_.apply("signals", patches.signals, HANDLED_SIGNALS, on_signal)
+    patches_.apply("atexit", patches.at_exit, at_exit)
+
+
+def _die_by(signum: int) -> None:
+    """End the process as the signal would have, had nobody handled it."""
+    try:
+        import _signal as signal
+    except ImportError:  # pragma: no cover - not CPython
+        import signal
+    try:
+        signal.signal(signum, signal.SIG_DFL)
+    except (ValueError, OSError):
+        pass
+    os.kill(os.getpid(), signum)

@@ -1,0 +1,111 @@
+"""How values, durations, statuses, paths and command lines are written for people.
+
+Shared by the report, the console and every command of the CLI, so a value
+reads the same wherever it is shown.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+_LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "rmse", "perplexity", "ppl", "wer", "cer",
+                    "time", "latency", "nll", "bpd", "distance", "regret")
+
+
+def lower_is_better(name: str) -> bool:
+    n = name.lower()
+    return any(w in n for w in _LOWER_IS_BETTER)
+
+
+def fmt_num(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        if v == 0:
+            return "0"
+        if v == int(v) and abs(v) < 1e15:
+            return str(int(v)) if abs(v) >= 1e4 else f"{v:g}"
+        return f"{v:.4g}"
+    return str(v)
+
+
+def fmt_value(v) -> str:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return fmt_num(v)
+    if isinstance(v, str):
+        return v if v and " " not in v and "," not in v else repr(v)
+    if isinstance(v, (dict, list)):
+        import json
+
+        return json.dumps(v, ensure_ascii=False, separators=(",", ":"), default=str)
+    return str(v)
+
+
+def fmt_duration(s) -> str:
+    if s is None:
+        return "?"
+    s = float(s)
+    if s < 10:
+        return f"{s:.2f} s"
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {int(s % 60):02d} s"
+    if s < 86400:
+        return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
+    return f"{int(s // 86400)} d {int(s % 86400 // 3600)} h"
+
+
+def status_text(record: dict) -> str:
+    status = record.get("status") or "?"
+    code = record.get("exit_code")
+    if status == "killed" and record.get("signal"):
+        return f"killed by {record['signal']}"
+    if status == "failed" and code not in (None, 0, 1):
+        return f"failed (exit {code})"
+    return status
+
+
+def best(name: str, m: dict):
+    return m.get("min") if lower_is_better(name) else m.get("max")
+
+
+def flatten(args: dict, prefix: str = "") -> dict:
+    """Nested config keys as ``a.b.c`` for display; the record keeps them nested."""
+    out = {}
+    for k, v in args.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def command_line(argv: list[str]) -> str:
+    return " ".join(quote(a) for a in argv)
+
+
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
+
+
+def quote(s: str) -> str:
+    """Shell-quote like shlex.quote (whose import is not worth it on start())."""
+    if not s:
+        return "''"
+    if _SAFE.issuperset(s):
+        return s
+    return "'" + s.replace("'", "'\"'\"'") + "'"
+
+
+def shown_path(path: str, cwd: str | None) -> str:
+    """A path as the user would type it from where the script started."""
+    rel = os.path.relpath(path, cwd or os.getcwd())
+    return path if rel.startswith("..") else rel

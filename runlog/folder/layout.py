@@ -1,0 +1,140 @@
+"""Every name in a log directory and a run folder, and nothing else.
+
+A log directory holds one folder per run (named by the run id), the index,
+the sweeps' summaries and, by default, the journal. Anything else in it is
+not a run and is ignored.
+"""
+
+from __future__ import annotations
+
+import os
+
+# in a run folder
+LOG = "run.log"            # the timestamped log (see logfile.py for its line)
+RECORD = "run.json"        # the record (record.py)
+METRICS = "metrics.jsonl"  # one metric point per line (metrics.py)
+PATCH = "code.patch"       # uncommitted changes against the recorded commit
+NOTES = "notes.md"         # notes added later, append-only (notes.py)
+REPORT = "report.md"       # the final report
+CELLS = "cells.py"         # a notebook run's executed cells
+ARGS = "args.json"         # a program's own arguments, written from inside `runlog run`
+NOTE = "note.txt"          # start(note=...) of a program inside `runlog run`
+
+# in the log directory
+INDEX = ".runlog-index.jsonl"
+SWEEPS = ".sweeps"
+JOURNAL = "journal.html"
+
+ARTIFACTS = (LOG, PATCH, REPORT, NOTES, CELLS)  # the files a run is read by, besides its record
+
+
+def rank_log(rank: int) -> str:
+    """The log of distributed rank ``rank`` (rank 0 writes run.log)."""
+    return LOG if not rank else f"rank{rank}.log"
+
+
+class RunFolder:
+    """The paths of one run folder."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __fspath__(self) -> str:
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"RunFolder({self.path!r})"
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    @property
+    def id(self) -> str:
+        return os.path.basename(self.path)
+
+    @property
+    def log(self) -> str:
+        return os.path.join(self.path, LOG)
+
+    @property
+    def record(self) -> str:
+        return os.path.join(self.path, RECORD)
+
+    @property
+    def metrics(self) -> str:
+        return os.path.join(self.path, METRICS)
+
+    @property
+    def patch(self) -> str:
+        return os.path.join(self.path, PATCH)
+
+    @property
+    def notes(self) -> str:
+        return os.path.join(self.path, NOTES)
+
+    @property
+    def report(self) -> str:
+        return os.path.join(self.path, REPORT)
+
+    @property
+    def cells(self) -> str:
+        return os.path.join(self.path, CELLS)
+
+    @property
+    def args(self) -> str:
+        return os.path.join(self.path, ARGS)
+
+    @property
+    def note(self) -> str:
+        return os.path.join(self.path, NOTE)
+
+    def has_record(self) -> bool:
+        return os.path.isfile(self.record)
+
+    def last_write(self) -> float | None:
+        """When anything the run writes was last written: a lost run ended then."""
+        times = []
+        for name in (LOG, METRICS, RECORD):
+            try:
+                times.append(os.path.getmtime(os.path.join(self.path, name)))
+            except OSError:
+                pass
+        return max(times) if times else None
+
+
+class LogDir:
+    """The paths of one log directory."""
+
+    __slots__ = ("root",)
+
+    def __init__(self, root: str):
+        self.root = root
+
+    def run(self, run_id: str) -> RunFolder:
+        return RunFolder(os.path.join(self.root, run_id))
+
+    @property
+    def index(self) -> str:
+        return os.path.join(self.root, INDEX)
+
+    @property
+    def sweeps(self) -> str:
+        return os.path.join(self.root, SWEEPS)
+
+    @property
+    def journal(self) -> str:
+        return os.path.join(self.root, JOURNAL)
+
+
+def log_root(log_dir: str | os.PathLike | None = None) -> str:
+    """The log directory: the argument, else $RUNLOG_DIR, else ./logs."""
+    if log_dir is not None:
+        return os.fspath(log_dir)
+    return os.environ.get("RUNLOG_DIR") or "logs"
+
+
+def is_run_name(name: str) -> bool:
+    """Whether a folder name in a log directory may be a run (hidden ones never are)."""
+    return not name.startswith(".")

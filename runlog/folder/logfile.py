@@ -1,0 +1,173 @@
+"""The ``run.log`` line: written here, parsed here.
+
+Every line starts with the local time to the millisecond, then a tag padded
+to eight characters, then the text::
+
+    2026-11-22 23:11:44.730 INFO    train: epoch 17/20  val_loss 0.0852
+    2026-11-22 23:11:44.731 OUT     a line the script printed
+    2026-11-22 23:11:44.732 ERR     a line it wrote to stderr
+    2026-11-22 23:11:44.733 RUNLOG  run 20261122-231144 finished after 0.1 s
+
+Tags are logging level names (for the script's own ``logging`` records,
+followed by ``logger: `` unless it is the root or ``__main__`` logger),
+``OUT``/``ERR`` for captured output, and ``RUNLOG`` for runlog's own lines.
+A record of several lines continues on lines without the prefix.
+
+Each line is handed to the OS with one ``os.write`` on an ``O_APPEND``
+descriptor: a ``tail -f`` sees it at once, a kill -9 loses nothing already
+logged, and lines from many threads or forked workers never interleave.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+LEVEL_WIDTH = 8
+STAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+PREFIX_LEN = 24  # "YYYY-mm-dd HH:MM:SS.mmm "
+OUT, ERR, RUNLOG = "OUT", "ERR", "RUNLOG"
+LEVELS = {"DEBUG": 10, "INFO": 20, OUT: 20, RUNLOG: 20, "WARNING": 30, "WARN": 30,
+          ERR: 30, "ERROR": 40, "CRITICAL": 50}
+
+
+def second_prefix(sec: int) -> str:
+    """The date and time of a whole second, as a line starts (without milliseconds)."""
+    return time.strftime(STAMP_FORMAT, time.localtime(sec))
+
+
+def head(tag: str, who: str = "") -> str:
+    """What follows the milliseconds: the padded tag, then the logger's name."""
+    return f" {tag:<{LEVEL_WIDTH}}{who}"
+
+
+def level_of(line: str) -> int | None:
+    """The level of a log line, or None for a continuation line (traceback, multi-line message)."""
+    if len(line) > PREFIX_LEN and line[4] == "-" and line[10] == " " and line[19] == ".":
+        return LEVELS.get(line[PREFIX_LEN:PREFIX_LEN + LEVEL_WIDTH].strip())
+    return None
+
+
+def line_time(line: str) -> float | None:
+    """The time a line was written, from its prefix."""
+    if level_of(line) is None and not (len(line) >= 23 and line[19] == "."):
+        return None
+    try:
+        t = time.mktime(time.strptime(line[:19], STAMP_FORMAT))
+        return t + int(line[20:23]) / 1000
+    except (ValueError, OverflowError):
+        return None
+
+
+class AppendFile:
+    """A file only ever appended to, each write handed to the OS at once.
+
+    ``O_APPEND`` keeps every write whole even with many threads or forked
+    workers writing; a failure (a full disk) is said once and the script goes on.
+    With ``lazy``, the file is made on the first write (no empty metrics.jsonl).
+    """
+
+    def __init__(self, path: str, lazy: bool = False, say=None):
+        self.path = path
+        self.fd: int | None = None  # None: not opened yet; -1: closed or failed
+        self.failed = False
+        self._say = say
+        if not lazy:
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, text: str) -> None:
+        try:
+            if self.fd is None:
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            elif self.fd < 0:
+                return
+            try:
+                data = text.encode()
+            except UnicodeEncodeError:  # lone surrogates from undecodable input
+                data = text.encode("utf-8", "backslashreplace")
+            n = os.write(self.fd, data)
+            while n < len(data):  # a short write (a signal, a nearly full disk)
+                data = data[n:]
+                n = os.write(self.fd, data)
+        except OSError as e:
+            if self.fd is None:
+                self.fd = -1
+            if not self.failed:
+                self.failed = True
+                if self._say is not None:
+                    self._say(f"could not write {self.path} ({e.strerror or e}); the script goes on")
+
+    def close(self) -> None:
+        if self.fd is not None and self.fd >= 0:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+        self.fd = -1
+
+
+class LogFile(AppendFile):
+    """run.log: an AppendFile that writes whole lines with the time prefix."""
+
+    def __init__(self, path: str, say=None):
+        super().__init__(path, say=say)
+        self._sec = -1
+        self._prefix = ""
+
+    def stamp(self, t: float) -> str:
+        sec = int(t)
+        if sec != self._sec:
+            self._sec = sec
+            self._prefix = second_prefix(sec)
+        return f"{self._prefix}.{int((t - sec) * 1000):03d}"
+
+    def line(self, tag: str, text: str, t: float | None = None) -> None:
+        self.write(f"{self.stamp(time.time() if t is None else t)}{head(tag)}{text}\n")
+
+
+# ---------------------------------------------------------------- reading from the end
+
+BLOCK = 65536
+
+
+def _complete_end(f, end: int) -> int:
+    """Offset just past the last newline: what follows is a line still being written."""
+    pos = end
+    while pos > 0:
+        step = min(BLOCK, pos)
+        f.seek(pos - step)
+        i = f.read(step).rfind(b"\n")
+        if i >= 0:
+            return pos - step + i + 1
+        pos -= step
+    return 0
+
+
+def last_lines(path: str, n: int, keep=None, back_limit: int = 16 * 1024 * 1024
+               ) -> tuple[list[str], int]:
+    """The last ``n`` complete lines of a file (that ``keep`` accepts), read from the end.
+
+    Returns them and the offset to follow from (the start of an unfinished last
+    line). With ``keep``, at most ``back_limit`` bytes are searched.
+    """
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        stop = _complete_end(f, end)
+        pos, head_, blocks, count = stop, b"", [], 0
+        while pos > 0 and count < n:
+            step = min(BLOCK, pos)
+            pos -= step
+            f.seek(pos)
+            parts = (f.read(step) + head_).split(b"\n")
+            head_ = parts.pop(0) if pos > 0 else b""
+            if parts and parts[-1] == b"" and not blocks:
+                parts.pop()  # the file's final newline
+            lines = [p.decode("utf-8", "replace") for p in parts]
+            if keep is not None:
+                lines = [ln for ln in lines if keep(ln)]
+            blocks.append(lines)
+            count += len(lines)
+            if keep is not None and stop - pos >= back_limit:
+                break
+    out = [ln for block in reversed(blocks) for ln in block]
+    return out[-n:] if n > 0 else [], stop

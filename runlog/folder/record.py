@@ -1,0 +1,265 @@
+"""run.json: the schema, new and upgraded records, atomic writes, and the one summary.
+
+Sacred rewrites its run.json in place, so a crash mid-write leaves it corrupt.
+Here every write goes to a temporary file in the same folder and is renamed
+over the old one: a reader sees the old record or the new one, never half.
+
+Every field is described in ``docs/record.md``. ``summary()`` is the only
+projection of a record that readers of many runs get — the index line,
+``runlog ls --json``, the journal and ``sync`` — so a running, finished and
+lost run have the same keys.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+
+from .layout import RECORD, RunFolder
+from .times import iso, parse_iso
+
+SCHEMA = 1
+STATUSES = ("running", "finished", "failed", "interrupted", "killed")
+SHOWN_STATUSES = STATUSES + ("lost",)  # lost: running, but its process is gone
+
+
+# ---------------------------------------------------------------- values
+
+
+def jsonable(value: object, _depth: int = 0) -> object:
+    """Turn any argument value into something JSON holds, readably.
+
+    Paths, enums, file objects and other objects become strings; containers
+    are walked. Floats stay floats, including nan and inf.
+    """
+    if isinstance(value, str):
+        return value if value.isascii() else clean_text(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if _depth > 20:
+        return repr(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): jsonable(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [jsonable(v, _depth + 1) for v in items]
+    if isinstance(value, enum.Enum):
+        return f"{type(value).__name__}.{value.name}"
+    if isinstance(value, os.PathLike):
+        return clean_text(os.fspath(value)) if isinstance(os.fspath(value), str) else repr(value)
+    name = getattr(value, "name", None)
+    if hasattr(value, "read") or hasattr(value, "write"):
+        # an open file from argparse.FileType: its name is what the user typed
+        return clean_text(str(name)) if name is not None else repr(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    try:
+        return clean_text(str(value))
+    except Exception:  # a broken __str__ must not lose the record
+        return object.__repr__(value)
+
+
+def clean_text(s: str) -> str:
+    """A string that UTF-8 can hold: undecodable bytes from argv (surrogates) become U+FFFD."""
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------- new record
+
+
+def new_record(run_id: str, t0: float, *, command: list[str], command_line: str | None,
+               script: str | None, script_path: str | None, note: str | None = None,
+               name: str | None = None, tags=()) -> dict:
+    """The first run.json of a run; ``lifecycle`` fills the rest as the run goes on."""
+    return {
+        "schema": SCHEMA,
+        "id": run_id,
+        "name": clean_text(str(name)) if name is not None else None,
+        "tags": [clean_text(str(t)) for t in tags],
+        "status": "running",
+        "exit_code": None,
+        "error": None,
+        "started_at": iso(t0),
+        "ended_at": None,
+        "duration_s": None,
+        "command": command,
+        "command_line": command_line,
+        "cwd": clean_text(os.getcwd()),
+        "script": script,
+        "script_path": script_path,
+        "note": note,
+        "args": {},
+        "args_given": [],
+        "git": None,
+        "host": os.uname().nodename if hasattr(os, "uname") else None,
+        "pid": os.getpid(),
+        "python": sys.version.split()[0],
+        "metrics": {},
+        "previous": None,
+    }
+
+
+# ---------------------------------------------------------------- reading and writing
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def dumps(record: dict, pretty: bool = True) -> str:
+    if not pretty:  # the C encoder: what start() can afford
+        return json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":")) + "\n"
+    return json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def write(run_dir: str, record: dict, pretty: bool = True) -> None:
+    """Replace run.json; ``pretty=False`` for the writes while the run is going on."""
+    try:
+        text = dumps(record, pretty)
+    except ValueError:  # a value JSON cannot hold in strict form (a circular config): as text
+        text = dumps(jsonable(record), pretty)
+    write_atomic(os.path.join(run_dir, RECORD), text)
+
+
+class RecordError(Exception):
+    """A run folder whose run.json is missing or unreadable."""
+
+
+def read(run_dir: str) -> dict:
+    """Read a run's record, filling fields that older records lack."""
+    path = os.path.join(run_dir, RECORD)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        raise RecordError(f"{run_dir}: no {RECORD}") from None
+    except (OSError, ValueError, RecursionError) as e:
+        raise RecordError(f"{path}: unreadable ({e.__class__.__name__}: {e})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str) or not record["id"]:
+        raise RecordError(f"{path}: not a runlog record")
+    record = upgrade(record)
+    bad = [k for k, types in _SHAPES.items() if not isinstance(record[k], types)]
+    if isinstance(record["metrics"], dict):
+        bad += [f"metrics.{k}" for k, m in record["metrics"].items() if not isinstance(m, dict)]
+    if bad:
+        raise RecordError(f"{path}: corrupt ({', '.join(bad[:3])} of the wrong type)")
+    for k in ("note", "name", "status", "started_at"):  # shown as text: a number is fine
+        if record.get(k) is not None and not isinstance(record[k], str):
+            record[k] = str(record[k])
+    return record
+
+
+# what readers index into or iterate: of another type, the record is corrupt
+_SHAPES = {
+    "args": dict, "metrics": dict, "git": (dict, type(None)), "error": (dict, type(None)),
+    "tags": list, "command": list, "args_given": list,
+    "duration_s": (int, float, type(None)),
+}
+
+
+def upgrade(record: dict) -> dict:
+    """Records written by an older runlog stay readable: fill what they lack.
+
+    Schema 0 (no "schema" key) lacked some fields; schema 1 is today's. Nothing
+    is renamed, so an upgrade only adds keys with their empty values.
+    """
+    record.setdefault("schema", 0)
+    for key in ("name", "note", "error", "git", "previous", "ended_at", "duration_s",
+                "exit_code", "script", "script_path", "cwd", "host", "pid", "python",
+                "command_line", "started_at"):
+        record.setdefault(key, None)
+    record.setdefault("tags", [])
+    record.setdefault("status", "running")
+    record.setdefault("command", [])
+    record.setdefault("args", {})
+    record.setdefault("args_given", [])
+    record.setdefault("metrics", {})
+    return record
+
+
+# ---------------------------------------------------------------- the summary
+
+
+SUMMARY_FIELDS = (
+    "schema", "id", "name", "tags", "status", "exit_code", "signal", "started_at", "ended_at",
+    "duration_s", "note", "script", "script_path", "command_line", "args", "args_given",
+    "metrics", "pid", "host", "previous", "git",
+)
+GIT_SUMMARY = ("commit", "short", "branch", "dirty")
+
+
+def summary(record: dict) -> dict:
+    """The projection of a record that every reader of many runs gets (and the index keeps).
+
+    ``git`` is cut to commit, short, branch and dirty; ``notes`` (the text of
+    notes.md) is added by the index when the run has notes.
+    """
+    out = {k: record.get(k) for k in SUMMARY_FIELDS}
+    git = record.get("git")
+    out["git"] = {k: git.get(k) for k in GIT_SUMMARY} if isinstance(git, dict) else None
+    if record.get("notes"):
+        out["notes"] = record["notes"]
+    return out
+
+
+def from_index(entry: dict) -> dict:
+    """An index line of any runlog version as a summary (older ones had ``git_short``/``git_commit``)."""
+    if "git_short" in entry or "git_commit" in entry:
+        short, commit = entry.pop("git_short", None), entry.pop("git_commit", None)
+        if "git" not in entry:
+            entry["git"] = {"commit": commit, "short": short, "branch": None, "dirty": None} \
+                if commit or short else None
+    return entry
+
+
+def pid_alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, TypeError, ValueError):
+        return True
+    return True
+
+
+def shown_status(r: dict) -> str:
+    """``lost`` for a run still marked running whose process (on this host) is gone."""
+    status = r.get("status") or "?"
+    if status == "running" and r.get("host") in (None, os.uname().nodename):
+        if r.get("pid") and not pid_alive(r["pid"]):
+            return "lost"
+    return status
+
+
+def settle(record: dict, folder: RunFolder) -> dict:
+    """A record fit to be shown: a run that never finished gets what it wrote since.
+
+    Its metrics are summed up from metrics.jsonl; a lost run ends at its last
+    written line (its ``ended_at`` and ``duration_s``), not at the time of reading.
+    """
+    if record.get("status") != "running":
+        return record
+    from .metrics import read_points, summarize
+
+    points = read_points(folder.path)
+    if points:
+        record["metrics"] = summarize(points)
+    record["status"] = shown = record.get("shown_status") or shown_status(record)
+    if shown == "lost":
+        end = folder.last_write()
+        start = parse_iso(record.get("started_at"))
+        if end is not None:
+            record["ended_at"] = iso(end)
+            if start is not None:
+                record["duration_s"] = round(max(end - start, 0.0), 3)
+    return record

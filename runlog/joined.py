@@ -1,0 +1,238 @@
+"""Runs this process does not own: inside ``runlog run``, on a non-zero rank, or degraded.
+
+- Inside ``runlog run`` the parent owns the record. A Python program under it
+  is reached at interpreter start-up (``_boot/sitecustomize.py`` → ``boot()``):
+  its first top-level argparse parse is handed over (see ``folder.handoff``).
+  If it calls ``runlog.start()``, that joins the parent's run: its log records
+  go to run.log, its metrics to metrics.jsonl, ``start(note=...)`` to the
+  parent's record.
+- Distributed training: a process whose ``RANK`` (or ``LOCAL_RANK``) is not 0
+  never makes a run. It writes ``rank<N>.log`` into the run it can identify —
+  through ``runlog run`` or ``RUNLOG_RUN_ID`` — and otherwise logs to the
+  console only. Only rank 0's metrics are recorded.
+- When runlog cannot start at all (a read-only disk, …) the script still gets
+  its console logging, and nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import patches as patches_mod
+from .folder import handoff
+from .folder.layout import RunFolder, log_root, rank_log
+
+ENV_DIR = "RUNLOG_RUN_DIR"
+ENV_ID = "RUNLOG_RUN_ID"
+ENV_CONSOLE = "RUNLOG_CONSOLE_FD"
+JOIN_ENV = ("RANK", "LOCAL_RANK", ENV_DIR, ENV_ID)
+
+
+# ---------------------------------------------------------------- inside `runlog run`
+
+
+def parent_run_dir() -> str | None:
+    d = os.environ.get(ENV_DIR)
+    return d if d and os.path.isdir(d) else None
+
+
+def is_worker() -> bool:
+    """A multiprocessing / DataLoader / spawned worker, never the program itself."""
+    argv = getattr(sys, "argv", None) or []
+    if "--multiprocessing-fork" in argv or (argv and argv[0] == "-c"):
+        return True
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None:
+        try:
+            return mp.parent_process() is not None
+        except Exception:
+            return False
+    return False
+
+
+def boot() -> None:
+    """Called from sitecustomize at interpreter start-up of a program inside `runlog run`."""
+    if parent_run_dir() is None or is_worker():
+        return
+    from . import patches
+    from .args import argparse_hook, note
+
+    note.strip_from_argv()
+    patches.process.apply("argparse", argparse_hook.install)
+    argparse_hook.listen(_on_parse)
+
+
+def _on_parse(parser, namespace, given) -> None:
+    from .args import argparse_hook
+    from .args.given import namespace_args
+
+    argparse_hook.unlisten()
+    if is_worker():
+        return
+    d = parent_run_dir()
+    if d is not None:
+        hand_over_args(d, namespace_args(namespace), given, claim=True)
+
+
+def hand_over_args(run_dir: str, args: dict, given, claim: bool) -> dict | None:
+    """Give the parent's run this program's arguments (masked); None if another process
+    of the program already did (with ``claim``) or the handover failed."""
+    from .args import note
+    from .folder.record import jsonable
+    from .mask import mask_args
+
+    masked = mask_args(jsonable(args))
+    try:
+        ok = handoff.write_args(run_dir, masked, given, note.stashed(),
+                                sys.argv[0] if sys.argv else None, claim)
+    except OSError:
+        return None
+    return masked if ok else None
+
+
+# ---------------------------------------------------------------- ranks
+
+
+def rank() -> int | None:
+    for var in ("RANK", "LOCAL_RANK"):
+        value = os.environ.get(var)
+        if value not in (None, ""):
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def joined_dir(rank_: int | None = None) -> str | None:
+    """The run folder another process made for us, if any."""
+    d = parent_run_dir()
+    if d is not None:
+        return d
+    run_id = os.environ.get(ENV_ID)
+    if run_id and rank_:
+        d = os.path.join(log_root(), run_id)
+        if os.path.isdir(d):
+            return d
+    return None
+
+
+def applies() -> tuple[bool, int | None]:
+    """Whether start() here joins another process's run (or records nothing, as a rank)."""
+    if not any(v in os.environ for v in JOIN_ENV):
+        return False, None
+    r = rank()
+    return (joined_dir(r) is not None or bool(r)), r
+
+
+def _console_stream(console: bool):
+    if not console:
+        return None
+    fd = os.environ.get(ENV_CONSOLE)
+    if fd:
+        try:
+            # the terminal itself, not the pipe the parent logs: no line is logged twice
+            return os.fdopen(int(fd), "w", buffering=1, closefd=False)
+        except (OSError, ValueError):
+            pass
+    return sys.stderr
+
+
+def join(args, note, levelno: int, console: bool, rank_: int | None):
+    """start() where another process owns the run."""
+    from . import active
+    from .args import note as note_mod
+    from .console import RunHandler
+    from .folder.logfile import LogFile
+    from .folder.metrics import Metrics
+    from .run import Run, capture_args
+
+    run_dir = joined_dir(rank_)
+    if run_dir is None:
+        run = ConsoleRun(levelno, console)
+        active.set(run)
+        return run
+    folder = RunFolder(run_dir)
+    run_id = os.environ.get(ENV_ID) or folder.id
+    note_mod.strip_from_argv()
+    log = LogFile(folder.file(rank_log(rank_ or 0)))
+    metrics = Metrics(None if rank_ else folder.metrics)  # rank 0 reports the metrics
+    run = Run(None, run_id=run_id, run_dir=run_dir, log=log, metrics=metrics)
+    run.hand_over = hand_over_args
+    if not rank_:
+        from .args import argparse_hook
+
+        run.patches.apply("argparse", argparse_hook.install)
+    handler = RunHandler(log, console=_console_stream(console), level=levelno)
+    run.patches.apply("root_logger", patches_mod.root_logger, handler, levelno)
+    active.set(run)
+    if rank_:
+        return run
+    capture_args(run, args)
+    if note:
+        log.line("RUNLOG", f"note: {note}")
+        try:
+            handoff.write_note(run_dir, str(note))
+        except OSError:
+            pass
+    return run
+
+
+# ---------------------------------------------------------------- nothing recorded
+
+
+class NullRun:
+    """A run that records nothing, with the same methods as a Run."""
+
+    id = dir = log_path = None
+    finished = True
+    joined = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.finish()
+
+    def metric(self, *a, **k) -> None:
+        pass
+
+    def log_metrics(self, *a, **k) -> None:
+        pass
+
+    def add_note(self, *a, **k) -> None:
+        pass
+
+    def set_args(self, *a, **k) -> None:
+        pass
+
+    def finish(self, *a, **k) -> None:
+        pass
+
+
+class ConsoleRun(NullRun):
+    """Nothing recorded, but the script's logging still reaches the console."""
+
+    def __init__(self, levelno: int = 20, console: bool = True):
+        from .console import RunHandler
+        from .folder.metrics import Metrics
+
+        self.finished = False
+        self.pid = os.getpid()
+        self.metrics = Metrics(None)
+        self.patches = patches_mod.Patches()
+        if console:
+            handler = RunHandler(None, console=_console_stream(True), level=levelno)
+            self.patches.apply("root_logger", patches_mod.root_logger, handler, levelno)
+
+    def metric(self, name, value, step=None) -> None:
+        self.metrics.add(name, value, step)
+
+    def log_metrics(self, values, step=None) -> None:
+        for k, v in values.items():
+            self.metrics.add(k, v, step)
+
+    def finish(self, *a, **k) -> None:
+        self.patches.undo()
+        self.finished = True

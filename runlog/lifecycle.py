@@ -1,0 +1,346 @@
+"""The one life of a run: open → arguments → code state → finish, for ``start()`` and ``runlog run``.
+
+Both ways of starting a run make it here, so they give the same record for
+the same inputs: the same folder and first lines, the same note rule
+(``args.note.decide``), the same code state and previous run, the same status
+table (``status_of``), the same last writes (run.json, report.md, the index
+line) and the same report. What differs is only how the end is learnt: a
+Python process tells its ``Outcome`` through exit hooks, ``runlog run`` from
+its program's exit status and the signals it was sent.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from .console import say
+from .folder import index, record
+from .folder.layout import RunFolder
+from .folder.logfile import RUNLOG, LogFile
+from .folder.metrics import Metrics
+from .mask import mask_args, mask_argv
+
+GIT_WAIT_S = 5.0  # how long finish() waits for a slow git capture
+SIGINT, SIGTERM, SIGHUP = 2, 15, 1
+
+
+# ---------------------------------------------------------------- how a run ended
+
+
+def status_of(code: int, signum: int | None = None) -> str:
+    """The one status table: from the exit code and the signal that ended the run."""
+    if signum is not None:
+        return "interrupted" if signum == SIGINT else "killed"
+    if code == 0:
+        return "finished"
+    if code == 130:  # what a shell reports for a Ctrl-C, and Python for KeyboardInterrupt
+        return "interrupted"
+    return "failed"
+
+
+def signal_name(signum: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"SIG{signum}"
+
+
+def error_info(exc_type, exc, tb) -> dict:
+    """type, message and where, plus the last lines of the traceback."""
+    import traceback
+
+    lines = "".join(traceback.format_exception(exc_type, exc, tb)).rstrip("\n").splitlines()
+    where = None
+    frames = traceback.extract_tb(tb) if tb is not None else []
+    if frames:
+        f = frames[-1]
+        where = f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}"
+    return {
+        "type": exc_type.__name__,
+        "message": record.clean_text(str(exc))[:2000],
+        "where": where,
+        "traceback": [record.clean_text(x) for x in lines[-20:]],
+    }
+
+
+def error_from_output(tail: list[str], code: int) -> dict:
+    """The error of a program that failed, from the last lines it wrote to stderr."""
+    import re
+
+    pattern = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning)): ?(.*)$")
+    for line in reversed(tail):
+        m = pattern.match(line.strip())
+        if m:
+            return {"type": m.group(1).rsplit(".", 1)[-1], "message": m.group(2),
+                    "where": None, "traceback": tail}
+    return {"type": "ExitCode", "message": f"exited with code {code}", "where": None,
+            "traceback": tail}
+
+
+class Outcome:
+    """What is known of how a run ended, told as it happens."""
+
+    def __init__(self):
+        self.error: dict | None = None
+        self.signum: int | None = None
+        self.signal_handled = False  # the script's own handler took the signal
+        self.exit_status = None  # what the script passed to sys.exit(), or a process's code
+        self.discard = False  # no experiment ran (--help, a usage error): remove the run
+
+    def exception(self, exc_type, exc, tb) -> None:
+        self.error = error_info(exc_type, exc, tb)
+
+    def exited(self, status) -> None:
+        self.exit_status = status
+
+    def signalled(self, signum: int, handled: bool = False) -> None:
+        self.signum = signum
+        self.signal_handled = handled
+
+    def process_ended(self, returncode: int, signals_seen: list[int], stderr_tail) -> None:
+        """A program run by ``runlog run`` ended with ``returncode`` after ``signals_seen``."""
+        if returncode < 0:
+            self.signum = -returncode
+            self.exit_status = 128 - returncode
+        else:
+            self.exit_status = returncode
+            if signals_seen:
+                self.signum, self.signal_handled = signals_seen[0], True
+        if returncode > 0 and not signals_seen and returncode != 130:
+            self.error = error_from_output(list(stderr_tail), returncode)
+
+    def resolve(self) -> tuple[str, int, str | None]:
+        """(status, exit code, signal name) — through the one table."""
+        code = self._code()
+        if self.signum is not None and not self.signal_handled:
+            code = 128 + self.signum
+        status = status_of(code, self.signum)
+        if status == "failed" and self.error is None and isinstance(self.exit_status, str):
+            self.error = {"type": "SystemExit", "message": record.clean_text(self.exit_status),
+                          "where": None, "traceback": []}
+        return status, code, signal_name(self.signum) if self.signum is not None else None
+
+    def _code(self) -> int:
+        s = self.exit_status
+        if self.error is not None and s in (None, 0):
+            return 130 if self.error.get("type") == "KeyboardInterrupt" else 1
+        if s is None or s is False:
+            return 0
+        if isinstance(s, int):
+            return int(s)
+        return 1
+
+
+# ---------------------------------------------------------------- the life of a run
+
+
+class Lifecycle:
+    """One run's record from its folder's making to its last write."""
+
+    def __init__(self, root: str, *, command: list[str], script: str | None,
+                 script_path: str | None, typed_note: str | None = None,
+                 code_note: str | None = None, name=None, tags=(), t0: float | None = None):
+        from .args.note import decide
+        from .fmt import command_line
+
+        self.root = root
+        self.t0 = time.time() if t0 is None else t0
+        self.id, path = index.new_run_dir(root, name, self.t0)
+        self.folder = RunFolder(path)
+        self.dir = path
+        self.typed_note = typed_note
+        note = decide(typed_note, code_note)
+        shown = mask_argv([record.clean_text(a) for a in command])
+        self.record = record.new_record(
+            self.id, self.t0, command=shown, command_line=command_line(shown) if shown else None,
+            script=script, script_path=script_path, note=note, name=name, tags=tags)
+        self.lock = threading.RLock()
+        self.finished = False
+        self.prev: dict | None = None
+        self._failed: set[str] = set()
+        self._git_done: threading.Event | None = None
+        self._last_save = 0.0
+        self.log = LogFile(self.folder.log, say=say)
+        self.log.line(RUNLOG, f"run {self.id} started: {self.record['command_line'] or '(interactive)'}",
+                      self.t0)
+        if note:
+            self.log.line(RUNLOG, f"note: {note}", self.t0)
+        self.metrics = Metrics(self.folder.metrics, say=say)
+
+    # ---------------------------------------------------------------- saying
+
+    def fail_once(self, what: str, message: str) -> None:
+        """Say once, on stderr, what could not be done; the script goes on."""
+        if what not in self._failed:
+            self._failed.add(what)
+            say(f"{message}; the script goes on")
+
+    # ---------------------------------------------------------------- writing
+
+    def save(self) -> None:
+        with self.lock:
+            try:
+                record.write(self.dir, self.record, pretty=self.finished)
+                self._last_save = time.time()
+            except OSError as e:
+                self.fail_once("record", f"could not write {self.folder.record} ({e.strerror or e})")
+
+    def save_now_and_then(self, metrics_summary: dict) -> None:
+        """Keep the metrics summary in run.json fresh for `runlog ls`, at most every 10 s."""
+        if time.time() - self._last_save > 10 and not self.finished:
+            with self.lock:
+                self.record["metrics"] = metrics_summary
+            self.save()
+
+    def announce(self) -> None:
+        """The run's first index line (run.json is written by then)."""
+        try:
+            index.append_record(self.root, self.record)
+        except OSError as e:
+            self.fail_once("index", f"could not write the index of {self.root} ({e.strerror or e})")
+
+    def set_args(self, args: dict, given: list[str]) -> dict:
+        """Record the arguments (masked) and write them at the top of the log."""
+        from .fmt import flatten
+
+        masked = mask_args(record.jsonable(args))
+        flat = flatten(masked)
+        given = [g for g in dict.fromkeys(given or []) if g in masked or g in flat]
+        with self.lock:
+            self.record["args"] = masked
+            self.record["args_given"] = given
+        log_args(self.log, masked)
+        self.save()
+        return masked
+
+    # ---------------------------------------------------------------- the code state
+
+    def start_code_state(self, git: bool) -> None:
+        """Capture the code state and find the previous run on a thread of its own.
+
+        A raw thread: ``threading.Thread.start()`` waits for the thread to be
+        scheduled, which costs start() most of a millisecond. A thread inherits
+        the signal mask, so `runlog run` calls this after blocking its signals.
+        """
+        if not git:
+            self.prev = index.previous(self.root, self.record.get("script_path"),
+                                       self.record["started_at"], self.id)
+            self.record["previous"] = self.prev["id"] if self.prev else None
+            return
+        import _thread
+
+        self._git_done = threading.Event()
+        _thread.start_new_thread(self._code_state, ())
+
+    def _code_state(self) -> None:
+        try:
+            from . import git
+
+            scratch = dict(self.record)  # captured off the lock; git can take a while
+            prev = git.code_state(scratch, self.dir, self.root, self.fail_once)
+            with self.lock:
+                for key in ("git", "previous", "code_changes"):
+                    if key in scratch:
+                        self.record[key] = scratch[key]
+                self.prev = prev
+            info = scratch["git"]
+            if info:
+                n = len(info["changed_files"])
+                dirty = f", {n} file{'s' if n != 1 else ''} changed" if info["dirty"] else ""
+                self.log.line(RUNLOG, f"git: {info['short']} {info['branch'] or '(detached)'}{dirty}")
+            self.save()
+        except Exception as e:
+            self.fail_once("git", f"could not record the code state ({type(e).__name__}: {e})")
+        finally:
+            self._git_done.set()
+
+    def wait_code_state(self) -> None:
+        """Wait (briefly) for the code state; a Ctrl-C here stops the wait, not the record."""
+        done = self._git_done
+        if done is None:
+            return
+        deadline = time.monotonic() + GIT_WAIT_S
+        while not done.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.fail_once("git", "git took too long; the code state is not recorded")
+                return
+            try:
+                done.wait(min(left, 0.25))
+            except KeyboardInterrupt:
+                self.fail_once("git", "interrupted while waiting for git; the code state is not recorded")
+                return
+
+    # ---------------------------------------------------------------- the end
+
+    def adopt_joined(self) -> None:
+        """What a Python program inside `runlog run` handed over: its arguments and its note."""
+        from .folder import handoff
+
+        joined = handoff.read_args(self.dir)
+        with self.lock:
+            r = self.record
+            if joined:
+                r["args"] = joined.get("args") or {}
+                r["args_given"] = joined.get("args_given") or []
+            from .args.note import decide
+
+            code_note = handoff.read_note(self.dir)
+            typed = self.typed_note or (joined or {}).get("note")
+            r["note"] = decide(typed, code_note)
+
+    def finish(self, outcome: Outcome, status: str | None = None, metrics: dict | None = None,
+               before_save=None) -> str:
+        """The last writes: run.json, report.md, the index line. Returns the report."""
+        from .fmt import shown_path
+        from .report import render
+
+        self.wait_code_state()
+        t = time.time()
+        st, code, sig = outcome.resolve()
+        if status is not None:
+            st = status
+        with self.lock:
+            self.finished = True
+            r = self.record
+            r["status"] = st
+            r["exit_code"] = code
+            if sig:
+                r["signal"] = sig
+            r["error"] = outcome.error
+            r["ended_at"] = record.iso(t)
+            r["duration_s"] = round(t - self.t0, 3)
+            self.metrics.close()
+            r["metrics"] = metrics if metrics is not None else self.metrics.summary
+        if before_save is not None:
+            before_save(r)
+        report = render({**r, "dir": shown_path(self.dir, r["cwd"])}, self.prev)
+        self.log.line(RUNLOG, f"run {st} after {r['duration_s']:.1f} s")
+        self.save()
+        try:
+            record.write_atomic(self.folder.report, report)
+        except OSError as e:
+            self.fail_once("report", f"could not write {self.folder.report} ({e.strerror or e})")
+        try:
+            index.append_record(self.root, r)
+        except OSError:
+            pass
+        return report
+
+    def close(self) -> None:
+        self.metrics.close()
+        self.log.close()
+
+
+def log_args(log, masked: dict) -> None:
+    """The arguments line at the top of run.log."""
+    if log is None:
+        return
+    from .fmt import flatten, fmt_value
+
+    flat = flatten(masked)
+    log.line(RUNLOG, "args: " + " ".join(f"{k}={fmt_value(v)}" for k, v in flat.items()))

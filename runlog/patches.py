@@ -1,0 +1,229 @@
+"""Every process-wide change runlog makes, in one place, each with its undo.
+
+A run changes things that belong to the whole process: argparse, the root
+logger, ``logging.basicConfig``, ``sys.stdout``/``sys.stderr``,
+``sys.excepthook``, ``sys.exit``, the SIGTERM/SIGHUP handlers, atexit and
+IPython's events. Each change is made by one function here that returns its
+undo; a ``Patches`` object keeps the undos of one run, applies changes in the
+declared ``ORDER`` and undoes them in reverse. An undo puts the original back
+only where nobody has replaced runlog's change since (a library that wraps
+``sys.excepthook`` after ``start()`` keeps its wrapper).
+
+(The file descriptors 1 and 2 that ``clipboard`` points at /dev/null while a
+clipboard tool starts are a local change, undone before it returns.)
+"""
+
+from __future__ import annotations
+
+import sys
+
+ORDER = ("argparse", "root_logger", "basic_config", "stdout", "stderr", "excepthook",
+         "sys_exit", "signals", "atexit", "ipython")
+
+
+class Patches:
+    """The changes one run made to the process, undone together in reverse order."""
+
+    def __init__(self):
+        self._undo: list[tuple[str, object]] = []
+
+    def apply(self, name: str, install, *args) -> bool:
+        """Make one change: ``install(*args)`` returns its undo, or None if it changed nothing."""
+        if name not in ORDER:
+            raise ValueError(f"unknown patch {name!r}")
+        last = ORDER.index(self._undo[-1][0]) if self._undo else -1
+        if ORDER.index(name) < last:
+            raise RuntimeError(f"patch {name!r} applied after {self._undo[-1][0]!r}: "
+                               f"the order is {', '.join(ORDER)}")
+        undo = install(*args)
+        if undo is None:
+            return False
+        self._undo.append((name, undo))
+        return True
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self._undo]
+
+    def undo(self) -> None:
+        """Undo every change, newest first; a failing undo is said, the rest still run."""
+        while self._undo:
+            name, undo = self._undo.pop()
+            try:
+                undo()
+            except Exception as e:
+                from .console import say
+
+                say(f"could not undo {name} ({type(e).__name__}: {e})")
+
+
+class _Process(Patches):
+    """Changes made before any run (at ``import runlog``): never undone, any order."""
+
+    def apply(self, name: str, install, *args) -> bool:
+        undo = install(*args)
+        return undo is not None
+
+
+process = _Process()
+
+
+# ---------------------------------------------------------------- the changes
+
+
+def root_logger(handler, level: int):
+    """Add ``handler`` to the root logger, lowering its level to ``level`` if needed."""
+    import logging
+
+    root = logging.getLogger()
+    old_level = root.level
+    lowered = root.level == logging.NOTSET or root.level > level
+    if lowered:
+        root.setLevel(level)
+    root.addHandler(handler)
+
+    def undo():
+        root.removeHandler(handler)
+        if lowered and root.level == level:
+            root.setLevel(old_level)
+
+    return undo
+
+
+def basic_config(make_wrapper):
+    """Replace ``logging.basicConfig`` by ``make_wrapper(original)``."""
+    import logging
+
+    original = logging.basicConfig
+    wrapper = make_wrapper(original)
+    logging.basicConfig = wrapper
+
+    def undo():
+        if logging.basicConfig is wrapper:
+            logging.basicConfig = original
+
+    return undo
+
+
+def std_stream(name: str, replacement):
+    """Replace ``sys.stdout`` or ``sys.stderr``."""
+    original = getattr(sys, name)
+    setattr(sys, name, replacement)
+
+    def undo():
+        if getattr(sys, name) is replacement:
+            setattr(sys, name, original)
+
+    return undo
+
+
+def excepthook(on_exception):
+    """Call ``on_exception(type, value, tb)`` for an uncaught exception, then the previous hook."""
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        try:
+            on_exception(exc_type, exc, tb)
+        except Exception:
+            pass
+        previous(exc_type, exc, tb)
+
+    sys.excepthook = hook
+
+    def undo():
+        if sys.excepthook is hook:
+            sys.excepthook = previous
+
+    return undo
+
+
+def sys_exit(on_exit):
+    """Call ``on_exit(status)`` when the script calls ``sys.exit(status)``, then exit as before."""
+    previous = sys.exit
+
+    def exit(status=None):
+        try:
+            on_exit(status)
+        except Exception:
+            pass
+        previous(status)
+
+    sys.exit = exit
+
+    def undo():
+        if sys.exit is exit:
+            sys.exit = previous
+
+    return undo
+
+
+def signals(names, on_signal):
+    """Handle the named signals with ``on_signal(signum, frame, previous)``.
+
+    Signals ignored on purpose (``nohup``) or handled outside Python are left
+    alone, and so is everything outside the main thread (Python allows no
+    handler there). Returns None when nothing was changed.
+    """
+    import threading
+
+    try:  # the C module: the same functions without building signal's enums (~1 ms)
+        import _signal as signal
+    except ImportError:  # pragma: no cover - not CPython
+        import signal
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    installed = []
+    for name in names:
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        try:
+            prev = signal.getsignal(signum)
+            if prev in (signal.SIG_IGN, None):
+                continue
+            handler = _signal_handler(on_signal, prev)
+            signal.signal(signum, handler)
+            installed.append((signum, handler, prev))
+        except (ValueError, OSError):
+            pass
+    if not installed:
+        return None
+
+    def undo():
+        for signum, handler, prev in reversed(installed):
+            try:
+                if signal.getsignal(signum) is handler:
+                    signal.signal(signum, prev)
+            except (ValueError, OSError):
+                pass  # not the main thread now: ours stays, and only chains
+
+    return undo
+
+
+def _signal_handler(on_signal, prev):
+    def handler(signum, frame):
+        return on_signal(signum, frame, prev)
+
+    handler.runlog_previous = prev
+    return handler
+
+
+def at_exit(fn):
+    import atexit
+
+    atexit.register(fn)
+    return lambda: atexit.unregister(fn)
+
+
+def ipython_event(ip, event: str, fn):
+    try:
+        ip.events.register(event, fn)
+    except Exception:
+        return None
+
+    def undo():
+        try:
+            ip.events.unregister(event, fn)
+        except Exception:
+            pass
+
+    return undo
