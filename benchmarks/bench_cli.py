@@ -73,9 +73,9 @@ def make_runs(root: str, n: int, points: int = 0) -> None:
                 for s in range(points):
                     f.write(f'{{"name":"loss","value":{1 / (s + 1)},"step":{s},"time":0}}\n')
                     f.write(f'{{"name":"acc","value":{1 - 1 / (s + 2)},"step":{s},"time":0}}\n')
-        from runlog.store import index_entry
+        from runlog.folder.record import summary
 
-        index.append(json.dumps(index_entry(rec), separators=(",", ":")))
+        index.append(json.dumps(summary(rec), separators=(",", ":")))
     with open(os.path.join(root, ".runlog-index.jsonl"), "w") as f:
         f.write("\n".join(index) + "\n")
 

@@ -71,3 +71,30 @@ print(json.dumps({"current": runlog.current()}))
     assert p.returncode == 0 and json.loads(p.stdout) == {"current": None}
     assert p.stderr.count("runlog.metric() was called with no active run") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_import_with_a_note_takes_only_the_note(tmp_path):
+    # The one documented side effect: with --note on the command line, `import runlog`
+    # takes it out of sys.argv (so a parse before start() never sees it) — and nothing else.
+    (tmp_path / "s.py").write_text("""\
+import json, os, signal, sys, threading
+state = lambda: [sys.excepthook, sys.exit, sys.stdout, sys.stderr,
+                 signal.getsignal(signal.SIGTERM), threading.active_count(),
+                 sorted(os.listdir("."))]
+before, argv, path = state(), list(sys.argv), list(sys.meta_path)
+heavy = ("argparse", "json.decoder", "logging", "subprocess", "rich", "git")
+loaded = [m for m in heavy if m in sys.modules]
+import runlog
+print(json.dumps({"same": before == state(), "argv": sys.argv[1:], "was": argv[1:],
+                  "new": [m for m in heavy if m in sys.modules and m not in loaded],
+                  "finders": len(sys.meta_path) - len(path), "active": runlog.current() is None}))
+""")
+    p = subprocess.run([sys.executable, "s.py", "--lr", "0.1", "--note", "why not", "-v"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    assert got["was"] == ["--lr", "0.1", "--note", "why not", "-v"]
+    assert got["argv"] == ["--lr", "0.1", "-v"]
+    assert got["same"] and got["active"] and got["new"] == []
+    assert got["finders"] == 1  # argparse, if the script imports it later, hands --note back
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.py"]  # no logs/ made
