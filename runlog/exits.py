@@ -54,9 +54,9 @@ def install(run, patches_, interactive: bool = False) -> None:
         _die_by(signum)
 
     def at_exit():
-        if not run.owned_here():
-            return
         try:
+            if not run.owned_here():
+                return
             # an uncaught exception whose excepthook is no longer ours (set after
             # start(), by the script or a library): Python left it in sys.last_value
             exc = getattr(sys, "last_value", None)
@@ -64,6 +64,16 @@ def install(run, patches_, interactive: bool = False) -> None:
                     and exc is not last_value:
                 run.record_exception(type(exc), exc, exc.__traceback__)
             run.finish()
+        except KeyboardInterrupt:  # a Ctrl-C before the finish began: finish, interrupted
+            if run.owned_here():
+                try:
+                    if run.outcome.error is None:
+                        run.outcome.exception(KeyboardInterrupt, KeyboardInterrupt(), None)
+                    run.finish()
+                except BaseException as e:
+                    from .console import say
+
+                    say(f"could not finish the run ({type(e).__name__}: {e})")
         except BaseException as e:  # a second Ctrl-C here must not lose the record
             from .console import say
 

@@ -80,7 +80,7 @@ def _spawn(argv, env) -> tuple[int, bytes, bytes]:
             (os.POSIX_SPAWN_DUP2, w_err, 2),
             (os.POSIX_SPAWN_CLOSE, r_out),
             (os.POSIX_SPAWN_CLOSE, r_err),
-        ])
+        ], setpgroup=0)  # its own process group: a Ctrl-C at the terminal does not kill it
     finally:
         os.close(w_out)
         os.close(w_err)

@@ -164,6 +164,7 @@ class Lifecycle:
         self._failed: set[str] = set()
         self._git_done: threading.Event | None = None
         self._last_save = 0.0
+        self.interrupted = False  # a Ctrl-C while the end waited for git
         self.log = LogFile(self.folder.log, say=say)
         self.log.line(RUNLOG, f"run {self.id} started: {self.record['command_line'] or '(interactive)'}",
                       self.t0)
@@ -258,8 +259,12 @@ class Lifecycle:
         finally:
             self._git_done.set()
 
-    def wait_code_state(self) -> None:
-        """Wait (briefly) for the code state; a Ctrl-C here stops the wait, not the record."""
+    def wait_code_state(self, unmask: bool = False) -> None:
+        """Wait (briefly) for the code state; a Ctrl-C here stops the wait, not the record.
+
+        ``unmask``: the caller holds ``no_interrupts()``; a Ctrl-C may land only
+        inside this wait, where it is caught.
+        """
         done = self._git_done
         if done is None:
             return
@@ -270,8 +275,10 @@ class Lifecycle:
                 self.fail_once("git", "git took too long; the code state is not recorded")
                 return
             try:
-                done.wait(min(left, 0.25))
+                with _unmasked(unmask):
+                    done.wait(min(left, 0.25))
             except KeyboardInterrupt:
+                self.interrupted = True
                 self.fail_once("git", "interrupted while waiting for git; the code state is not recorded")
                 return
 
@@ -296,11 +303,18 @@ class Lifecycle:
     def finish(self, outcome: Outcome, status: str | None = None, metrics: dict | None = None,
                before_save=None) -> str:
         """The last writes: run.json, report.md, the index line. Returns the report."""
+        self.wait_code_state()
+        with no_interrupts():
+            return self._finish(outcome, status, metrics, before_save)
+
+    def _finish(self, outcome: Outcome, status, metrics, before_save) -> str:
         from .fmt import shown_path
         from .report import render
 
-        self.wait_code_state()
         t = time.time()
+        if self.interrupted and outcome.error is None and outcome.signum is None:
+            outcome.error = {"type": "KeyboardInterrupt", "message": "while the end waited for git",
+                             "where": None, "traceback": []}
         st, code, sig = outcome.resolve()
         if status is not None:
             st = status
@@ -334,6 +348,46 @@ class Lifecycle:
     def close(self) -> None:
         self.metrics.close()
         self.log.close()
+
+
+class no_interrupts:
+    """SIGINT, SIGTERM and SIGHUP wait while the last writes are made (a second Ctrl-C
+    must not leave a record half-finished); they are delivered right after."""
+
+    def __enter__(self):
+        self.old = None
+        try:
+            import _signal
+
+            self.old = _signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGINT, SIGTERM, SIGHUP})
+        except (ImportError, AttributeError, OSError, ValueError):
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            import _signal
+
+            _signal.pthread_sigmask(_signal.SIG_SETMASK, self.old)
+
+
+class _unmasked:
+    """SIGINT delivered again for a moment (inside ``no_interrupts``), blocked again after."""
+
+    def __init__(self, active: bool):
+        self.active = active
+
+    def __enter__(self):
+        if self.active:
+            import _signal
+
+            _signal.pthread_sigmask(_signal.SIG_UNBLOCK, {SIGINT})
+
+    def __exit__(self, *exc):
+        if self.active:
+            import _signal
+
+            _signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGINT})
 
 
 def log_args(log, masked: dict) -> None:

@@ -21,7 +21,7 @@ from .console import RunHandler, basic_config_while_running, say
 from .folder import index, notes
 from .folder.layout import log_root
 from .folder.record import clean_text, jsonable
-from .lifecycle import Lifecycle, Outcome, log_args
+from .lifecycle import Lifecycle, Outcome, log_args, no_interrupts
 
 
 def _level(level) -> int:
@@ -135,10 +135,12 @@ class Run:
         life = self._life
         try:
             if life is not None and not self.outcome.discard:
-                for tee in self._tees:
-                    tee.drain()
-                report = life.finish(self.outcome, status, before_save=self._save_cells)
-                self._show(report)
+                with no_interrupts() as held:  # a Ctrl-C now can only stop the wait for git
+                    life.wait_code_state(unmask=held.old is not None)
+                    for tee in self._tees:
+                        tee.drain()
+                    report = life.finish(self.outcome, status, before_save=self._save_cells)
+                    self._show(report)
         finally:
             self._teardown()
             if life is not None and self.outcome.discard:
@@ -258,6 +260,10 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
           console=True, capture_output=True, copy=False, git=True) -> Run:
     prior = active.get()
     if prior is not None:
+        if "IPython" not in sys.modules or sys.modules["IPython"].get_ipython() is None:
+            say(f"runlog.start() called while run {prior.id} is active; it goes on "
+                "(finish it first to start another)")
+            return prior
         prior.finish()  # a notebook cell run twice: the old run ends, a new one starts
     levelno = _level(level)
     if args is not None:

@@ -113,6 +113,8 @@ def load(root: str, spec: str | None, runs: list[dict] | None = None) -> dict:
     try:
         rec = record.read(path)
     except record.RecordError as e:
+        if entry.get("shown_status") == "lost":  # killed while it started: no run.json yet
+            return {**record.upgrade(dict(entry)), "dir": path}
         raise CliError(str(e)) from None
     rec["dir"] = path
     rec["shown_status"] = shown_status(rec)

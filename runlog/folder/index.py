@@ -145,10 +145,33 @@ def read_run(root: str, run_id: str, warn=None) -> dict | None:
     return rec
 
 
-def _summary_of(root: str, run_id: str, entry: dict | None, warn) -> dict | None:
-    rec = read_run(root, run_id, warn)
-    if rec is None:
+def lost_summary(root: str, run_id: str) -> dict | None:
+    """A run killed while it started, before its first run.json: its run.log says it began.
+
+    Shown as lost, with what its log holds; a folder whose log runlog did not
+    start is not a run.
+    """
+    from .logfile import started_line
+
+    folder = LogDir(root).run(run_id)
+    started = started_line(folder.log, run_id)
+    if started is None or os.path.exists(folder.record):
         return None
+    rec = _record.upgrade({"id": run_id, "status": "running", "started_at": started[0],
+                           "command_line": started[1]})
+    out = _record.summary(rec)
+    out["dir"] = folder.path
+    out["shown_status"] = "lost"
+    return out
+
+
+def _summary_of(root: str, run_id: str, entry: dict | None, warn) -> dict | None:
+    rec = read_run(root, run_id, None)
+    if rec is None:
+        lost = lost_summary(root, run_id)
+        if lost is None:
+            read_run(root, run_id, warn)  # say once what is wrong with it
+        return lost
     out = _record.summary(rec)
     out["dir"] = rec["dir"]
     if entry is not None and entry.get("notes"):
@@ -309,6 +332,9 @@ def resolve(root: str, spec: str | None, runs: list[dict] | None = None) -> dict
             rec = read_run(root, spec)
             if rec is not None:
                 return rec
+            lost = lost_summary(root, spec)
+            if lost is not None:
+                return lost
             raise NoSuchRun(f"run {spec!r} has no readable record ({exact.record})")
     if runs is None:
         runs = sorted_runs(root)

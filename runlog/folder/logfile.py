@@ -59,6 +59,27 @@ def line_time(line: str) -> float | None:
         return None
 
 
+def started_line(path: str, run_id: str) -> tuple[str, str | None] | None:
+    """(ISO start time, command line) from a run.log whose first line is runlog's own
+    ``run ID started: COMMAND``; None for any other file."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(65536).decode("utf-8", "replace").rstrip("\n")
+    except OSError:
+        return None
+    head_ = f"{RUNLOG:<{LEVEL_WIDTH}}run {run_id} started: "
+    if level_of(first) is None or first[PREFIX_LEN:PREFIX_LEN + len(head_)] != head_:
+        return None
+    try:
+        t = time.mktime(time.strptime(first[:19], STAMP_FORMAT)) + int(first[20:23]) / 1000
+    except (ValueError, OverflowError):
+        return None
+    from .times import iso
+
+    command = first[PREFIX_LEN + len(head_):]
+    return iso(t), (None if command == "(interactive)" else command)
+
+
 class AppendFile:
     """A file only ever appended to, each write handed to the OS at once.
 

@@ -56,6 +56,7 @@ class Metrics:
         self.file = AppendFile(path, lazy=True, say=say) if path is not None else None
         self.summary: dict[str, dict] = {}
         self._names: dict[str, str] = {}
+        self._renamed: dict[str, str] = {}  # names with undecodable bytes, as recorded
 
     def add(self, name: str, value, step=None, t: float | None = None) -> None:
         v = _num(value)
@@ -64,9 +65,19 @@ class Metrics:
         if t is None:
             t = time.time()
         key = self._names.get(name)
+        if key is None and name in self._renamed:
+            name = self._renamed[name]
+            key = self._names.get(name)
         if key is None:
             if not isinstance(name, str):
                 raise TypeError(f"metric name must be a string, got {type(name).__name__}")
+            if not name.isascii():  # undecodable bytes (surrogates) become U+FFFD
+                from .record import clean_text
+
+                clean = clean_text(name)
+                if clean != name:
+                    self._renamed[name] = clean
+                    return self.add(clean, value, step, t)
             key = self._names[name] = json.dumps(name, ensure_ascii=False)
         s = self.summary.get(name)
         if s is None:

@@ -235,6 +235,8 @@ def pid_alive(pid) -> bool:
 def shown_status(r: dict) -> str:
     """``lost`` for a run still marked running whose process (on this host) is gone."""
     status = r.get("status") or "?"
+    if r.get("shown_status") == "lost":  # decided already (a run killed while it started)
+        return "lost"
     if status == "running" and r.get("host") in (None, os.uname().nodename):
         if r.get("pid") and not pid_alive(r["pid"]):
             return "lost"
@@ -259,6 +261,8 @@ def settle(record: dict, folder: RunFolder) -> dict:
         end = folder.last_write()
         start = parse_iso(record.get("started_at"))
         if end is not None:
+            if start is not None and end < start:
+                end = start  # a file time a little older than the first line's stamp
             record["ended_at"] = iso(end)
             if start is not None:
                 record["duration_s"] = round(max(end - start, 0.0), 3)
