@@ -42,6 +42,82 @@ def _own_handlers() -> bool:
     return logging is not None and len(getattr(logging, "_handlerList", (1, 2))) > 1
 
 
+LINE_LIMIT = 1 << 20  # characters of one line kept in run.log; the rest is counted, not kept
+
+
+class Pending:
+    """The line being written, in pieces: linear in what is written, bounded in memory.
+
+    Works on text or bytes alike. A piece holding ``\r`` redraws the line, so
+    only what a terminal would still show is kept; a line longer than
+    ``limit`` keeps its head and counts what is cut.
+    """
+
+    def __init__(self, empty, limit: int = LINE_LIMIT):
+        self.empty = empty
+        self.nl = empty.__class__("\n", "ascii") if isinstance(empty, bytes) else "\n"
+        self.cr = empty.__class__("\r", "ascii") if isinstance(empty, bytes) else "\r"
+        self.limit = limit
+        self.parts: list = []
+        self.size = 0
+        self.cut = 0
+
+    def feed(self, data) -> list:
+        """Add what was written; returns the lines it completed."""
+        lines = []
+        nl = self.nl
+        start = 0
+        while True:
+            i = data.find(nl, start)
+            if i < 0:
+                self._add(data[start:] if start else data)
+                return lines
+            self._add(data[start:i])
+            lines.append(self.take())
+            start = i + 1
+
+    def _add(self, piece) -> None:
+        if not piece:
+            return
+        if self.cr in piece:  # a redraw: the state so far and this piece, collapsed
+            joined = self.empty.join(self.parts) + piece
+            state = _collapse(joined, self.cr)
+            self.parts, self.size, self.cut = [state], len(state), 0
+            return
+        if self.parts and self.parts[-1].endswith(self.cr):  # the cursor went back: a redraw
+            self.parts, self.size, self.cut = [], 0, 0
+        room = self.limit - self.size
+        if len(piece) > room:
+            self.cut += len(piece) - max(room, 0)
+            piece = piece[:max(room, 0)]
+            if not piece:
+                return
+        self.parts.append(piece)
+        self.size += len(piece)
+
+    def take(self):
+        """The line so far (and how much of it was cut), and start a new one."""
+        line = self.empty.join(self.parts)
+        if self.cut:
+            more = f" … [{self.cut} more characters not kept]"
+            line += more.encode() if isinstance(line, bytes) else more
+        self.parts, self.size, self.cut = [], 0, 0
+        return line
+
+    def __bool__(self) -> bool:
+        return bool(self.parts)
+
+
+def _collapse(text, cr):
+    """What a redrawn line can still become: the text after the last ``\r`` (kept with the
+    ``\r`` when nothing followed it yet, so the next write redraws rather than extends)."""
+    head, _, tail = text.rpartition(cr)
+    if tail:
+        return tail
+    prev = head.rpartition(cr)[2]
+    return prev + cr
+
+
 class Tee:
     """Passes writes through to the real stream and logs whole lines to run.log."""
 
@@ -49,7 +125,7 @@ class Tee:
         self._stream = stream
         self._log_file = log
         self._tag = tag
-        self._parts: list[str] = []  # text since the last newline
+        self._pending = Pending("")
         self._lock = threading.Lock()
 
     def write(self, s):
@@ -68,21 +144,12 @@ class Tee:
 
     def _log(self, s: str) -> None:
         with self._lock:
-            if "\n" not in s:
-                if "\r" in s and self._parts:
-                    # a redraw: only what follows the last "\r" can still be seen
-                    self._parts = [last_state("".join(self._parts) + s) + ("\r" if s.endswith("\r") else "")]
-                else:
-                    self._parts.append(s)
-                return
-            head, *lines, rest = s.split("\n")
-            first = "".join(self._parts) + head if self._parts else head
-            now = time.time()
-            line = self._log_file.line
-            line(self._tag, last_state(first), now)
-            for ln in lines:
-                line(self._tag, last_state(ln), now)
-            self._parts = [rest] if rest else []
+            lines = self._pending.feed(s)
+            if lines:
+                now = time.time()
+                line = self._log_file.line
+                for ln in lines:
+                    line(self._tag, last_state(ln), now)
 
     def writelines(self, lines):
         for line in lines:
@@ -94,10 +161,9 @@ class Tee:
     def drain(self) -> None:
         """Log a last unfinished line (a bar never ended with a newline)."""
         with self._lock:
-            text = last_state("".join(self._parts))
+            text = last_state(self._pending.take())
             if text.strip():
                 self._log_file.line(self._tag, text)
-            self._parts = []
 
     def __getattr__(self, name):
         return getattr(self._stream, name)

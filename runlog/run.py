@@ -75,6 +75,12 @@ class Run:
         self._cells = None  # notebook cells followed during the run
         self._args_from_parse = False
         self._warned: set[str] = set()
+        self._forked = False  # this object was copied into a forked worker
+        if hasattr(os, "register_at_fork"):
+            import weakref
+
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: ref() and ref()._after_fork_in_child())
 
     # ------------------------------------------------------------ public API
 
@@ -94,16 +100,16 @@ class Run:
 
     def metric(self, name: str, value, step: int | None = None) -> None:
         """Record one metric point: appended to metrics.jsonl, summarised in run.json."""
-        if self.finished:
-            return self._after_finish("metric")
+        if self.finished or self._forked:
+            return self._not_recorded("metric")
         self.metrics.add(name, value, step)
         if self._life is not None:
             self._life.save_now_and_then(self.metrics.summary)
 
     def log_metrics(self, values: dict, step: int | None = None) -> None:
         """Record several metrics at the same step."""
-        if self.finished:
-            return self._after_finish("log_metrics")
+        if self.finished or self._forked:
+            return self._not_recorded("log_metrics")
         import time
 
         t = time.time()
@@ -168,8 +174,15 @@ class Run:
             self._warned.add(what)
             say(message)
 
-    def _after_finish(self, what: str) -> None:
-        self._say_once(f"after:{what}", f"run.{what}() after the run {self.id} finished; ignored")
+    def _not_recorded(self, what: str) -> None:
+        if self._forked:  # the summary lives in the parent: a point here would be in one, not both
+            self._say_once(f"fork:{what}", f"run.{what}() in a forked worker (pid {os.getpid()}) is "
+                                           "not recorded; record metrics in the main process")
+        else:
+            self._say_once(f"after:{what}", f"run.{what}() after the run {self.id} finished; ignored")
+
+    def _after_fork_in_child(self) -> None:
+        self._forked = True
 
     def _set_args(self, args: dict, given_=None, parser=None, claim: bool = False) -> None:
         args = jsonable(args)

@@ -282,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         _quiet_pipe()
         return 0
+    except OSError as e:  # a read-only, unreadable or vanished place: one line, not a traceback
+        where = f": {e.filename}" if e.filename else ""
+        sys.stderr.write(f"{PROG}: error: {e.strerror or e}{where}\n")
+        return 1
 
 
 def _quiet_pipe() -> None:

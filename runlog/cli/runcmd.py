@@ -31,7 +31,7 @@ from ..folder.logfile import ERR, LogFile
 from ..folder.metrics import read_points, summarize
 from ..folder.record import write_atomic
 from ..lifecycle import Lifecycle, Outcome
-from ..output import last_state
+from ..output import Pending, last_state
 from .common import CliError, number
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -120,18 +120,15 @@ class _Lines:
     """Splits one stream into lines for run.log, keeping a bar's final ``\\r`` state."""
 
     def __init__(self, tag: str, sink: LogFile, on_line):
-        self.tag, self.sink, self.on_line, self.buf = tag, sink, on_line, b""
+        self.tag, self.sink, self.on_line = tag, sink, on_line
+        self.pending = Pending(b"")  # linear in bytes, bounded however long a line is
 
     def feed(self, data: bytes) -> None:
-        buf = self.buf + data
-        if b"\n" in buf:
-            *lines, buf = buf.split(b"\n")
+        lines = self.pending.feed(data)
+        if lines:
             now = time.time()
             for raw in lines:
                 self._line(raw, now)
-        if b"\r" in buf:  # keep only what a terminal would still show of a redrawn line
-            buf = last_state(buf.decode("utf-8", "replace")).encode("utf-8")
-        self.buf = buf
 
     def _line(self, raw: bytes, now: float) -> None:
         text = last_state(raw.decode("utf-8", "replace"))
@@ -139,9 +136,8 @@ class _Lines:
         self.on_line(self.tag, text)
 
     def close(self) -> None:
-        if self.buf:
-            self._line(self.buf, time.time())
-            self.buf = b""
+        if self.pending:
+            self._line(self.pending.take(), time.time())
 
 
 class Recorder:
@@ -224,7 +220,11 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
     try:
         rec = Recorder(root, cmd, note, name, tags, git)
     except OSError as e:
-        raise CliError(f"could not create a run in {root} ({e.strerror or e})") from None
+        # as the library does: the program runs anyway, and one line says what is missing
+        sys.stderr.write(f"runlog: could not create a run in {root} ({e.strerror or e}); "
+                         f"running {cmd[0]} unrecorded\n")
+        sys.stderr.flush()
+        return _run_unrecorded(cmd)
     console_fd = os.dup(2)
     sys.stderr.write(f"runlog: run {rec.run_id} → {rec.sink.path}\n")
     sys.stderr.flush()
@@ -257,6 +257,21 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
             pass
     signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     return code
+
+
+def _run_unrecorded(cmd: list[str]) -> int:
+    """Run the program with our own stdin/stdout/stderr, as if runlog were not there."""
+    try:
+        proc = subprocess.Popen(cmd)
+    except OSError as e:
+        raise CliError(f"could not start {cmd[0]}: {e.strerror or e}", code=127) from None
+    while True:
+        try:
+            code = proc.wait()
+            break
+        except KeyboardInterrupt:  # the terminal's Ctrl-C reached the program too
+            continue
+    return 128 - code if code < 0 else code
 
 
 def pump(proc: subprocess.Popen, rec: Recorder, seen: list[int]) -> None:

@@ -88,7 +88,7 @@ def _merge(old: dict | None, entry: dict) -> dict:
     return old
 
 
-def read(root: str) -> dict[str, dict]:
+def read(root: str, warn=None) -> dict[str, dict]:
     """The newest index entry of every run, merged over its older ones."""
     entries: dict[str, dict] = {}
     try:
@@ -106,11 +106,19 @@ def read(root: str) -> dict[str, dict]:
                 parsed.append(json.loads(line))
             except (ValueError, RecursionError):
                 continue  # the folder is the truth
+    bad = 0
     for entry in parsed:
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
             continue
+        if not _record.summary_ok(entry):
+            bad += 1  # valid JSON of the wrong shape: the folder is the truth
+            entries.pop(entry["id"], None)
+            continue
         run_id = entry["id"]
         entries[run_id] = _merge(entries.get(run_id), _record.from_index(entry))
+    if bad and warn is not None:
+        warn(f"{LogDir(root).index}: {bad} line{'s' if bad != 1 else ''} of the wrong shape "
+             "skipped (the run folders are read instead)")
     return entries
 
 
@@ -187,7 +195,7 @@ def summaries(root: str, warn=None) -> Iterator[dict]:
     behind), and one without a status (only notes). Folders the index lacks are
     read from run.json; ones that are not runs are skipped.
     """
-    index = read(root)
+    index = read(root, warn)
     for run_id in run_ids(root):
         entry = index.get(run_id)
         status = entry.get("status") if entry is not None else None
@@ -235,6 +243,8 @@ def newest(root: str, n: int, warn=None) -> list[dict]:
             run_id = entry["id"]
         except (ValueError, KeyError, TypeError, RecursionError):
             continue
+        if not isinstance(run_id, str) or not _record.summary_ok(entry):
+            continue
         if run_id in need:
             lines.setdefault(run_id, []).append(entry)
             if "status" in entry:
@@ -281,7 +291,7 @@ def previous(root: str, script_path: str | None, before: str, exclude: str) -> d
             entry = json.loads(line)
         except (ValueError, RecursionError):
             continue
-        if (isinstance(entry, dict) and entry.get("status") == "finished"
+        if (isinstance(entry, dict) and _record.summary_ok(entry) and entry.get("status") == "finished"
                 and entry.get("script_path") == script_path and entry.get("id") != exclude
                 and str(entry.get("started_at")) <= before):
             return _record.from_index(entry)

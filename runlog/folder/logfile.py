@@ -169,26 +169,44 @@ def last_lines(path: str, n: int, keep=None, back_limit: int = 16 * 1024 * 1024
     """The last ``n`` complete lines of a file (that ``keep`` accepts), read from the end.
 
     Returns them and the offset to follow from (the start of an unfinished last
-    line). With ``keep``, at most ``back_limit`` bytes are searched.
+    line). Linear in what is read, however long a line is. With ``keep``, at
+    most ``back_limit`` bytes are searched.
     """
     with open(path, "rb") as f:
         end = f.seek(0, os.SEEK_END)
         stop = _complete_end(f, end)
-        pos, head_, blocks, count = stop, b"", [], 0
-        while pos > 0 and count < n:
+        pos = stop
+        found: list[str] = []  # newest first
+        carry: list[bytes] = []  # pieces of a line whose start lies further back, newest first
+        first = True
+
+        def take(raw: bytes) -> None:
+            line = raw.decode("utf-8", "replace")
+            if keep is None or keep(line):
+                found.append(line)
+
+        while pos > 0 and len(found) < n:
             step = min(BLOCK, pos)
             pos -= step
             f.seek(pos)
-            parts = (f.read(step) + head_).split(b"\n")
-            head_ = parts.pop(0) if pos > 0 else b""
-            if parts and parts[-1] == b"" and not blocks:
-                parts.pop()  # the file's final newline
-            lines = [p.decode("utf-8", "replace") for p in parts]
-            if keep is not None:
-                lines = [ln for ln in lines if keep(ln)]
-            blocks.append(lines)
-            count += len(lines)
+            block = f.read(step)
+            if first and block.endswith(b"\n"):
+                block = block[:-1]  # the file's final newline ends the last line
+            first = False
+            parts = block.split(b"\n")
+            if len(parts) == 1:
+                carry.append(block)
+            else:
+                take(parts[-1] + b"".join(reversed(carry)))
+                for raw in reversed(parts[1:-1]):
+                    if len(found) >= n:
+                        break
+                    take(raw)
+                carry = [parts[0]]
             if keep is not None and stop - pos >= back_limit:
+                carry = []
                 break
-    out = [ln for block in reversed(blocks) for ln in block]
-    return out[-n:] if n > 0 else [], stop
+        if pos == 0 and carry and len(found) < n and stop > 0:
+            take(b"".join(reversed(carry)))
+    found.reverse()
+    return found[-n:] if n > 0 else [], stop

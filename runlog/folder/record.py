@@ -99,6 +99,7 @@ def new_record(run_id: str, t0: float, *, command: list[str], command_line: str 
         "git": None,
         "host": os.uname().nodename if hasattr(os, "uname") else None,
         "pid": os.getpid(),
+        "pid_start": process_start(os.getpid()),
         "python": sys.version.split()[0],
         "metrics": {},
         "previous": None,
@@ -109,11 +110,19 @@ def new_record(run_id: str, t0: float, *, command: list[str], command_line: str 
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    """Write ``text`` to ``path`` through a temporary file and a rename; a failed write
+    leaves no temporary file behind."""
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", errors="replace") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def dumps(record: dict, pretty: bool = True) -> str:
@@ -175,7 +184,7 @@ def upgrade(record: dict) -> dict:
     """
     record.setdefault("schema", 0)
     for key in ("name", "note", "error", "git", "previous", "ended_at", "duration_s",
-                "exit_code", "script", "script_path", "cwd", "host", "pid", "python",
+                "exit_code", "script", "script_path", "cwd", "host", "pid", "pid_start", "python",
                 "command_line", "started_at"):
         record.setdefault(key, None)
     record.setdefault("tags", [])
@@ -193,7 +202,7 @@ def upgrade(record: dict) -> dict:
 SUMMARY_FIELDS = (
     "schema", "id", "name", "tags", "status", "exit_code", "signal", "started_at", "ended_at",
     "duration_s", "note", "script", "script_path", "command_line", "args", "args_given",
-    "metrics", "pid", "host", "previous", "git",
+    "metrics", "pid", "pid_start", "host", "previous", "git",
 )
 GIT_SUMMARY = ("commit", "short", "branch", "dirty")
 
@@ -212,6 +221,24 @@ def summary(record: dict) -> dict:
     return out
 
 
+_SUMMARY_SHAPES = {
+    "id": str, "status": (str, type(None)), "args": (dict, type(None)),
+    "metrics": (dict, type(None)), "tags": (list, type(None)), "args_given": (list, type(None)),
+    "git": (dict, type(None)), "duration_s": (int, float, type(None)),
+    "started_at": (str, type(None)), "note": (str, type(None)), "name": (str, type(None)),
+    "notes": (str, type(None)), "notes_added": str, "script_path": (str, type(None)),
+}
+
+
+def summary_ok(entry: dict) -> bool:
+    """Whether an index line has the shape readers rely on (valid JSON may still be wrong)."""
+    for k, types in _SUMMARY_SHAPES.items():
+        if k in entry and not isinstance(entry[k], types):
+            return False
+    m = entry.get("metrics")
+    return not m or all(isinstance(v, dict) for v in m.values())
+
+
 def from_index(entry: dict) -> dict:
     """An index line of any runlog version as a summary (older ones had ``git_short``/``git_commit``)."""
     if "git_short" in entry or "git_commit" in entry:
@@ -222,13 +249,27 @@ def from_index(entry: dict) -> dict:
     return entry
 
 
-def pid_alive(pid) -> bool:
+def process_start(pid) -> int | None:
+    """When a process started, in clock ticks since boot (Linux); with the pid it names
+    one process, where the pid alone may have been reused since."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:
+            stat = f.read()
+        return int(stat[stat.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError, TypeError):
+        return None
+
+
+def pid_alive(pid, start=None) -> bool:
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OSError, TypeError, ValueError):
-        return True
+        pass
+    if start is not None:  # the pid is taken: by the same process, or a later one?
+        now = process_start(pid)
+        return now is None or now == start
     return True
 
 
@@ -238,7 +279,7 @@ def shown_status(r: dict) -> str:
     if r.get("shown_status") == "lost":  # decided already (a run killed while it started)
         return "lost"
     if status == "running" and r.get("host") in (None, os.uname().nodename):
-        if r.get("pid") and not pid_alive(r["pid"]):
+        if r.get("pid") and not pid_alive(r["pid"], r.get("pid_start")):
             return "lost"
     return status
 
