@@ -109,3 +109,51 @@ def shown_path(path: str, cwd: str | None) -> str:
     """A path as the user would type it from where the script started."""
     rel = os.path.relpath(path, cwd or os.getcwd())
     return path if rel.startswith("..") else rel
+
+
+# C0 controls but tab, DEL, C1 controls, and lone surrogates (which no terminal
+# encoding can write). A terminal acts on these instead of showing them: ESC
+# starts sequences that can recolour, retitle, move the cursor or write the
+# clipboard (OSC 52); CR and BS overwrite what was shown.
+_CONTROL = None
+_NAMED = {"\n": "\\n", "\r": "\\r", "\b": "\\b", "\f": "\\f", "\v": "\\v", "\0": "\\0"}
+
+
+def _escape(m) -> str:
+    c = m.group()
+    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def printable(text: str, *, lines: bool = False) -> str:
+    """Recorded text fit for a terminal: every control character written out visibly.
+
+    ``"\\x1b]52;c;…\\x07"`` becomes ``\\x1b]52;c;…\\x07`` as plain characters, a
+    carriage return ``\\r``, a newline ``\\n``; tabs stay. With ``lines``, newlines
+    stay too (for a block that is several lines by design), each line escaped
+    alike. Idempotent, and a plain string comes back as it was.
+    """
+    global _CONTROL
+    if _CONTROL is None:
+        import re
+
+        _CONTROL = (re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]"),
+                    re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]"))
+    return _CONTROL[lines].sub(_escape, str(text))
+
+
+def printable_json(json_text: str) -> str:
+    """JSON text (from ``json.dumps(..., ensure_ascii=False)``) fit for a terminal.
+
+    JSON escapes the C0 controls already; this writes DEL, the C1 controls and lone
+    surrogates as ``\\uXXXX`` too. They can only occur inside strings, where the
+    escape means the same: the document is unchanged as data.
+    """
+    global _JSON_CONTROL
+    if _JSON_CONTROL is None:
+        import re
+
+        _JSON_CONTROL = re.compile("[\x7f-\x9f\ud800-\udfff]")
+    return _JSON_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", json_text)
+
+
+_JSON_CONTROL = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from .fmt import best, flatten, fmt_duration, fmt_num, fmt_value, status_text
+from .fmt import best, flatten, fmt_duration, fmt_num, fmt_value, printable, status_text
 from .folder.layout import LOG
 
 MAX_ARG_CHANGES = 6  # argument changes named in the "Since" line
@@ -61,7 +61,12 @@ def changes_since(record: dict, prev: dict | None) -> str | None:
 
 
 def render(record: dict, prev: dict | None = None, fmt: str = "md") -> str:
-    """The report as it is printed, saved as report.md and copied."""
+    """The report as it is printed, saved as report.md and copied.
+
+    Every line is one fact, and recorded text stays text: a newline or a control
+    character in a note, a name or a value is written out visibly (``printable``),
+    so it can neither split a bullet nor act on the terminal that shows it.
+    """
     md = fmt == "md"
     tick = "`" if md else ""
     lines = [f"{'## ' if md else ''}Run {record['id']} · {status_text(record)} · "
@@ -123,4 +128,4 @@ def render(record: dict, prev: dict | None = None, fmt: str = "md") -> str:
         item(f"- Error: {err.get('type', 'Error')}{msg}{where}")
     if record.get("dir"):
         item(f"- Log: {os.path.join(record['dir'], LOG)}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(ln) for ln in lines) + "\n"

@@ -60,8 +60,9 @@ def test_journal_file_is_self_contained(history, capsys):
     assert "<script src" not in html and "<link" not in html
     # no address is fetched: the only URL is the SVG namespace name
     assert set(re.findall(r"https?://[^\s\"'<>)]+", html)) <= {"http://www.w3.org/2000/svg"}
-    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>',
-                                html, re.S).group(1).replace("<\\/", "</"))
+    raw = re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S).group(1)
+    assert "<" not in raw  # nothing in the data can start a tag, a comment or an end tag
+    data = json.loads(raw)
     runs = data["runs"]
     assert [r["id"] for r in runs] == ids[::-1]  # newest first
     by = {r["note"]: r for r in runs}
@@ -149,5 +150,90 @@ def test_journal_in_a_real_browser(history):
         box.send_keys(" ")
         time.sleep(0.4)
         driver.save_screenshot(str(BUILD / "journal.png"))
+    finally:
+        driver.quit()
+
+
+# Text that changes the HTML parser's state inside a <script> element: a comment opener
+# followed by "<script" (the data element then swallows the page's own script), an end
+# tag, markup, a CDATA end, and the JavaScript line separators.
+HOSTILE = ["<!--<script>", "</script>", "<script>alert(1)</script>", "]]>", "a\u2028b\u2029c",
+           "<!--<script>x</script><script>alert(2)</script>-->]]>\u2028end"]
+HOSTILE_SCRIPT = """\
+import argparse, logging, runlog
+p = argparse.ArgumentParser()
+p.add_argument("--text", default="plain")
+p.add_argument("--lr", type=float, default=0.1)
+a = p.parse_args()
+run = runlog.start(git=False)
+logging.getLogger("t").info("log says %s", a.text)
+for step in range(3):
+    run.metric("loss", a.lr / (step + 1), step=step)
+    run.metric("m</script><!--", float(step), step=step)
+run.add_note("later: " + a.text)
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile_history(tmp_path_factory):
+    d = tmp_path_factory.mktemp("journal-hostile")
+    (d / "train.py").write_text(textwrap.dedent(HOSTILE_SCRIPT))
+    env = dict(os.environ)
+    env.pop("RUNLOG_DIR", None)
+    for i, text in enumerate(HOSTILE):
+        p = subprocess.run([sys.executable, "train.py", "--note", text, "--text", text,
+                            "--lr", str(0.1 * (i + 1))], cwd=d, env=env, capture_output=True,
+                           timeout=60)
+        assert p.returncode == 0, p.stderr
+    return d, d / "logs"
+
+
+def test_journal_data_cannot_leave_its_script_element(hostile_history):
+    d, logs = hostile_history
+    out = d / "j.html"
+    assert cli(["--dir", str(logs), "journal", "-o", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    start = html.index('<script type="application/json" id="data">') + 42
+    data = html[start:html.index("</script>", start)]
+    assert not set(data) & {"<", ">", "&", "\u2028", "\u2029"}
+    runs = json.loads(data)["runs"]
+    assert sorted(r["note"] for r in runs) == sorted(HOSTILE)
+    assert html.count("<script") == 2  # the data and the page's own
+
+
+def test_journal_in_a_real_browser_shows_hostile_text_as_text(hostile_history):
+    d, logs = hostile_history
+    out = d / "hostile.html"
+    assert cli(["--dir", str(logs), "journal", "-o", str(out)]) == 0
+    from selenium.webdriver.common.by import By
+
+    driver = _driver()
+    try:
+        driver.get(out.as_uri())
+        cards = driver.find_elements(By.CSS_SELECTOR, ".card")
+        assert len(cards) == len(HOSTILE)
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+        assert driver.execute_script("return document.scripts.length") == 2  # no markup made
+        shown = driver.execute_script("""
+            return [...document.querySelectorAll('.card')].map(c => ({
+              note: c.querySelector('.note').textContent,
+              later: c.querySelector('.notes').textContent,
+              args: [...c.querySelectorAll('table.args td')].map(td => td.textContent),
+              log: c.querySelector('.fold-log pre').textContent,
+              curves: [...c.querySelectorAll('.curve')].map(e => e.textContent)}));""")
+        assert sorted(s["note"] for s in shown) == sorted(HOSTILE)  # verbatim
+        for s in shown:
+            text = s["note"]
+            # notes.md is read by lines: there U+2028 and U+2029 end a line like "\n"
+            assert s["later"].endswith("later: " + re.sub("[\u2028\u2029]", "\n", text))
+            assert s["args"][s["args"].index("text") + 1] == text
+            assert "log says " + text in s["log"]
+            assert "m</script><!--" in s["curves"]
+        for c in cards:  # and on the screen, where the text has no line separator
+            note = c.find_element(By.CSS_SELECTOR, ".note")
+            assert note.is_displayed()
+            if "\u2028" not in note.get_attribute("textContent"):
+                assert note.text == note.get_attribute("textContent")
     finally:
         driver.quit()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..fmt import flatten, fmt_num, fmt_value
+from ..fmt import flatten, fmt_num, fmt_value, printable
 from ..folder.layout import RunFolder
 from .common import CliError, all_runs, load, out, read_notes
 
@@ -27,7 +27,7 @@ def arg_rows(a: dict, b: dict) -> list[tuple[str, str, str]]:
         va = fmt_value(fa[k]) if k in fa else MISSING
         vb = fmt_value(fb[k]) if k in fb else MISSING
         if k not in fa or k not in fb or fa[k] != fb[k]:
-            rows.append((k, va, vb))
+            rows.append((printable(k), printable(va), printable(vb)))
     return rows
 
 
@@ -37,7 +37,8 @@ def metric_rows(a: dict, b: dict) -> tuple[list[tuple[str, str, str]], list[str]
     for k in list(ma) + [k for k in mb if k not in ma]:
         va = ma.get(k, {}).get("last")
         vb = mb.get(k, {}).get("last")
-        rows.append((k, fmt_num(va) if k in ma else MISSING, fmt_num(vb) if k in mb else MISSING))
+        rows.append((printable(k), fmt_num(va) if k in ma else MISSING,
+                     fmt_num(vb) if k in mb else MISSING))
         if isinstance(va, (int, float)) and isinstance(vb, (int, float)):
             d = vb - va
             deltas.append(("+" if d > 0 else "") + fmt_num(d) if d == d and d != 0 else "")
@@ -94,8 +95,10 @@ def diff(root: str, spec_a: str, spec_b: str | None) -> int:
         a = load(root, spec_a, runs)
     if a["id"] == b["id"]:
         raise CliError("both arguments name the same run")
-    parts = [f"A {a['id']}  {a['shown_status']}  {a.get('note') or ''}".rstrip() + "\n"
-             + f"B {b['id']}  {b['shown_status']}  {b.get('note') or ''}".rstrip()]
+    # recorded text, one line per name, value or note whatever it holds (``printable``)
+    parts = [printable(f"A {a['id']}  {a['shown_status']}  {a.get('note') or ''}".rstrip())
+             + "\n"
+             + printable(f"B {b['id']}  {b['shown_status']}  {b.get('note') or ''}".rstrip())]
     rows = arg_rows(a, b)
     parts.append("Arguments (A → B):\n" + ("\n".join(_table(rows)) if rows else "  same"))
     mrows, deltas = metric_rows(a, b)
@@ -106,5 +109,6 @@ def diff(root: str, spec_a: str, spec_b: str | None) -> int:
         if notes:
             parts.append(f"Notes on {label}:\n" + "\n".join(f"  {ln}" for ln in notes.splitlines() if ln))
     parts.append("Code:\n" + "\n".join(code_section(a, b)))
-    out("\n\n".join(parts) + "\n")
+    # and whatever else came from the run or git (commit subjects, file names)
+    out(printable("\n\n".join(parts), lines=True) + "\n")
     return 0

@@ -114,6 +114,21 @@ def card(root: str, r: dict, prev: dict | None) -> dict:
     }
 
 
+# Inside <script> the HTML parser still reads "<!--", "<script" and "</script": any of
+# them in a note or a log line would end or swallow the element, and the page with it.
+# In JSON, "<" and the others occur only inside strings, where \uXXXX means the same.
+_SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                  "\u2029": "\\u2029"}
+
+
+def script_safe(json_text: str) -> str:
+    """JSON text that can sit inside a ``<script>`` element whatever its strings hold:
+    no "<" at all (so no tag, comment or end tag), nor ">", "&", U+2028, U+2029."""
+    for c, esc in _SCRIPT_UNSAFE.items():
+        json_text = json_text.replace(c, esc)
+    return json_text
+
+
 def build(root: str, limit: int | None = None) -> str:
     runs = all_runs(root)
     if limit:
@@ -124,7 +139,7 @@ def build(root: str, limit: int | None = None) -> str:
     data = json.dumps({"runs": cards, "dir": os.path.abspath(root),
                        "made": time.strftime("%Y-%m-%d %H:%M")}, ensure_ascii=False,
                       separators=(",", ":"), default=str)
-    data = data.replace("</", "<\\/")  # nothing in the data can close the script element
+    data = script_safe(data)
     page = resources.files("runlog.cli").joinpath("journal.html").read_text(encoding="utf-8")
     return page.replace("/*DATA*/null", data, 1)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from ..fmt import flatten, fmt_duration, fmt_num, fmt_value, lower_is_better
+from ..fmt import (flatten, fmt_duration, fmt_num, fmt_value, lower_is_better, printable,
+                   printable_json)
 from .common import CliError, all_runs, newest_runs, out, shown_status
 
 NOTE_WIDTH = 40
@@ -57,6 +58,8 @@ def _haystack(r: dict) -> str:
 
 
 def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The table as text: every cell one line of printable characters (``printable``),
+    whichever format then shows it."""
     diff = differing_args(runs)
     metric_names: dict[str, None] = {}
     for r in runs:
@@ -72,8 +75,8 @@ def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
         row += [fmt_value(args[k]) if k in args else "" for k in diff]
         ms = r.get("metrics") or {}
         row += [fmt_num(ms[m].get("last")) if m in ms else "" for m in metric_names]
-        table.append(row)
-    return header, table
+        table.append([printable(c) for c in row])
+    return [printable(h) for h in header], table
 
 
 def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | None = None,
@@ -89,8 +92,8 @@ def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | Non
         import json
 
         dumps = json.dumps  # one write: a flush per line costs 10,000 system calls
-        out("".join(dumps({k: v for k, v in r.items() if k != "dir"}, ensure_ascii=False,
-                          default=str) + "\n" for r in runs))
+        out(printable_json("".join(dumps({k: v for k, v in r.items() if k != "dir"},
+                                         ensure_ascii=False, default=str) + "\n" for r in runs)))
         return 0
     header, table = rows(runs)
     if fmt == "csv":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from ..fmt import fmt_num
+from ..fmt import fmt_num, printable
 from ..folder.metrics import read_points
 from .common import CliError, all_runs, find, folder, out
 
@@ -43,8 +43,8 @@ def plot(root: str, specs: list[str], metric: str | None = None, output: str | N
         names += [n for n in s if n not in names]
     if metric:
         if metric not in names:
-            raise CliError(f"no chosen run has a metric {metric!r} (they have: "
-                           f"{', '.join(names) or 'none'})")
+            raise CliError(printable(f"no chosen run has a metric {metric!r} (they have: "
+                                     f"{', '.join(names) or 'none'})"))
         names = [metric]
     if not names:
         raise CliError("the chosen runs recorded no metric points")
@@ -53,7 +53,7 @@ def plot(root: str, specs: list[str], metric: str | None = None, output: str | N
     w = max(len(r["id"]) for r, _ in data)
     lines = []
     for name in names:
-        lines.append(name)
+        lines.append(printable(name))  # a metric name is shown, never obeyed
         for r, s in data:
             pts = s.get(name)
             if not pts:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 from ..clipboard import copy as copy_text
-from ..fmt import flatten, fmt_num, fmt_value
+from ..fmt import flatten, fmt_num, fmt_value, printable, printable_json
 from ..folder.layout import RunFolder
 from ..folder.logfile import last_lines
 from ..report import render
@@ -29,7 +30,7 @@ def report_text(root: str, record: dict, fmt: str = "md") -> str:
         tail = _log_tail(record["dir"], LOG_TAIL)
         if tail:
             fence = "```" if fmt == "md" else ""
-            body = "\n".join(tail)
+            body = "\n".join(printable(ln) for ln in tail)
             what = "ended without a word" if record["status"] == "lost" else "still running"
             text += f"\nLast log lines ({what}):\n\n" + (f"{fence}\n{body}\n{fence}\n" if fence
                                                           else body + "\n")
@@ -44,8 +45,6 @@ def report(root: str, spec: str | None, copy: bool = False, fmt: str = "md") -> 
         why = copy_text(text)
         if why:
             raise CliError(why)
-        import sys
-
         sys.stderr.write("runlog: report copied to the clipboard\n")
     return 0
 
@@ -55,7 +54,7 @@ def show(root: str, spec: str | None, patch: bool = False, as_json: bool = False
     run_dir = record["dir"]
     if as_json:
         raw = {k: v for k, v in record.items() if k not in ("dir", "shown_status")}
-        out(json.dumps(raw, indent=2, ensure_ascii=False, default=str) + "\n")
+        out(printable_json(json.dumps(raw, indent=2, ensure_ascii=False, default=str)) + "\n")
         return 0
     if patch:
         git = record.get("git") or {}
@@ -63,19 +62,24 @@ def show(root: str, spec: str | None, patch: bool = False, as_json: bool = False
         if not os.path.exists(path):
             raise CliError(f"run {record['id']} saved no code changes (its tree was clean)")
         with open(path, encoding="utf-8", errors="replace") as f:
-            out(f.read())
+            text = f.read()
+        # the patch as saved when it goes to a file or `git apply`; on a terminal, the
+        # control characters its lines may hold are shown, not obeyed
+        out(printable(text, lines=True) if sys.stdout.isatty() else text)
         return 0
     parts = [report_text(root, record, "text").rstrip("\n")]
-    args = flatten(record.get("args") or {})
+    # recorded text, one line per name or value whatever it holds (``printable``)
+    args = [(printable(k), printable(fmt_value(v)), k)
+            for k, v in flatten(record.get("args") or {}).items()]
     if args:
         given = set(record.get("args_given") or [])
-        width = max(len(k) for k in args)
-        lines = [f"  {k:<{width}}  {fmt_value(v)}{'   (given)' if k in given else ''}"
-                 for k, v in args.items()]
+        width = max(len(k) for k, _, _ in args)
+        lines = [f"  {k:<{width}}  {v}{'   (given)' if raw in given else ''}"
+                 for k, v, raw in args]
         parts.append("Arguments:\n" + "\n".join(lines))
     metrics = record.get("metrics") or {}
     if metrics:
-        lines = [f"  {k}: last {fmt_num(m.get('last'))}, min {fmt_num(m.get('min'))}, "
+        lines = [f"  {printable(k)}: last {fmt_num(m.get('last'))}, min {fmt_num(m.get('min'))}, "
                  f"max {fmt_num(m.get('max'))}, {m.get('count')} points"
                  + (f", step {m['step']}" if m.get("step") is not None else "")
                  for k, m in metrics.items()]
@@ -100,7 +104,9 @@ def show(root: str, spec: str | None, patch: bool = False, as_json: bool = False
         except OSError:
             pass
     parts.append(f"Files in {run_dir}:\n" + "\n".join(files))
-    out("\n\n".join(parts) + "\n")
+    # and whatever else came from the run (git's file names, the files there, the
+    # traceback): no control character reaches the terminal, the lines stay lines
+    out(printable("\n\n".join(parts), lines=True) + "\n")
     return 0
 
 

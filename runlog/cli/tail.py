@@ -11,7 +11,7 @@ import re
 import sys
 import time
 
-from ..fmt import fmt_duration, fmt_num
+from ..fmt import fmt_duration, fmt_num, printable
 from ..folder import record
 from ..folder.layout import RunFolder
 from ..folder.logfile import LEVELS, last_lines, level_of
@@ -74,8 +74,8 @@ def _status(run_dir: str) -> dict | None:
 def _summary(r: dict) -> str:
     metrics = r.get("metrics") or {}
     ms = ", ".join(f"{k} {fmt_num(v.get('last'))}" for k, v in metrics.items())
-    return (f"-- run {r['id']} {r['shown_status']} after {fmt_duration(r.get('duration_s'))}"
-            + (f" · {ms}" if ms else "") + "\n")
+    return printable(f"-- run {r['id']} {r['shown_status']} after {fmt_duration(r.get('duration_s'))}"
+                     + (f" · {ms}" if ms else "")) + "\n"
 
 
 def tail(root: str, spec: str | None, lines: int = 10, follow: bool = True,
@@ -95,8 +95,10 @@ def tail(root: str, spec: str | None, lines: int = 10, follow: bool = True,
         ctx, offset = last_lines(path, lines, Filter(grep, level) if (grep or level) else None)
     except FileNotFoundError:
         ctx, offset = [], 0
+    # a log line is shown, never obeyed: its control characters (a script's colours, a
+    # progress bar's \r, an escape sequence in a logged value) are written out (``printable``)
     for line in ctx:
-        write(line + "\n")
+        write(printable(line) + "\n")
     flush()
     if not follow:
         return 0
@@ -117,7 +119,7 @@ def tail(root: str, spec: str | None, lines: int = 10, follow: bool = True,
             for raw in complete:
                 line = raw.decode("utf-8", "replace")
                 if keep(line):
-                    write(line + "\n")
+                    write(printable(line) + "\n")
                     flush()
             continue
         now = time.monotonic()
@@ -131,7 +133,7 @@ def tail(root: str, spec: str | None, lines: int = 10, follow: bool = True,
                 for raw in (partial + rest).split(b"\n"):
                     line = raw.decode("utf-8", "replace")
                     if line and keep(line):
-                        write(line + "\n")
+                        write(printable(line) + "\n")
                 write(_summary(r))
                 flush()
                 return 0
