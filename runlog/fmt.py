@@ -22,7 +22,11 @@ def fmt_num(v) -> str:
     if isinstance(v, bool) or v is None:
         return str(v)
     if isinstance(v, int):
-        return str(v)
+        if abs(v) < 10**15:
+            return str(v)
+        digits = str(abs(v))  # too big for a float: the same shape as f"{v:.4g}"
+        mantissa = f"{digits[0]}.{digits[1:4]}".rstrip("0").rstrip(".")
+        return f"{'-' if v < 0 else ''}{mantissa}e+{len(digits) - 1}"
     if isinstance(v, float):
         if math.isnan(v):
             return "nan"

@@ -66,16 +66,21 @@ def boot() -> None:
 def _on_parse(parser, namespace, given) -> None:
     from .args import argparse_hook
     from .args.given import namespace_args
+    from .mask import secret_options
 
     argparse_hook.unlisten()
     if is_worker():
         return
     d = parent_run_dir()
     if d is not None:
-        hand_over_args(d, namespace_args(namespace), given, claim=True)
+        try:
+            secret = secret_options(parser)
+        except Exception:
+            secret = []
+        hand_over_args(d, namespace_args(namespace), given, claim=True, secret_opts=secret)
 
 
-def hand_over_args(run_dir: str, args: dict, given, claim: bool) -> dict | None:
+def hand_over_args(run_dir: str, args: dict, given, claim: bool, secret_opts=None) -> dict | None:
     """Give the parent's run this program's arguments (masked); None if another process
     of the program already did (with ``claim``) or the handover failed."""
     from .args import note
@@ -85,7 +90,7 @@ def hand_over_args(run_dir: str, args: dict, given, claim: bool) -> dict | None:
     masked = mask_args(jsonable(args))
     try:
         ok = handoff.write_args(run_dir, masked, given, note.stashed(),
-                                sys.argv[0] if sys.argv else None, claim)
+                                sys.argv[0] if sys.argv else None, claim, secret_opts)
     except OSError:
         return None
     return masked if ok else None

@@ -143,7 +143,8 @@ class Lifecycle:
 
     def __init__(self, root: str, *, command: list[str], script: str | None,
                  script_path: str | None, typed_note: str | None = None,
-                 code_note: str | None = None, name=None, tags=(), t0: float | None = None):
+                 code_note: str | None = None, name=None, tags=(), t0: float | None = None,
+                 secret_opts=None):
         from .args.note import decide
         from .fmt import command_line
 
@@ -154,7 +155,11 @@ class Lifecycle:
         self.dir = path
         self.typed_note = typed_note
         note = decide(typed_note, code_note)
-        shown = mask_argv([record.clean_text(a) for a in command])
+        # the command as typed stays in memory only; what is written is masked with what is
+        # known of the parser's secret options (``remask`` when the parser shows up)
+        self._raw_command = [record.clean_text(a) for a in command]
+        self._secret_opts = None if secret_opts is None else list(secret_opts)
+        shown = self._masked_command()
         self.record = record.new_record(
             self.id, self.t0, command=shown, command_line=command_line(shown) if shown else None,
             script=script, script_path=script_path, note=note, name=name, tags=tags)
@@ -171,6 +176,27 @@ class Lifecycle:
         if note:
             self.log.line(RUNLOG, f"note: {note}", self.t0)
         self.metrics = Metrics(self.folder.metrics, say=say)
+
+    # ---------------------------------------------------------------- the command, masked
+
+    def _masked_command(self, final: bool = False) -> list[str]:
+        """The command with secrets masked. While the parser is unknown, a short option's
+        value may be a secret's (``-p`` for ``--password``): hidden until the parser shows
+        which are; at the end, without a parser, only what names say is secret."""
+        if self._secret_opts is not None:
+            return mask_argv(self._raw_command, self._secret_opts)
+        masked = mask_argv(self._raw_command)
+        return masked if final else hide_short_values(masked)
+
+    def remask(self, secret_opts) -> None:
+        """The parser is known now: mask the command with its secret options."""
+        from .fmt import command_line
+
+        self._secret_opts = list(secret_opts or ())
+        shown = self._masked_command()
+        with self.lock:
+            self.record["command"] = shown
+            self.record["command_line"] = command_line(shown) if shown else None
 
     # ---------------------------------------------------------------- saying
 
@@ -289,6 +315,8 @@ class Lifecycle:
         from .folder import handoff
 
         joined = handoff.read_args(self.dir)
+        if joined and isinstance(joined.get("secret_options"), list):
+            self.remask([str(o) for o in joined["secret_options"]])
         with self.lock:
             r = self.record
             if joined:
@@ -318,6 +346,8 @@ class Lifecycle:
         st, code, sig = outcome.resolve()
         if status is not None:
             st = status
+        if self._secret_opts is None:  # no parser ever showed: what names say is secret
+            self.remask_final()
         with self.lock:
             self.finished = True
             r = self.record
@@ -344,6 +374,14 @@ class Lifecycle:
         except OSError:
             pass
         return report
+
+    def remask_final(self) -> None:
+        from .fmt import command_line
+
+        shown = self._masked_command(final=True)
+        with self.lock:
+            self.record["command"] = shown
+            self.record["command_line"] = command_line(shown) if shown else None
 
     def close(self) -> None:
         self.metrics.close()
@@ -388,6 +426,28 @@ class _unmasked:
             import _signal
 
             _signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGINT})
+
+
+def hide_short_values(argv: list[str]) -> list[str]:
+    """Every short option's value hidden (``-p VALUE``, ``-pVALUE``): what is written
+    before the parser tells which short options hold secrets."""
+    from .mask import MASK
+
+    out = argv[:1]
+    hide = False
+    for a in argv[1:]:
+        if hide and not a.startswith("-"):
+            out.append(MASK)
+            hide = False
+            continue
+        hide = False
+        if len(a) >= 2 and a[0] == "-" and a[1] != "-" and a[1].isalpha():
+            if len(a) == 2:
+                hide = True
+            else:
+                a = a[:2] + MASK
+        out.append(a)
+    return out
 
 
 def log_args(log, masked: dict) -> None:

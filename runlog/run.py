@@ -191,7 +191,8 @@ class Run:
         if self._life is not None:
             self._life.set_args(args, given_)
             return
-        masked = self.hand_over(self.dir, args, given_, claim) if self.hand_over else None
+        secret = _secret_options(parser) if parser is not None else None
+        masked = self.hand_over(self.dir, args, given_, claim, secret) if self.hand_over else None
         if masked is not None:
             log_args(self.log, masked)
 
@@ -201,7 +202,9 @@ class Run:
         self._args_from_parse = True
         self.parser = parser
         argparse_hook.unlisten()
-        self._set_args(given.namespace_args(namespace), given_, claim=True)
+        if self._life is not None:
+            self._life.remask(_secret_options(parser))
+        self._set_args(given.namespace_args(namespace), given_, parser, claim=True)
 
     def _save_cells(self, record: dict) -> None:
         if self._cells is not None:
@@ -241,9 +244,19 @@ class Run:
                 self.log.close()
 
 
-def capture_args(run: Run, args) -> None:
+def _secret_options(parser) -> list[str]:
+    from .mask import secret_options
+
+    try:
+        return secret_options(parser)
+    except Exception:  # a parser of an unusual kind: the names still mask what they can
+        return []
+
+
+def capture_args(run: Run, args, scopes=None) -> None:
     """The run's arguments: given, or found in the caller's argparse, click or Hydra."""
-    scopes = frames.caller_scopes()
+    if scopes is None:
+        scopes = frames.caller_scopes()
     if args is not None:
         # start(args) with the Namespace of a parser at hand: the parser tells what was given
         ns, parser = frames.find_namespace(scopes)
@@ -294,8 +307,11 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     else:
         command, script = _command(), (sys.argv[0] if sys.argv and sys.argv[0] else None)
     script_path = os.path.realpath(script) if script and script not in ("-c", "-m") else None
+    scopes = frames.caller_scopes()
+    parser = frames.find_parser(scopes)  # built already: its secret options mask the command
     life = Lifecycle(root, command=command, script=script, script_path=script_path,
-                     typed_note=note_mod.typed(), code_note=note, name=name, tags=tags)
+                     typed_note=note_mod.typed(), code_note=note, name=name, tags=tags,
+                     secret_opts=_secret_options(parser) if parser is not None else None)
     run = Run(life)
     run._copy = copy
     p = run.patches
@@ -318,7 +334,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
                 p.apply(attr, patches_mod.std_stream, attr, tee)
                 run._tees.append(tee)
     try:
-        capture_args(run, args)
+        capture_args(run, args, scopes)
     except Exception as e:  # finding the arguments must never cost the run
         say(f"could not record the arguments ({type(e).__name__}: {e})")
     from . import exits

@@ -182,7 +182,7 @@ def test_sigterm_while_start_runs_leaves_a_lost_run(tmp_path):
     # the folder then holds only run.log, and the run lists as lost with its log.
     write_script(tmp_path, """\
         import os, signal, runlog, runlog.run
-        def killed(run, args):  # the moment before the first run.json is written
+        def killed(*a):  # the moment before the first run.json is written
             os.kill(os.getpid(), signal.SIGTERM)
         runlog.run.capture_args = killed
         runlog.start(git=False)

@@ -122,6 +122,69 @@ def test_sigint_is_forwarded_and_recorded(tmp_path):
     assert "KeyboardInterrupt" in (run_dir / "run.log").read_text()
 
 
+CHECKPOINT = """\
+import signal, sys, time
+def save(signum, frame):  # a checkpointing handler: a second SIGTERM mid-save would hurt
+    print("saving after", signal.Signals(signum).name, flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, save)
+signal.signal(signal.SIGHUP, save)
+print("ready", flush=True)
+for _ in range(1200):
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.parametrize("how", ["the whole process group", "every process, one by one",
+                                 "runlog run alone"])
+def test_sigterm_reaches_the_program_exactly_once(tmp_path, how):
+    # kill -TERM -- -PGID, a scheduler signalling every process of a job (Slurm, systemd),
+    # or `kill PID` of the wrapper: the program's handler runs once, and run.log says why
+    write(tmp_path, "ck.py", CHECKPOINT)
+    env = dict(os.environ)
+    env.pop("RUNLOG_DIR", None)
+    proc = subprocess.Popen([*RUNLOG, "run", "--no-git", "--", sys.executable, "ck.py"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)
+    assert proc.stdout.readline() == "ready\n"
+    (run_dir,) = runs(tmp_path / "logs")
+    if how == "the whole process group":
+        os.killpg(proc.pid, signal.SIGTERM)
+    elif how == "every process, one by one":
+        pids = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True,
+                              text=True).stdout.split()
+        for pid in sorted(pids, key=lambda p: int(p) == proc.pid):  # runlog run last
+            os.kill(int(pid), signal.SIGTERM)
+    else:
+        proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert out.count("saving after SIGTERM") == 1, (out, err)
+    r = record(run_dir)
+    assert (r["status"], r["signal"], r["exit_code"]) == ("killed", "SIGTERM", 0)
+    log = (run_dir / "run.log").read_text()
+    said = "forwarded to the program" if how == "runlog run alone" else "reached the program directly"
+    assert said in log
+
+
+def test_a_hangup_of_the_session_runlog_run_leads_reaches_the_program(tmp_path):
+    # runlog run as the session leader (a tmux pane, ssh -t, setsid): the kernel tells only
+    # the session leader that the terminal went away; the program must hear it too
+    write(tmp_path, "ck.py", CHECKPOINT)
+    env = dict(os.environ)
+    env.pop("RUNLOG_DIR", None)
+    proc = subprocess.Popen([*RUNLOG, "run", "--no-git", "--", sys.executable, "ck.py"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)
+    assert proc.stdout.readline() == "ready\n"
+    (run_dir,) = runs(tmp_path / "logs")
+    proc.send_signal(signal.SIGHUP)  # what the kernel sends the session leader on a hangup
+    out, err = proc.communicate(timeout=30)
+    assert out.count("saving after SIGHUP") == 1, (out, err)
+    r = record(run_dir)
+    assert (r["status"], r["signal"]) == ("killed", "SIGHUP")
+    assert "SIGHUP from pid" in (run_dir / "run.log").read_text()
+
+
 def test_program_killed_by_signal_is_recorded_as_killed(tmp_path):
     write(tmp_path, "die.sh", "#!/bin/sh\necho going\nkill -TERM $$\nsleep 5\n", 0o755)
     p = runlog_run(tmp_path, "./die.sh")

@@ -95,7 +95,6 @@ E2E_SECRETS = (b"sk-AAAA1111", b"HUNTER22", b"PGPASS99")
 E2E_ARGV = ["s.py", "--api", "sk-AAAA1111", "-pHUNTER22", "--db", "postgres://u:PGPASS99@h/db"]
 
 
-@pytest.mark.xfail(strict=False, reason="wired in lifecycle next")
 @pytest.mark.parametrize("start", ["before the parse", "after the parse"])
 @pytest.mark.parametrize("how", ["python s.py", "runlog run -- python s.py"])
 def test_no_spelling_of_a_secret_is_written_anywhere(tmp_path, how, start):

@@ -62,6 +62,12 @@ def find_namespace(scopes):
     return None, None
 
 
+def find_parser(scopes):
+    """An ArgumentParser among the scopes (built, perhaps not parsed yet), or None."""
+    argparse = sys.modules.get("argparse")
+    return _parser_in(scopes, argparse.ArgumentParser) if argparse is not None else None
+
+
 def _parser_in(scopes, parser_type):
     for scope in scopes:
         for value in list(scope.values()):

@@ -6,7 +6,7 @@ import sys
 
 from ..fmt import (flatten, fmt_duration, fmt_num, fmt_value, lower_is_better, printable,
                    printable_json)
-from .common import CliError, all_runs, newest_runs, out, shown_status
+from .common import CliError, all_runs, newest_runs, out, settled, shown_status
 
 NOTE_WIDTH = 40
 
@@ -27,6 +27,8 @@ def select(runs: list[dict], n: int | None, status: str | None, grep: str | None
            sort: str | None) -> list[dict]:
     for r in runs:
         r["shown_status"] = shown_status(r)
+        if r["shown_status"] == "lost":  # its metrics and duration from what it wrote
+            settled(r)
     if status:
         wanted = {s.strip() for s in status.split(",") if s.strip()}
         runs = [r for r in runs if r["shown_status"] in wanted]

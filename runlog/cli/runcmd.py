@@ -7,9 +7,13 @@ become metric points. A Python program underneath is reached through a
 argparse arguments, and its own ``runlog.start()`` joins this run.
 
 Signals: SIGINT, SIGTERM and SIGHUP are blocked here and collected with
-``sigtimedwait``, which says who sent them. One sent by another process
-(``kill``) is forwarded to the program; a Ctrl-C from the terminal already
-reached the program, which shares our process group, and is not sent twice.
+``sigtimedwait``. Whether the program got the same signal itself — a Ctrl-C
+at the terminal, ``kill -TERM -- -PGID``, Slurm or systemd signalling every
+process of the job — is told by a *sentinel*: a ``sleep`` in our process group
+with the default dispositions. If the sentinel got the signal too, so did the
+program, and it is not sent twice (a checkpointing SIGTERM handler is never
+interrupted by a second SIGTERM); if only we got it (``kill PID``, a closed
+terminal when we lead the session), it is forwarded. run.log says which.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import time
 
 from .. import joined
 from ..args.note import take_note
-from ..folder.logfile import ERR, LogFile
+from ..folder.logfile import ERR, RUNLOG, LogFile
 from ..folder.metrics import read_points, summarize
 from ..folder.record import write_atomic
 from ..lifecycle import Lifecycle, Outcome
@@ -165,7 +169,9 @@ class Recorder:
                 write_atomic(id_file, self.run_id)
             except OSError:
                 pass
-        args, given = command_args(words)
+        from ..mask import mask_argv
+
+        args, given = command_args(mask_argv(words))
         self.life.set_args(args, given)
         self.sink = self.life.log
         self.stderr_tail: collections.deque = collections.deque(maxlen=12)
@@ -236,14 +242,16 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
         rec.stderr_tail.append(f"runlog: could not start {cmd[0]}: {e.strerror or e}")
         rec.finish(127, [])
         raise CliError(f"could not start {cmd[0]}: {e.strerror or e}", code=127) from None
+    sentinel = Sentinel()
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # after Popen: not inherited
     rec.start_git()
     seen: list[int] = []
     try:
-        pump(proc, rec, seen)
+        pump(proc, rec, seen, sentinel)
         returncode = proc.wait()
     finally:
         os.close(console_fd)
+        sentinel.stop()
     report, code = rec.finish(returncode, seen)
     sys.stderr.write("\n" + report)
     sys.stderr.flush()
@@ -274,7 +282,105 @@ def _run_unrecorded(cmd: list[str]) -> int:
     return 128 - code if code < 0 else code
 
 
-def pump(proc: subprocess.Popen, rec: Recorder, seen: list[int]) -> None:
+class Sentinel:
+    """A ``sleep`` in our process group that shows whether a signal reached the group.
+
+    A signal sent to the group, or to every process of a job, kills it (its
+    dispositions are the defaults); one sent to us alone leaves it alive.
+    """
+
+    def __init__(self):
+        self.pid = None
+        self._spawn()
+
+    def _spawn(self) -> None:
+        sleep = shutil.which("sleep")
+        if sleep is None:
+            return
+        try:
+            self.pid = os.posix_spawn(sleep, ["sleep", "2147483647"], {}, file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+            ], setsigdef=SIGNALS, setsigmask=())
+        except OSError:
+            self.pid = None
+
+    def _hit(self, signo: int) -> bool:
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return True
+        if pid:
+            return True
+        try:
+            with open(f"/proc/{self.pid}/status", encoding="ascii") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            return False
+        if fields.get("State", "").strip()[:1] in ("Z", "X"):
+            return True
+        pending = 0
+        for key in ("SigPnd", "ShdPnd"):
+            try:
+                pending |= int(fields.get(key, "0").strip(), 16)
+            except ValueError:
+                pass
+        return bool(pending & ((1 << (signo - 1)) | (1 << (signal.SIGKILL - 1))))
+
+    def got(self, signo: int) -> bool | None:
+        """Whether the group got ``signo`` too (None: no sentinel, cannot tell)."""
+        if self.pid is None:
+            return None
+        # a job-wide kill may reach us a moment before the sentinel: look a few times
+        deadline = time.monotonic() + 0.05
+        while True:
+            if self._hit(signo):
+                self.stop()
+                self._spawn()  # ready for the next signal
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        if self.pid is None:
+            return
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        self.pid = None
+
+
+def _forward(proc, rec: Recorder, info, sentinel: Sentinel) -> None:
+    """Send the program a signal we were sent, unless it got the same one itself."""
+    name = signal.Signals(info.si_signo).name
+    got = sentinel.got(info.si_signo)
+    if got is None:  # no sentinel: a terminal's signal reached the whole group, another did not
+        got = info.si_code == SI_KERNEL and not (info.si_signo == signal.SIGHUP and _leads_session())
+    if got:
+        rec.sink.line(RUNLOG, f"{name} reached the program directly; not sent again")
+        return
+    try:
+        proc.send_signal(info.si_signo)
+        rec.sink.line(RUNLOG, f"{name} from pid {info.si_pid}: forwarded to the program")
+    except OSError:
+        pass
+
+
+def _leads_session() -> bool:
+    try:
+        return os.getsid(0) == os.getpid()
+    except OSError:
+        return False
+
+
+def pump(proc: subprocess.Popen, rec: Recorder, seen: list[int], sentinel: Sentinel) -> None:
     """Pass output through and into run.log until the program's pipes close."""
     sel = selectors.DefaultSelector()
     lines = {}
@@ -304,11 +410,9 @@ def pump(proc: subprocess.Popen, rec: Recorder, seen: list[int]) -> None:
             interrupts += 1
             if interrupts >= 3 and proc.poll() is None:
                 proc.kill()  # asked three times: stop waiting for a clean exit
-            elif info.si_code != SI_KERNEL and proc.poll() is None:
-                try:
-                    proc.send_signal(info.si_signo)
-                except OSError:
-                    pass
+                rec.sink.line(RUNLOG, "asked three times: the program was killed (SIGKILL)")
+            elif proc.poll() is None:
+                _forward(proc, rec, info, sentinel)
         if proc.poll() is not None:
             # the program is gone; a background child may hold the pipes open
             exited_at = exited_at or time.monotonic()

@@ -4,7 +4,8 @@
 parse of the first process to parse claims it with an exclusive create),
 the note it was given on its command line and its script; ``note.txt`` the
 note given in its code (``start(note=...)``). The parent reads both when the
-program ends and puts them in run.json.
+program ends and puts them in run.json; ``secret_options`` (the option strings
+whose values are secrets) mask its command.
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ from .record import write_atomic
 
 
 def write_args(run_dir: str, args: dict, given, note: str | None, script: str | None,
-               claim: bool) -> bool:
-    """Hand over the program's (masked) arguments. With ``claim``, only if nobody has yet."""
+               claim: bool, secret_options=None) -> bool:
+    """Hand over the program's (masked) arguments, and the option strings its parser
+    says hold secrets (the parent masks its command with them). With ``claim``, only
+    if nobody has yet."""
     data = {
         "args": args,
         "args_given": list(dict.fromkeys(given or [])),
         "note": note,
         "script": script,
         "pid": os.getpid(),
+        "secret_options": list(secret_options) if secret_options is not None else None,
     }
     path = RunFolder(run_dir).args
     text = json.dumps(data, ensure_ascii=False, indent=1, default=str)
