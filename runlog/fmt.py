@@ -137,12 +137,15 @@ def printable(text: str, *, lines: bool = False) -> str:
     alike. Idempotent, and a plain string comes back as it was.
     """
     global _CONTROL
+    text = str(text)
+    if text.isprintable():  # the common case, without loading re (start() writes through here)
+        return text
     if _CONTROL is None:
         import re
 
         _CONTROL = (re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]"),
                     re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]"))
-    return _CONTROL[lines].sub(_escape, str(text))
+    return _CONTROL[lines].sub(_escape, text)
 
 
 def printable_json(json_text: str) -> str:

@@ -171,10 +171,13 @@ class Lifecycle:
         self._last_save = 0.0
         self.interrupted = False  # a Ctrl-C while the end waited for git
         self.log = LogFile(self.folder.log, say=say)
-        self.log.line(RUNLOG, f"run {self.id} started: {self.record['command_line'] or '(interactive)'}",
-                      self.t0)
+        from .fmt import printable
+
+        # runlog's own lines are one line each, whatever the recorded text holds
+        self.log.line(RUNLOG, printable(
+            f"run {self.id} started: {self.record['command_line'] or '(interactive)'}"), self.t0)
         if note:
-            self.log.line(RUNLOG, f"note: {note}", self.t0)
+            self.log.line(RUNLOG, printable(f"note: {note}"), self.t0)
         self.metrics = Metrics(self.folder.metrics, say=say)
 
     # ---------------------------------------------------------------- the command, masked
@@ -454,7 +457,7 @@ def log_args(log, masked: dict) -> None:
     """The arguments line at the top of run.log."""
     if log is None:
         return
-    from .fmt import flatten, fmt_value
+    from .fmt import flatten, fmt_value, printable
 
     flat = flatten(masked)
-    log.line(RUNLOG, "args: " + " ".join(f"{k}={fmt_value(v)}" for k, v in flat.items()))
+    log.line(RUNLOG, printable("args: " + " ".join(f"{k}={fmt_value(v)}" for k, v in flat.items())))

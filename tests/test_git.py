@@ -5,12 +5,14 @@ or no git program."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
-from conftest import commit_all, git_out, write_script
+from conftest import clean_env, commit_all, git_out, read_json, run_dirs, write_script
 
 SCRIPT = "import runlog\nrunlog.start()\nprint('done')\n"
 
@@ -204,3 +206,36 @@ def test_many_small_untracked_files_are_each_saved(repo, run_script):
     assert len(r["git"]["changed_files"]) == 50
     assert (d / "code.patch").read_text().count("new file mode") == 50
 
+
+
+def test_a_ctrl_c_right_after_start_leaves_the_code_state(git_repo):
+    # A terminal's Ctrl-C goes to the whole foreground process group; git runs in its own,
+    # so a run interrupted in its first milliseconds still records its code state.
+    (git_repo / "a.py").write_text("x = 2\n")  # a change to record
+    (git_repo / "s.py").write_text(textwrap.dedent("""\
+        import os, signal, time, runlog
+        def git_running():  # a git child of this process, right now
+            for t in os.listdir("/proc/self/task"):
+                with open(f"/proc/self/task/{t}/children") as f:
+                    for pid in f.read().split():
+                        try:
+                            with open(f"/proc/{pid}/comm") as c:
+                                if c.read().strip() == "git":
+                                    return True
+                        except OSError:
+                            pass
+            return False
+        runlog.start()
+        for _ in range(200_000):  # until git is at work (it takes a few milliseconds)
+            if git_running():
+                break
+        os.killpg(os.getpgid(0), signal.SIGINT)  # what the terminal does on Ctrl-C
+        time.sleep(30)
+        """))
+    proc = subprocess.run([sys.executable, "s.py"], cwd=git_repo, capture_output=True, text=True,
+                          env=clean_env(), timeout=60, start_new_session=True)
+    (d,) = run_dirs(git_repo / "logs")
+    r = read_json(d / "run.json")
+    assert r["status"] == "interrupted", proc.stderr
+    assert r["git"] is not None and r["git"]["changed_files"] == ["a.py", "s.py"], proc.stderr
+    assert "could not record the code state" not in proc.stderr

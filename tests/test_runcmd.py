@@ -327,3 +327,30 @@ def test_previous_run_of_same_command_is_compared(tmp_path):
     r = record(second)
     assert r["previous"] == first.name
     assert f"Since {first.name}:" in p.stderr and "acc 0.5 → 0.7" in p.stderr
+
+
+def test_a_huge_line_without_a_newline_passes_through_and_is_kept_bounded(tmp_path):
+    # 20 MB on one line in small writes: all of it reaches our stdout, run.log keeps a
+    # bounded head of it with a count of the rest, and the journal a bounded tail
+    write(tmp_path, "big.py", """\
+        import sys
+        for _ in range(200_000):
+            sys.stdout.write("x" * 100)
+        sys.stdout.write("\\nafter\\n")
+        """)
+    logs = tmp_path / "logs"
+    with open(tmp_path / "out.bin", "wb") as out:
+        p = subprocess.run([*RUNLOG, "--dir", str(logs), "run", "--no-git", "--", sys.executable,
+                            "big.py"], cwd=tmp_path, stdout=out, stderr=subprocess.PIPE,
+                           timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "out.bin").stat().st_size == 20_000_000 + len("\nafter\n")
+    (run_dir,) = runs(logs)
+    log = (run_dir / "run.log").read_text()
+    assert len(log) < 2_000_000  # the head of the line, not all of it
+    (line,) = [ln for ln in log.splitlines() if ln.endswith("more characters not kept]")]
+    assert " OUT     xxxx" in line and "after" in log
+    assert record(run_dir)["status"] == "finished"
+    j = subprocess.run([*RUNLOG, "--dir", str(logs), "journal", "-o", str(tmp_path / "j.html")],
+                       capture_output=True, text=True, timeout=120)
+    assert j.returncode == 0 and (tmp_path / "j.html").stat().st_size < 1_000_000

@@ -50,9 +50,14 @@ def curves(run_dir: str) -> dict[str, list]:
             if len(pts) > 1}
 
 
+LOG_LINE_CHARS = 2000  # of each log line in a card: a 100 MB line stays a few kB here
+
+
 def _tail(path: str, n: int) -> str:
     try:
-        return "\n".join(last_lines(path, n)[0])
+        lines = last_lines(path, n)[0]
+        return "\n".join(ln if len(ln) <= LOG_LINE_CHARS else ln[:LOG_LINE_CHARS] + " …"
+                         for ln in lines)
     except OSError:
         return ""
 

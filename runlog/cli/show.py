@@ -8,7 +8,7 @@ import sys
 
 from ..clipboard import copy as copy_text
 from ..fmt import flatten, fmt_num, fmt_value, printable, printable_json
-from ..folder.layout import RunFolder
+from ..folder.layout import RunFolder, is_leftover
 from ..folder.logfile import last_lines
 from ..report import render
 from .common import CliError, load, out, previous_of, read_notes, settled
@@ -98,7 +98,7 @@ def show(root: str, spec: str | None, patch: bool = False, as_json: bool = False
     if err and err.get("traceback"):
         parts.append("Traceback:\n" + "\n".join(f"  {ln}" for ln in err["traceback"]))
     files = []
-    for name in sorted(os.listdir(run_dir)):
+    for name in sorted(n for n in os.listdir(run_dir) if not is_leftover(n)):
         try:
             files.append(f"  {name}  {_size(os.path.getsize(os.path.join(run_dir, name)))}")
         except OSError:

@@ -135,6 +135,11 @@ def log_root(log_dir: str | os.PathLike | None = None) -> str:
     return os.environ.get("RUNLOG_DIR") or "logs"
 
 
+def is_leftover(name: str) -> bool:
+    """A temporary file of an atomic write that a crash left behind: never part of a run."""
+    return name.endswith(".tmp")
+
+
 def is_run_name(name: str) -> bool:
     """Whether a folder name in a log directory may be a run (hidden ones never are)."""
     return not name.startswith(".")
