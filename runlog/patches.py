@@ -187,8 +187,12 @@ def signals(names, on_signal):
             pass
     if not installed:
         return None
+    _in_forked_children.append(installed)
+    _reset_in_forked_children()
 
     def undo():
+        if installed in _in_forked_children:
+            _in_forked_children.remove(installed)
         for signum, handler, prev in reversed(installed):
             try:
                 if signal.getsignal(signum) is handler:
@@ -197,6 +201,39 @@ def signals(names, on_signal):
                 pass  # not the main thread now: ours stays, and only chains
 
     return undo
+
+
+# A forked worker (multiprocessing, DataLoader) must not keep runlog's handlers: they act
+# only in the run's own process, and a Python-level SIGTERM handler in a worker blocked in
+# a semaphore can miss the signal (Pool.terminate() then waits for it forever). In the
+# child, the signals go back to what they were before runlog.
+_in_forked_children: list = []
+_fork_hook = False
+
+
+def _reset_in_forked_children() -> None:
+    global _fork_hook
+    if _fork_hook or not hasattr(__import__("os"), "register_at_fork"):
+        return
+    _fork_hook = True
+    import os
+
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _after_fork_in_child() -> None:
+    try:
+        import _signal as signal
+    except ImportError:  # pragma: no cover - not CPython
+        import signal
+    for installed in _in_forked_children:
+        for signum, handler, prev in installed:
+            try:
+                if signal.getsignal(signum) is handler:
+                    signal.signal(signum, prev)
+            except (ValueError, OSError, TypeError):
+                pass
+    _in_forked_children.clear()
 
 
 def _signal_handler(on_signal, prev):
