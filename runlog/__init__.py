@@ -24,16 +24,17 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     If runlog itself fails (read-only disk, …) it says so once on stderr and
     returns a run that records nothing, so the script goes on.
     """
-    from . import joined
-
     try:
-        joins, rank = joined.applies()
-        if joins:  # inside `runlog run`, or a distributed rank
-            from .args.config import config_args
-            from .run import _level
+        if any(v in _JOIN_ENV for v in _os_environ()):  # inside `runlog run`, or a rank
+            from . import joined
 
-            return joined.join(config_args(args) if args is not None else None, note,
-                               _level(level), console, rank)
+            joins, rank = joined.applies()
+            if joins:
+                from .args.config import config_args
+                from .run import _level
+
+                return joined.join(config_args(args) if args is not None else None, note,
+                                   _level(level), console, rank)
         from .run import start as start_run
 
         return start_run(args, note=note, name=name, tags=tags, log_dir=log_dir, level=level,
@@ -41,7 +42,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     except (ValueError, TypeError):
         raise  # the caller's own mistake (a bad level, an unusable args object)
     except Exception as e:
-        from . import active
+        from . import active, joined
         from .console import say
 
         why = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror else e
@@ -49,6 +50,15 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
         run = joined.ConsoleRun(console=console)
         active.set(run)
         return run
+
+
+_JOIN_ENV = frozenset(("RANK", "LOCAL_RANK", "RUNLOG_RUN_DIR", "RUNLOG_RUN_ID"))  # joined.JOIN_ENV
+
+
+def _os_environ():
+    import os
+
+    return os.environ
 
 
 def current():

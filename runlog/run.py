@@ -15,13 +15,18 @@ import threading
 
 from . import active
 from . import patches as patches_mod
-from .args import argparse_hook, config, frames, given
+from .args import argparse_hook, config, frames
 from .args import note as note_mod
 from .console import RunHandler, basic_config_while_running, say
-from .folder import index, notes
 from .folder.layout import log_root
 from .folder.record import clean_text, jsonable
 from .lifecycle import Lifecycle, Outcome, log_args, no_interrupts
+
+
+def namespace_args(ns) -> dict:
+    from .args.given import namespace_args as args_of
+
+    return args_of(ns)
 
 
 def _level(level) -> int:
@@ -121,6 +126,8 @@ class Run:
 
     def add_note(self, text: str) -> None:
         """Append a timestamped note to notes.md (never rewritten)."""
+        from .folder import index, notes
+
         try:
             block = notes.append(self.dir, text)
             index.append_note(self.root, self.id, block)
@@ -187,7 +194,9 @@ class Run:
     def _set_args(self, args: dict, given_=None, parser=None, claim: bool = False) -> None:
         args = jsonable(args)
         if given_ is None:
-            given_ = given.given_from_argv(list(args), sys.argv[1:], parser, args)
+            from .args.given import given_from_argv
+
+            given_ = given_from_argv(list(args), sys.argv[1:], parser, args)
         if self._life is not None:
             self._life.set_args(args, given_)
             return
@@ -204,7 +213,7 @@ class Run:
         argparse_hook.unlisten()
         if self._life is not None:
             self._life.remask(_secret_options(parser))
-        self._set_args(given.namespace_args(namespace), given_, parser, claim=True)
+        self._set_args(namespace_args(namespace), given_, parser, claim=True)
 
     def _save_cells(self, record: dict) -> None:
         if self._cells is not None:
@@ -260,7 +269,7 @@ def capture_args(run: Run, args, scopes=None) -> None:
     if args is not None:
         # start(args) with the Namespace of a parser at hand: the parser tells what was given
         ns, parser = frames.find_namespace(scopes)
-        if ns is None or set(given.namespace_args(ns)) != set(args):
+        if ns is None or set(namespace_args(ns)) != set(args):
             parser = None
         run._set_args(args, None, parser)
         return
@@ -268,7 +277,7 @@ def capture_args(run: Run, args, scopes=None) -> None:
     if found is None:
         ns, parser = frames.find_namespace(scopes)
         if ns is not None:
-            run._set_args(given.namespace_args(ns), None, parser, claim=True)
+            run._set_args(namespace_args(ns), None, parser, claim=True)
             run._args_from_parse = True
             return
         found = config.from_click()

@@ -72,9 +72,7 @@ class Metrics:
             if not isinstance(name, str):
                 raise TypeError(f"metric name must be a string, got {type(name).__name__}")
             if not name.isascii():  # undecodable bytes (surrogates) become U+FFFD
-                from .record import clean_text
-
-                clean = clean_text(name)
+                clean = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                 if clean != name:
                     self._renamed[name] = clean
                     return self.add(clean, value, step, t)
