@@ -307,6 +307,54 @@ def _numstat(fields: list[bytes]) -> list[tuple[str, str, str]]:
     return files
 
 
+def _patch_by_file(text: str) -> dict[str, str]:
+    """A saved patch as {path: its part}, so two patches compare file by file."""
+    parts: dict[str, str] = {}
+    path = None
+    for line in text.splitlines(keepends=True):
+        if line.startswith("diff --git "):
+            path = line.rstrip("\n").rsplit(" b/", 1)[-1]
+            parts[path] = line
+        elif line.startswith("# untracked, not saved"):
+            parts[line.split(": ", 1)[-1].strip()] = line  # content unknown: named, as is
+            path = None
+        elif path is not None:
+            parts[path] += line
+    return parts
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def compare_states(top: str, prev_dir: str, prev_git: dict, run_dir: str, info: dict) -> dict:
+    """What differs between two recorded code states (commit + saved patch).
+
+    ``files``: the files whose content differs, committed or not; ``commits``:
+    how many commits lie between; ``same``: whether the states are equal.
+    """
+    prev_commit, cur_commit = prev_git.get("commit"), info.get("commit")
+    prev_patch = RunFolder(prev_dir).patch if prev_git.get("dirty") else None
+    cur_patch = RunFolder(run_dir).patch if info.get("patch") else None
+    a, b = _read(prev_patch) if prev_patch else "", _read(cur_patch) if cur_patch else ""
+    if prev_commit == cur_commit:  # same commit: the saved patches say it all, file by file
+        pa, pb = _patch_by_file(a), _patch_by_file(b)
+        files = sorted(p for p in set(pa) | set(pb) if pa.get(p) != pb.get(p))
+        return {"commits": 0, "files": files, "same": not files}
+    between = changes_between(top, prev_commit, cur_commit) if prev_commit and cur_commit else None
+    commits = (between or {}).get("commits", 0)
+    if not a and not b and between is not None:
+        files = between["files"]
+    else:  # a commit and a patch on either side: build both states and compare them exactly
+        d = diff_states(top, (prev_commit, prev_patch if a else None), (cur_commit, cur_patch if b else None))
+        files = [path for path, _, _ in d["files"]]
+    return {"commits": commits, "files": files, "same": not files and not commits}
+
+
 def code_state(record: dict, run_dir: str, root: str, say) -> dict | None:
     """Capture the code state of a starting run and compare it with the previous run.
 
@@ -330,9 +378,11 @@ def code_state(record: dict, run_dir: str, root: str, say) -> dict | None:
     prev = previous(root, record.get("script_path"), record["started_at"], record["id"])
     top = info.pop("top", None) if info else None
     changes = None
-    prev_commit = (prev.get("git") or {}).get("commit") if prev else None
-    if prev_commit and info and top and info.get("commit"):
-        changes = changes_between(top, prev_commit, info["commit"])
+    if prev and info and top and prev.get("git"):
+        try:
+            changes = compare_states(top, os.path.join(root, prev["id"]), prev["git"], run_dir, info)
+        except (GitError, OSError) as e:
+            say("compare", f"could not compare the code with {prev['id']} ({e})")
     record["git"] = info
     record["previous"] = prev["id"] if prev else None
     if changes:

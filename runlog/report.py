@@ -50,13 +50,17 @@ def changes_since(record: dict, prev: dict | None) -> str | None:
     if len(parts) > MAX_ARG_CHANGES:
         parts = parts[:MAX_ARG_CHANGES] + [f"… {len(parts) - MAX_ARG_CHANGES} more arguments"]
     code = record.get("code_changes") or {}
+    files = code.get("files") or []
+    shown = ", ".join(files[:4]) + (f" +{len(files) - 4}" if len(files) > 4 else "")
     if code.get("commits"):
         n = code["commits"]
-        files = code.get("files") or []
-        shown = ", ".join(files[:4]) + (f" +{len(files) - 4}" if len(files) > 4 else "")
         parts.append(f"{n} new commit{'s' if n != 1 else ''}" + (f" ({shown})" if shown else ""))
+    elif files:  # the same commit, other uncommitted changes: the code is not the same
+        parts.append(f"uncommitted changes differ ({shown})")
     parts += metric_changes(prev.get("metrics") or {}, record.get("metrics") or {})
-    text = "; ".join(parts) if parts else "same arguments and commit"
+    # "same code" only when the recorded states are known to be equal
+    same = "same arguments and code" if code.get("same") else "same arguments"
+    text = "; ".join(parts) if parts else same
     return f"Since {prev['id']}: {text}"
 
 

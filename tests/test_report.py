@@ -90,10 +90,37 @@ def test_the_first_run_has_nothing_to_compare_with(repo, run_script):
     assert r["previous"] is None and "Since" not in proc.stderr
 
 
-def test_same_arguments_and_commit(repo, run_script):
+def test_same_arguments_and_code(repo, run_script):
     _, _, first = run_script(None, name="train.py")
-    proc, _, _ = run_script(None, name="train.py")
-    assert f"- Since {first['id']}: same arguments and commit" in proc.stderr
+    proc, _, r = run_script(None, name="train.py")
+    assert r["code_changes"] == {"commits": 0, "files": [], "same": True}
+    assert f"- Since {first['id']}: same arguments and code" in proc.stderr
+
+
+def test_uncommitted_changes_since_the_previous_run_are_named(repo, run_script):
+    # clean, then model.py edited without a commit: the code is not the same, and "Since"
+    # names the file (as runlog diff does), never "same arguments and code"
+    (repo / "model.py").write_text("layers = 2\n")
+    commit_all(repo, "a model")
+    _, _, first = run_script(None, name="train.py")
+    (repo / "model.py").write_text("layers = 3\n")
+    proc, _, second = run_script(None, name="train.py")
+    assert second["code_changes"] == {"commits": 0, "files": ["model.py"], "same": False}
+    assert f"- Since {first['id']}: uncommitted changes differ (model.py)" in proc.stderr
+    # the same uncommitted change again: the same code
+    proc, _, third = run_script(None, name="train.py")
+    assert third["code_changes"]["same"] is True
+    assert f"- Since {second['id']}: same arguments and code" in proc.stderr
+    # committed now: a new commit, but the content is what the last run had
+    commit_all(repo, "three layers")
+    proc, _, fourth = run_script(None, name="train.py")
+    assert fourth["code_changes"] == {"commits": 1, "files": [], "same": False}
+
+
+def test_a_run_without_a_recorded_code_state_never_claims_the_same_code():
+    prev = record(id="p", args={"lr": 0.1})
+    cur = record(args={"lr": 0.1}, code_changes=None)
+    assert "- Since p: same arguments\n" in render(cur, prev)
 
 
 def test_compared_with_the_previous_finished_run_only(repo, run_script):
@@ -117,7 +144,7 @@ def test_new_commits_and_their_files_since_the_previous_run(repo, run_script):
     (repo / "model.py").write_text("layers = 4\n")
     commit_all(repo, "a deeper model")
     proc, _, r = run_script(None, "--model", "cnn", name="train.py")
-    assert r["code_changes"] == {"commits": 1, "files": ["a.py", "model.py"]}
+    assert r["code_changes"] == {"commits": 1, "files": ["a.py", "model.py"], "same": False}
     assert (f"- Since {first['id']}: model mlp → cnn; 1 new commit (a.py, model.py)"
             in proc.stderr)
 
