@@ -11,11 +11,36 @@ import os
 
 _LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "rmse", "perplexity", "ppl", "wer", "cer",
                     "time", "latency", "nll", "bpd", "distance", "regret")
+_HIGHER_IS_BETTER = ("acc", "f1", "auc", "precision", "recall", "score", "bleu", "rouge",
+                     "map", "iou", "dice", "r2", "reward", "return", "top1", "top5", "ndcg",
+                     "mrr", "hit", "success", "psnr", "ssim")
 
 
 def lower_is_better(name: str) -> bool:
     n = name.lower()
     return any(w in n for w in _LOWER_IS_BETTER)
+
+
+def higher_is_better(name: str) -> bool:
+    n = name.lower()
+    return not lower_is_better(n) and any(w in n for w in _HIGHER_IS_BETTER)
+
+
+def same_value(a, b) -> bool:
+    """The one equality of recorded values: 0 and 0.0 are the same setting, True and 1 are not."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b
+
+
+def value_key(v) -> str:
+    """A key under which values that ``same_value`` calls equal collide."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        try:
+            return repr(float(v)) if v == v else "nan"
+        except OverflowError:
+            return repr(v)
+    return repr(v)
 
 
 def fmt_num(v) -> str:
@@ -32,12 +57,22 @@ def fmt_num(v) -> str:
             return "nan"
         if math.isinf(v):
             return "inf" if v > 0 else "-inf"
-        if v == 0:
-            return "0"
         if v == int(v) and abs(v) < 1e15:
-            return str(int(v)) if abs(v) >= 1e4 else f"{v:g}"
+            return f"{int(v)}.0"  # a float stays a float: dropout=0.0, not 0
         return f"{v:.4g}"
     return str(v)
+
+
+def fmt_change(a, b) -> tuple[str, str]:
+    """Two different numbers written with enough digits to show that they differ."""
+    sa, sb = fmt_num(a), fmt_num(b)
+    if sa != sb or not all(isinstance(x, float) for x in (a, b)) or a == b:
+        return sa, sb
+    for digits in range(5, 18):
+        sa, sb = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if sa != sb:
+            break
+    return sa, sb
 
 
 def fmt_value(v) -> str:
@@ -78,7 +113,13 @@ def status_text(record: dict) -> str:
 
 
 def best(name: str, m: dict):
-    return m.get("min") if lower_is_better(name) else m.get("max")
+    """The best value of a metric whose name says which way is better (a learning-rate
+    schedule has no best); None otherwise."""
+    if lower_is_better(name):
+        return m.get("min")
+    if higher_is_better(name):
+        return m.get("max")
+    return None
 
 
 def flatten(args: dict, prefix: str = "") -> dict:

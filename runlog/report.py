@@ -8,45 +8,54 @@ from __future__ import annotations
 
 import os
 
-from .fmt import best, flatten, fmt_duration, fmt_num, fmt_value, printable, status_text
+from .fmt import (best, flatten, fmt_change, fmt_duration, fmt_num, fmt_value, printable,
+                  same_value, status_text)
 from .folder.layout import LOG
 
 MAX_ARG_CHANGES = 6  # argument changes named in the "Since" line
 ARGS_WIDTH = 160  # characters of "other args" before the rest is summarised
 
 
-def metric_changes(prev: dict, cur: dict) -> list[str]:
+def metric_changes(prev: dict, cur: dict, args=()) -> list[str]:
+    """Metric changes; a metric that shares its name with an argument says it is one."""
     out = []
     for name, m in cur.items():
         p = prev.get(name)
         if not p:
             continue
         a, b = p.get("last"), m.get("last")
-        if a is None or b is None or a == b:
+        if a is None or b is None or same_value(a, b) or (a != a and b != b):
             continue
-        out.append(f"{name} {fmt_num(a)} → {fmt_num(b)}")
+        sa, sb = fmt_change(a, b)
+        label = f"{name} (metric)" if name in args else name
+        out.append(f"{label} {sa} → {sb}")
     return out
 
 
-def arg_changes(prev: dict, cur: dict) -> list[str]:
+def arg_changes(prev: dict, cur: dict, given=()) -> list[str]:
+    """Argument changes: values given on the command line first, then defaults changed
+    in the code, then new and removed arguments."""
     a, b = flatten(prev or {}), flatten(cur or {})
-    out = []
+    given_changed, default_changed, new, gone = [], [], [], []
     for k in b:
         if k not in a:
-            out.append(f"{k} (new) {fmt_value(b[k])}")
-        elif a[k] != b[k]:
-            out.append(f"{k} {fmt_value(a[k])} → {fmt_value(b[k])}")
+            new.append(f"{k} (new) {fmt_value(b[k])}")
+        elif not same_value(a[k], b[k]):
+            va, vb = (fmt_change(a[k], b[k]) if isinstance(a[k], float) and isinstance(b[k], float)
+                      else (fmt_value(a[k]), fmt_value(b[k])))
+            (given_changed if k in given else default_changed).append(f"{k} {va} → {vb}")
     for k in a:
         if k not in b:
-            out.append(f"{k} {fmt_value(a[k])} (gone)")
-    return out
+            gone.append(f"{k} {fmt_value(a[k])} (gone)")
+    return given_changed + default_changed + new + gone
 
 
 def changes_since(record: dict, prev: dict | None) -> str | None:
     """One line: what differs from the previous run of the same script."""
     if not prev:
         return None
-    parts = arg_changes(prev.get("args") or {}, record.get("args") or {})
+    parts = arg_changes(prev.get("args") or {}, record.get("args") or {},
+                        set(record.get("args_given") or ()))
     if len(parts) > MAX_ARG_CHANGES:
         parts = parts[:MAX_ARG_CHANGES] + [f"… {len(parts) - MAX_ARG_CHANGES} more arguments"]
     code = record.get("code_changes") or {}
@@ -57,7 +66,8 @@ def changes_since(record: dict, prev: dict | None) -> str | None:
         parts.append(f"{n} new commit{'s' if n != 1 else ''}" + (f" ({shown})" if shown else ""))
     elif files:  # the same commit, other uncommitted changes: the code is not the same
         parts.append(f"uncommitted changes differ ({shown})")
-    parts += metric_changes(prev.get("metrics") or {}, record.get("metrics") or {})
+    parts += metric_changes(prev.get("metrics") or {}, record.get("metrics") or {},
+                            set(flatten(record.get("args") or {})))
     # "same code" only when the recorded states are known to be equal
     same = "same arguments and code" if code.get("same") else "same arguments"
     text = "; ".join(parts) if parts else same

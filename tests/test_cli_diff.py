@@ -83,7 +83,7 @@ def test_arguments_only_in_one_and_metric_deltas(history, capsys):
     assert float(metrics["loss"][2]) == pytest.approx(0.5 - loss_a, rel=1e-3)
     assert metrics["loss"][2].startswith("+" if 0.5 > loss_a else "-")
     assert metrics["acc"][1] == "—" and len(metrics["acc"]) == 2  # no delta without both
-    assert metrics["speed"] == ["—", "100"]
+    assert metrics["speed"] == ["—", "100.0"]  # a float stays a float
     assert b["git"] is None
     assert s["Code:"] == [f"  ({ids[-1]} recorded no git state)"]  # not every file "removed"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..fmt import (flatten, fmt_duration, fmt_num, fmt_value, lower_is_better, printable,
-                   printable_json)
+                   printable_json, value_key)
 from .common import CliError, all_runs, newest_runs, out, settled, shown_status
 
 NOTE_WIDTH = 40
@@ -19,7 +19,7 @@ def differing_args(runs: list[dict]) -> list[str]:
     values: dict[str, set] = {}
     for r in runs:
         for k, v in flatten(r.get("args") or {}).items():
-            values.setdefault(k, set()).add(repr(v))
+            values.setdefault(k, set()).add(value_key(v))  # 0 and 0.0: the same value
     return [k for k, vs in values.items() if len(vs) > 1]
 
 
@@ -66,7 +66,9 @@ def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     metric_names: dict[str, None] = {}
     for r in runs:
         metric_names.update(dict.fromkeys(r.get("metrics") or {}))
-    header = ["id", "status", "duration", "note", *diff, *metric_names]
+    args_shown = set(diff)
+    header = ["id", "status", "duration", "note", *diff,
+              *(f"{m} (metric)" if m in args_shown else m for m in metric_names)]
     table = []
     for r in runs:
         args = flatten(r.get("args") or {})
