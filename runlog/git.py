@@ -80,7 +80,8 @@ def _spawn(argv, env) -> tuple[int, bytes, bytes]:
             (os.POSIX_SPAWN_DUP2, w_err, 2),
             (os.POSIX_SPAWN_CLOSE, r_out),
             (os.POSIX_SPAWN_CLOSE, r_err),
-        ], setpgroup=0)  # its own process group: a Ctrl-C at the terminal does not kill it
+        ], setpgroup=0,  # its own process group: a Ctrl-C at the terminal does not kill it
+            setsigmask=())  # not the git thread's blocked signals
     finally:
         os.close(w_out)
         os.close(w_err)

@@ -131,7 +131,7 @@ class Outcome:
         if s is None or s is False:
             return 0
         if isinstance(s, int):
-            return int(s)
+            return int(s) & 0xFF  # what the process really exits with: sys.exit(256) is 0
         return 1
 
 
@@ -268,6 +268,12 @@ class Lifecycle:
 
     def _code_state(self) -> None:
         try:
+            try:  # a signal for the script is handled by its main thread, never here
+                import _signal
+
+                _signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGINT, SIGTERM, SIGHUP})
+            except (ImportError, AttributeError, OSError, ValueError):
+                pass
             from . import git
 
             scratch = dict(self.record)  # captured off the lock; git can take a while

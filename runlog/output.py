@@ -127,10 +127,11 @@ class Tee:
         self._tag = tag
         self._pending = Pending("")
         self._lock = threading.Lock()
+        self._runlog_undone = False  # taken out of sys.stdout/stderr under someone's wrapper
 
     def write(self, s):
         n = self._stream.write(s)
-        if s:
+        if s and not self._runlog_undone:
             try:
                 if _own_handlers():
                     from .args.frames import written_by_log_handler

@@ -70,6 +70,43 @@ process = _Process()
 # ---------------------------------------------------------------- the changes
 
 
+def _live(thing):
+    """What a chain of replacements really leads to, past the ones already undone."""
+    seen = 0
+    while getattr(thing, "_runlog_undone", False) and seen < 100:
+        thing = thing._runlog_previous
+        seen += 1
+    return thing
+
+
+def _mark(replacement, previous) -> None:
+    try:
+        replacement._runlog_undone = False
+        replacement._runlog_previous = previous
+    except (AttributeError, TypeError):  # an object that takes no attributes
+        pass
+
+
+def _undo_replacement(get, put, replacement, previous):
+    """The undo of one replacement. Newest first, it puts back what was there (past any
+    replacement undone meanwhile); undone out of order, under a newer replacement, it
+    turns itself into a pass-through, which the newer one's undo then skips."""
+
+    def undo():
+        if get() is replacement:
+            put(_live(previous))
+        else:
+            try:
+                replacement._runlog_undone = True
+            except (AttributeError, TypeError):
+                pass
+
+    return undo
+
+
+_levels: list = []  # [level before, level set or None] of each root_logger change, oldest first
+
+
 def root_logger(handler, level: int):
     """Add ``handler`` to the root logger, lowering its level to ``level`` if needed."""
     import logging
@@ -80,11 +117,22 @@ def root_logger(handler, level: int):
     if lowered:
         root.setLevel(level)
     root.addHandler(handler)
+    token = [old_level, level if lowered else None]
+    _levels.append(token)
 
     def undo():
         root.removeHandler(handler)
-        if lowered and root.level == level:
-            root.setLevel(old_level)
+        if token not in _levels:
+            return
+        i = _levels.index(token)
+        del _levels[i]
+        if i < len(_levels):  # a newer change is still there: it inherits what to put back
+            newer = _levels[i]
+            newer[0] = token[0]
+            if newer[1] is None:
+                newer[1] = token[1]
+        elif token[1] is not None and root.level == token[1]:
+            root.setLevel(token[0])
 
     return undo
 
@@ -95,25 +143,19 @@ def basic_config(make_wrapper):
 
     original = logging.basicConfig
     wrapper = make_wrapper(original)
+    _mark(wrapper, original)
     logging.basicConfig = wrapper
-
-    def undo():
-        if logging.basicConfig is wrapper:
-            logging.basicConfig = original
-
-    return undo
+    return _undo_replacement(lambda: logging.basicConfig,
+                             lambda v: setattr(logging, "basicConfig", v), wrapper, original)
 
 
 def std_stream(name: str, replacement):
     """Replace ``sys.stdout`` or ``sys.stderr``."""
     original = getattr(sys, name)
+    _mark(replacement, original)
     setattr(sys, name, replacement)
-
-    def undo():
-        if getattr(sys, name) is replacement:
-            setattr(sys, name, original)
-
-    return undo
+    return _undo_replacement(lambda: getattr(sys, name), lambda v: setattr(sys, name, v),
+                             replacement, original)
 
 
 def excepthook(on_exception):
@@ -121,19 +163,17 @@ def excepthook(on_exception):
     previous = sys.excepthook
 
     def hook(exc_type, exc, tb):
-        try:
-            on_exception(exc_type, exc, tb)
-        except Exception:
-            pass
+        if not hook._runlog_undone:
+            try:
+                on_exception(exc_type, exc, tb)
+            except Exception:
+                pass
         previous(exc_type, exc, tb)
 
+    _mark(hook, previous)
     sys.excepthook = hook
-
-    def undo():
-        if sys.excepthook is hook:
-            sys.excepthook = previous
-
-    return undo
+    return _undo_replacement(lambda: sys.excepthook, lambda v: setattr(sys, "excepthook", v),
+                             hook, previous)
 
 
 def sys_exit(on_exit):
@@ -141,19 +181,16 @@ def sys_exit(on_exit):
     previous = sys.exit
 
     def exit(status=None):
-        try:
-            on_exit(status)
-        except Exception:
-            pass
+        if not exit._runlog_undone:
+            try:
+                on_exit(status)
+            except Exception:
+                pass
         previous(status)
 
+    _mark(exit, previous)
     sys.exit = exit
-
-    def undo():
-        if sys.exit is exit:
-            sys.exit = previous
-
-    return undo
+    return _undo_replacement(lambda: sys.exit, lambda v: setattr(sys, "exit", v), exit, previous)
 
 
 def signals(names, on_signal):
@@ -196,7 +233,9 @@ def signals(names, on_signal):
         for signum, handler, prev in reversed(installed):
             try:
                 if signal.getsignal(signum) is handler:
-                    signal.signal(signum, prev)
+                    signal.signal(signum, _live(prev))
+                else:
+                    handler._runlog_undone = True
             except (ValueError, OSError):
                 pass  # not the main thread now: ours stays, and only chains
 
@@ -238,10 +277,28 @@ def _after_fork_in_child() -> None:
 
 def _signal_handler(on_signal, prev):
     def handler(signum, frame):
+        if handler._runlog_undone:  # undone under a newer handler: act as the one before
+            return _as_before(signum, frame, prev)
         return on_signal(signum, frame, prev)
 
-    handler.runlog_previous = prev
+    _mark(handler, prev)
     return handler
+
+
+def _as_before(signum, frame, prev):
+    import os
+
+    try:
+        import _signal as signal
+    except ImportError:  # pragma: no cover - not CPython
+        import signal
+    prev = _live(prev)
+    if callable(prev):
+        return prev(signum, frame)
+    if prev == signal.SIG_IGN:
+        return None
+    signal.signal(signum, signal.SIG_DFL)  # die as the signal would have killed us
+    os.kill(os.getpid(), signum)
 
 
 def at_exit(fn):

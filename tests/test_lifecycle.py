@@ -162,14 +162,7 @@ def record_of(repo, way: str, args: list[str], sig=None) -> dict:
     return r
 
 
-EXIT_CODE_BUG = pytest.mark.xfail(
-    strict=True, reason="lifecycle.Outcome._code records sys.exit(n) as n, but the process exits "
-                        "with n & 0xFF: sys.exit(-1) is recorded -1 when run directly, 255 by "
-                        "runlog run (and sys.exit(256) is 'failed' though the process exits 0)")
-
-
-@pytest.mark.parametrize("scenario", [pytest.param(s, marks=EXIT_CODE_BUG) if s == "exit -1" else s
-                                      for s in SCENARIOS])
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_the_same_record_run_directly_or_by_runlog_run(git_repo, scenario):
     write_script(git_repo, SCRIPT)
     args, sig, (status, code, sig_name, values, given) = SCENARIOS[scenario]
@@ -192,7 +185,6 @@ def test_ctrl_c_is_interrupted_130_either_way(git_repo):
         assert (r["note"], r["status"], r["exit_code"]) == ("typed; in code", "interrupted", 130), way
 
 
-@EXIT_CODE_BUG
 @pytest.mark.parametrize("status, expected", [(-1, ("failed", 255, None)),
                                               (256, ("finished", 0, None))])
 def test_an_exit_status_is_recorded_as_the_process_exits(status, expected):
@@ -237,11 +229,6 @@ def settled_masks(pid: int) -> dict[int, set[int]]:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads /proc")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="lifecycle.Lifecycle.start_code_state starts the git thread "
-                          "with SIGINT/SIGTERM/SIGHUP unblocked: a kill can land on it, and a "
-                          "main thread blocked in a call (signal.pause, a long sleep) never "
-                          "runs the run's handler")
 def test_the_git_thread_leaves_the_run_signals_to_the_main_thread(git_repo, tmp_path_factory):
     d = tmp_path_factory.mktemp("fsmonitor")  # git's own hook holds the git thread in `git status`
     os.mkfifo(d / "started")

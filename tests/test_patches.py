@@ -292,9 +292,6 @@ def test_two_patches_undone_newest_first_leave_the_original(kind, start_state):
     assert the_thing(kind) == original
 
 
-@pytest.mark.xfail(strict=True, reason="patches.py: an undo restores only when the current value "
-                                       "is its own; undoing A first does nothing, then B's undo "
-                                       "puts back A's stale wrapper (or A's level), not the original")
 @pytest.mark.parametrize("kind", KINDS)
 def test_two_patches_undone_oldest_first_leave_the_original(kind, start_state):
     original = the_thing(kind)

@@ -66,7 +66,16 @@ def append(root: str, entry: dict) -> None:
 
 
 def append_record(root: str, rec: dict) -> None:
-    append(root, _record.summary(rec))
+    """The run's summary as an index line. The line that ends a run carries the notes
+    added while it went on, so a reader of the index's end (``newest``) has them."""
+    line = _record.summary(rec)
+    if line.get("status") not in (None, "running") and "notes" not in line:
+        from .notes import read
+
+        text = read(os.path.join(root, rec["id"]))
+        if text:
+            line["notes"] = text
+    append(root, line)
 
 
 def append_note(root: str, run_id: str, block: str) -> None:
@@ -201,7 +210,7 @@ def summaries(root: str, warn=None) -> Iterator[dict]:
         status = entry.get("status") if entry is not None else None
         if status is not None and status != "running":
             entry.setdefault("dir", os.path.join(root, run_id))
-            yield entry
+            yield _record.complete(entry)
             continue
         out = _summary_of(root, run_id, entry, warn)
         if out is not None:
@@ -260,6 +269,7 @@ def newest(root: str, n: int, warn=None) -> list[dict]:
             for e in reversed(got):  # oldest first, newer values win
                 merged = _merge(merged, _record.from_index(e))
         if merged is not None and merged.get("status") not in (None, "running"):
+            _record.complete(merged)
             merged.setdefault("dir", os.path.join(root, run_id))
             out.append(merged)
         else:  # not in the index, or still running: the folder is the truth
@@ -283,9 +293,11 @@ def previous(root: str, script_path: str | None, before: str, exclude: str) -> d
     """
     if not script_path:
         return None
-    needle = json.dumps(script_path, ensure_ascii=False).encode("utf-8", "surrogateescape")
+    # the path as this runlog writes it, and as an ASCII-only JSON writer would
+    needles = {json.dumps(script_path, ensure_ascii=False).encode("utf-8", "surrogateescape"),
+               json.dumps(script_path).encode("ascii")}
     for line in lines_backwards(LogDir(root).index):
-        if needle not in line or b'"finished"' not in line:
+        if b'"finished"' not in line or not any(n in line for n in needles):
             continue
         try:
             entry = json.loads(line)

@@ -31,11 +31,20 @@ def _num(value) -> float | int:
 
 
 def _step(step) -> int | None:
-    """A step as an int; one that is none (inf, nan, text, an object) is recorded as no step."""
+    """A step as an int; one that is no integer (2.5, inf, nan, text, an object) is no step."""
+    import operator
+
     try:
-        return int(step)
+        return operator.index(step)  # int, numpy integers, 0-d integer tensors
+    except TypeError:
+        pass
+    if isinstance(step, (str, bytes)):
+        return None
+    try:
+        f = float(step)
     except (TypeError, ValueError, OverflowError):
         return None
+    return int(f) if f.is_integer() else None
 
 
 def _json_num(v) -> str:

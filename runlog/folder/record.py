@@ -246,6 +246,7 @@ def from_index(entry: dict) -> dict:
         if "git" not in entry:
             entry["git"] = {"commit": commit, "short": short, "branch": None, "dirty": None} \
                 if commit or short else None
+        complete(entry)  # a whole summary of an older runlog: the keys it did not write yet
     return entry
 
 
@@ -258,6 +259,18 @@ def process_start(pid) -> int | None:
         return int(stat[stat.rindex(b")") + 2:].split()[19])
     except (OSError, ValueError, IndexError, TypeError):
         return None
+
+
+def complete(entry: dict) -> dict:
+    """A merged index entry with every summary key (older runlogs wrote fewer)."""
+    if "status" in entry:
+        for k in SUMMARY_FIELDS:
+            entry.setdefault(k, None)
+        if entry.get("tags") is None:
+            entry["tags"] = []
+        if entry.get("schema") is None:
+            entry["schema"] = 0
+    return entry
 
 
 def pid_alive(pid, start=None) -> bool:

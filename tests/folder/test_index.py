@@ -141,8 +141,6 @@ def test_newest_agrees_with_sorted_runs(tmp_path):
         assert index.newest(str(tmp_path), n) == everything[:n], n
 
 
-@pytest.mark.xfail(strict=True, reason="index.newest() stops at a run's newest status line, so a "
-                                       "note added while the run was going on is lost; read() keeps it")
 def test_newest_keeps_a_note_added_during_the_run(tmp_path):
     run_id, d = index.new_run_dir(str(tmp_path), None, T0)
     r = record.new_record(run_id, T0, command=[], command_line=None, script=None, script_path=None)
@@ -193,9 +191,6 @@ def test_previous_does_not_depend_on_how_the_index_was_written(tmp_path, dumps_k
     assert previous_of(tmp_path, "/src/train.py", T0 + 5) == last["id"]
 
 
-@pytest.mark.xfail(strict=True, reason="index.previous() pre-filters lines on the bytes of the "
-                                       "script path as ensure_ascii=False writes it; an index line "
-                                       "with the path \\u-escaped (json.dumps default) never matches")
 def test_previous_of_a_script_with_a_non_ascii_path_in_a_default_json_index(tmp_path):
     last = make_run(tmp_path, T0, script_path="/home/müller/train.py")
     rewrite_index(tmp_path)  # json.dumps(entry): ", " ": " and \u00fc

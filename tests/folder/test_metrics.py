@@ -85,9 +85,6 @@ def test_points_are_json_lines_python_reads(tmp_path):
     assert names == ['we"ird\nname', "ünï"]
 
 
-@pytest.mark.xfail(strict=True, reason="metrics._step turns any int()-able step into an int: 2.5 "
-                                       "becomes 2 and the text '5' becomes 5, where docs/record.md "
-                                       "says a step that is no integer is recorded as null")
 @pytest.mark.parametrize("step", [2.5, "5"])
 def test_a_fractional_or_text_step_is_recorded_as_none(tmp_path, step):
     _, points = recorded(tmp_path, [("x", 1.0, step)])

@@ -175,8 +175,6 @@ def test_a_legacy_index_line_gets_git_nested():
     assert no_git["git"] is None
 
 
-@pytest.mark.xfail(strict=True, reason="record.from_index renames git_short/git_commit but does "
-                                       "not fill schema/signal/previous, which old index lines lack")
 def test_a_legacy_index_line_has_the_summary_keys():
     assert set(record.from_index(dict(LEGACY_LINE))) == set(record.summary(new()))
 
