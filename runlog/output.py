@@ -118,6 +118,30 @@ def _collapse(text, cr):
     return prev + cr
 
 
+class ErrorBlocks:
+    """A Python traceback written to stderr is an error: its lines are tagged ERROR, not ERR,
+    so ``runlog tail --level ERROR`` shows a crash. From "Traceback (most recent call
+    last):" through the exception line, and chained tracebacks with it."""
+
+    _JOINS = ("During handling of the above exception", "The above exception was the direct")
+
+    def __init__(self):
+        self.state = 0  # 0 outside, 1 inside a traceback, 2 right after one
+
+    def tag(self, line: str, default: str) -> str:
+        if line.startswith("Traceback (most recent call last):"):
+            self.state = 1
+            return "ERROR"
+        if self.state == 1:
+            if not line[:1].isspace() and line.strip():
+                self.state = 2  # the exception line closes the block
+            return "ERROR"
+        if self.state == 2 and (not line.strip() or line.startswith(self._JOINS)):
+            return "ERROR"
+        self.state = 0
+        return default
+
+
 class Tee:
     """Passes writes through to the real stream and logs whole lines to run.log."""
 
@@ -128,6 +152,7 @@ class Tee:
         self._pending = Pending("")
         self._lock = threading.Lock()
         self._runlog_undone = False  # taken out of sys.stdout/stderr under someone's wrapper
+        self._errors = ErrorBlocks() if tag == "ERR" else None
 
     def write(self, s):
         n = self._stream.write(s)
@@ -149,8 +174,10 @@ class Tee:
             if lines:
                 now = time.time()
                 line = self._log_file.line
+                errors = self._errors
                 for ln in lines:
-                    line(self._tag, last_state(ln), now)
+                    text = last_state(ln)
+                    line(errors.tag(text, self._tag) if errors else self._tag, text, now)
 
     def writelines(self, lines):
         for line in lines:

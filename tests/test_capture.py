@@ -99,10 +99,11 @@ def test_uncaught_traceback_is_in_the_log(run_script):
         step()
         """, rc=1)
     assert "ZeroDivisionError: division by zero" in proc.stderr  # still printed as usual
-    err = log_lines(d, "ERR")
+    err = log_lines(d, "ERROR")  # a traceback is an error: `tail --level ERROR` shows it
     assert err[0] == "Traceback (most recent call last):"
     assert any("return 1 / 0" in ln for ln in err)
     assert err[-1] == "ZeroDivisionError: division by zero"
+    assert log_lines(d, "ERR") == []
     # once: runlog does not also write its own copy of the same traceback
     assert (d / "run.log").read_text().count("ZeroDivisionError: division by zero") == 1
 

@@ -143,3 +143,19 @@ def test_no_log_directory(tmp_path, capsys):
     assert cli(["--dir", str(tmp_path / "nowhere"), "tail", "--no-follow"]) == 1
     assert capsys.readouterr().err == (f"runlog: error: no log directory "
                                        f"'{tmp_path / 'nowhere'}' (use --dir or RUNLOG_DIR)\n")
+
+
+def test_level_error_shows_a_crash_traceback(project):
+    # a crash is written to stderr; its traceback (chained ones too) ranks as an error
+    (project.path / "crash.py").write_text(
+        "import runlog, logging\nrunlog.start(git=False)\nlogging.warning('a warning')\n"
+        "try:\n    {}['k']\nexcept KeyError:\n    raise ValueError('bad config')\n")
+    p = subprocess.run([sys.executable, "crash.py"], cwd=project.path, env=clean_env(),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    out = subprocess.run([*RUNLOG, "--dir", str(project.logs), "tail", "--no-follow", "-n", "50",
+                          "--level", "ERROR"], capture_output=True, text=True, timeout=60).stdout
+    assert "a warning" not in out
+    for text in ("Traceback (most recent call last):", "KeyError: 'k'",
+                 "During handling of the above exception", "ValueError: bad config"):
+        assert text in out, out

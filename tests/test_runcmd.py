@@ -354,3 +354,37 @@ def test_a_huge_line_without_a_newline_passes_through_and_is_kept_bounded(tmp_pa
     j = subprocess.run([*RUNLOG, "--dir", str(logs), "journal", "-o", str(tmp_path / "j.html")],
                        capture_output=True, text=True, timeout=120)
     assert j.returncode == 0 and (tmp_path / "j.html").stat().st_size < 1_000_000
+
+
+def test_a_killed_runlog_run_takes_its_program_with_it(tmp_path):
+    # kill -9 of the wrapper: the program gets SIGTERM instead of running on, orphaned
+    write(tmp_path, "loop.py", """\
+        import os, time
+        print(os.getpid(), flush=True)
+        while True:
+            time.sleep(0.05)
+        """)
+    env = dict(os.environ)
+    env.pop("RUNLOG_DIR", None)
+    proc = subprocess.Popen([*RUNLOG, "run", "--no-git", "--", sys.executable, "loop.py"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, env=env)
+    child = int(proc.stdout.readline())
+    fd = os.pidfd_open(child)
+    try:
+        proc.kill()
+        proc.wait()
+        import select
+
+        ready, _, _ = select.select([fd], [], [], 30)  # the program's end, as an event
+        assert ready, "the program outlived its runlog run"
+    finally:
+        os.close(fd)
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    (run_dir,) = runs(tmp_path / "logs")
+    ls = subprocess.run([*RUNLOG, "--dir", str(tmp_path / "logs"), "ls"], capture_output=True,
+                        text=True, timeout=60)
+    assert ls.stdout.splitlines()[1].split()[1] == "lost"

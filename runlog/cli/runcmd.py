@@ -35,7 +35,7 @@ from ..folder.logfile import ERR, RUNLOG, LogFile
 from ..folder.metrics import read_points, summarize
 from ..folder.record import write_atomic
 from ..lifecycle import Lifecycle, Outcome
-from ..output import Pending, last_state
+from ..output import ErrorBlocks, Pending, last_state
 from .common import CliError, number
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -125,6 +125,7 @@ class _Lines:
 
     def __init__(self, tag: str, sink: LogFile, on_line):
         self.tag, self.sink, self.on_line = tag, sink, on_line
+        self.errors = ErrorBlocks() if tag == ERR else None  # a traceback is an error
         self.pending = Pending(b"")  # linear in bytes, bounded however long a line is
 
     def feed(self, data: bytes) -> None:
@@ -136,7 +137,7 @@ class _Lines:
 
     def _line(self, raw: bytes, now: float) -> None:
         text = last_state(raw.decode("utf-8", "replace"))
-        self.sink.line(self.tag, text, now)
+        self.sink.line(self.errors.tag(text, self.tag) if self.errors else self.tag, text, now)
         self.on_line(self.tag, text)
 
     def close(self) -> None:
@@ -237,7 +238,7 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=child_env(rec.dir, rec.run_id, console_fd),
-                                pass_fds=(console_fd,))
+                                pass_fds=(console_fd,), preexec_fn=_dies_with_us())
     except OSError as e:
         rec.stderr_tail.append(f"runlog: could not start {cmd[0]}: {e.strerror or e}")
         rec.finish(127, [])
@@ -265,6 +266,28 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
             pass
     signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     return code
+
+
+def _dies_with_us():
+    """For the program's process: SIGTERM when runlog run dies (a kill -9 of the wrapper
+    must not leave the program running unrecorded). Linux only; None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    PR_SET_PDEATHSIG = 1
+
+    def set_in_child() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # we died between the fork and now
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return set_in_child
 
 
 def _run_unrecorded(cmd: list[str]) -> int:
