@@ -371,7 +371,10 @@ class Lifecycle:
             r["metrics"] = metrics if metrics is not None else self.metrics.summary
         if before_save is not None:
             before_save(r)
-        report = render({**r, "dir": shown_path(self.dir, r["cwd"])}, self.prev)
+        from .folder import notes
+
+        report = render({**r, "dir": shown_path(self.dir, r["cwd"]), "notes": notes.read(self.dir)},
+                        self.prev)
         self.log.line(RUNLOG, f"run {st} after {r['duration_s']:.1f} s")
         self.save()
         try:

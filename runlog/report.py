@@ -14,6 +14,7 @@ from .folder.layout import LOG
 
 MAX_ARG_CHANGES = 6  # argument changes named in the "Since" line
 ARGS_WIDTH = 160  # characters of "other args" before the rest is summarised
+MAX_NOTES = 3  # later notes in the report, newest last
 
 
 def metric_changes(prev: dict, cur: dict, args=()) -> list[str]:
@@ -135,6 +136,15 @@ def render(record: dict, prev: dict | None = None, fmt: str = "md") -> str:
     since = changes_since(record, prev)
     if since:
         item(f"- {since}")
+    later = record.get("notes")  # notes.md: added after the fact, with their times
+    if later:
+        from .folder.notes import split
+
+        found = split(later)
+        for stamp, text in found[-MAX_NOTES:]:
+            item(f"- Noted {stamp}: {' '.join(text.split())}")
+        if len(found) > MAX_NOTES:
+            item(f"- … {len(found) - MAX_NOTES} earlier notes (runlog show)")
     err = record.get("error")
     if err:
         where = f" ({err['where']})" if err.get("where") else ""

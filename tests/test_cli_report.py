@@ -160,3 +160,20 @@ def test_osc52_over_ssh_without_a_clipboard(shared_history, capsys):
     assert copied == capsys.readouterr().out  # the whole report, byte for byte
     assert copied.startswith(f"## Run {shared_history.ids()[3]} · failed")
     assert b"report copied to the clipboard" in seen
+
+
+def test_the_report_has_the_notes_added_later(tmp_path):
+    # the report is what people paste: a note added after the run belongs in it
+    logs = tmp_path / "logs"
+    (tmp_path / "s.py").write_text("import runlog\nrunlog.start(git=False)\n")
+    subprocess.run([sys.executable, "s.py"], cwd=tmp_path, check=True, capture_output=True,
+                   env=clean_env())
+    run = [sys.executable, "-m", "runlog", "--dir", str(logs)]
+    for text in ("diverged after epoch 3", "lr too high\nretry with 1e-4", "third", "fourth"):
+        subprocess.run([*run, "note", "-1", text], check=True, capture_output=True)
+    out = subprocess.run([*run, "report"], capture_output=True, text=True, check=True).stdout
+    noted = [ln for ln in out.splitlines() if ln.startswith("- Noted ")]
+    assert len(noted) == 3 and noted[0].endswith(": lr too high retry with 1e-4")
+    assert noted[-1].endswith(": fourth") and "- … 1 earlier notes (runlog show)" in out
+    show = subprocess.run([*run, "show"], capture_output=True, text=True, check=True).stdout
+    assert show.count("diverged after epoch 3") == 1  # all notes once, in its Notes section

@@ -23,8 +23,10 @@ def _log_tail(run_dir: str, n: int) -> list[str]:
         return []
 
 
-def report_text(root: str, record: dict, fmt: str = "md") -> str:
+def report_text(root: str, record: dict, fmt: str = "md", notes: bool = True) -> str:
     record = settled(record)
+    if notes:  # the report people paste has the notes added later too
+        record["notes"] = read_notes(record["dir"])
     text = render(record, previous_of(root, record), fmt=fmt)
     if record["status"] in ("lost", "running"):
         tail = _log_tail(record["dir"], LOG_TAIL)
@@ -67,7 +69,7 @@ def show(root: str, spec: str | None, patch: bool = False, as_json: bool = False
         # control characters its lines may hold are shown, not obeyed
         out(printable(text, lines=True) if sys.stdout.isatty() else text)
         return 0
-    parts = [report_text(root, record, "text").rstrip("\n")]
+    parts = [report_text(root, record, "text", notes=False).rstrip("\n")]
     # recorded text, one line per name or value whatever it holds (``printable``)
     args = [(printable(k), printable(fmt_value(v)), k)
             for k, v in flatten(record.get("args") or {}).items()]
