@@ -96,7 +96,7 @@ def test_failed_and_silent_trials_do_not_stop_the_sweep(prog):
     rs = records(prog)
     assert sorted(r["status"] for r in rs) == ["failed", "finished", "finished"]
     rows = [ln.split() for ln in p.stdout.splitlines() if ln[:1].isdigit()]
-    assert rows[0][-1] == "0" and rows[1][-1] == "—" and rows[2][-1] == "—"
+    assert rows[0][-1] == "0.0" and rows[1][-1] == "—" and rows[2][-1] == "—"
 
 
 @pytest.fixture(scope="module")
