@@ -130,7 +130,9 @@ def test_md_and_csv_parse_back_to_the_json_rows(history, capsys):
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["id"] for r in md] == [r["id"] for r in table] == [r["id"] for r in rows]
     for j, m, c in zip(rows, md, table):
-        assert m == c  # the same cells, whatever the format
+        # the same cells, whatever the format; CSV is data: a duration in seconds
+        assert float(c.pop("duration")) == pytest.approx(j["duration_s"]) and m.pop("duration")
+        assert m == c
         assert m["status"] == j["shown_status"] and m["note"] == (j["note"] or "")
         assert float(m["lr"]) == j["args"]["lr"] and m["model"] == j["args"]["model"]
         assert float(m["loss"]) == pytest.approx(j["metrics"]["loss"]["last"], rel=1e-3)
@@ -184,7 +186,10 @@ def test_foreign_files_and_broken_runs_never_crash(history, capsys):
         for name in ("README", "journal", "tensorboard", "empty", "20200101"):
             assert name not in out.out
     assert cli(history.cli("ls", "-n", "2")) == 0  # the newest two: the broken are never read
-    assert capsys.readouterr().err == ""
+    err = capsys.readouterr().err  # no warning; one line says that there is more
+    assert err.startswith("runlog: … ") and err.endswith(" more runs (use -n N or --all)\n")
+    with_record = [i for i in history.ids() if (history.logs / i / "run.json").exists()]
+    assert int(err.split()[2]) == len(with_record) - 2  # counted by folder, none parsed
 
 
 def test_missing_log_dir_is_one_line(tmp_path):

@@ -59,9 +59,9 @@ def _haystack(r: dict) -> str:
     return " ".join(parts).lower()
 
 
-def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
+def rows(runs: list[dict], data: bool = False) -> tuple[list[str], list[list[str]]]:
     """The table as text: every cell one line of printable characters (``printable``),
-    whichever format then shows it."""
+    whichever format then shows it. ``data`` (CSV): durations in seconds, as numbers."""
     diff = differing_args(runs)
     metric_names: dict[str, None] = {}
     for r in runs:
@@ -73,9 +73,9 @@ def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     for r in runs:
         args = flatten(r.get("args") or {})
         note = (r.get("note") or "").replace("\n", " ")
-        row = [r["id"], r.get("shown_status") or r.get("status") or "?",
-               fmt_duration(r.get("duration_s")) if r.get("duration_s") is not None else "",
-               note]
+        d = r.get("duration_s")
+        duration = "" if d is None else (f"{d:g}" if data else fmt_duration(d))
+        row = [r["id"], r.get("shown_status") or r.get("status") or "?", duration, note]
         row += [fmt_value(args[k]) if k in args else "" for k in diff]
         ms = r.get("metrics") or {}
         row += [fmt_num(ms[m].get("last")) if m in ms else "" for m in metric_names]
@@ -87,11 +87,17 @@ def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | Non
        sort: str | None = None, fmt: str | None = None, tty: bool | None = None) -> int:
     if n is not None and n < 1:
         raise CliError(f"-n {n}: give at least 1 (or --all)")
+    more = 0  # runs left out by -n
     if n is not None and not (status or grep or sort):
         # the common case reads only the end of the index
         runs = select(newest_runs(root, n), n, None, None, None)
+        if len(runs) == n:
+            more = max(_count_runs(root) - n, 0)
     else:
-        runs = select(all_runs(root), n, status, grep, sort)
+        every = all_runs(root)
+        runs = select(every, n, status, grep, sort)
+        if n is not None and not (status or grep):
+            more = max(len(every) - len(runs), 0)
     if fmt == "json":
         import json
 
@@ -99,7 +105,7 @@ def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | Non
         out(printable_json("".join(dumps({k: v for k, v in r.items() if k != "dir"},
                                          ensure_ascii=False, default=str) + "\n" for r in runs)))
         return 0
-    header, table = rows(runs)
+    header, table = rows(runs, data=fmt == "csv")
     if fmt == "csv":
         import csv
 
@@ -124,7 +130,21 @@ def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | Non
         _rich_table(header, table)
     else:
         _plain(header, table)
+    if more:
+        sys.stderr.write(f"runlog: … {more} more run{'s' if more != 1 else ''} "
+                         "(use -n N or --all)\n")
     return 0
+
+
+def _count_runs(root: str) -> int:
+    """How many folders of the log directory hold a run (one stat each, no parsing)."""
+    import os
+
+    from ..folder.index import run_ids
+    from ..folder.layout import LogDir
+
+    d = LogDir(root)
+    return sum(1 for i in run_ids(root) if os.path.exists(d.run(i).record))
 
 
 def _plain(header: list[str], table: list[list[str]]) -> None:
