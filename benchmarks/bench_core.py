@@ -60,6 +60,9 @@ for i in range(100):
     log.info("step %d loss %.4f", i, 1.0 / (i + 1))
 """
 
+# every module of runlog's that start() loads (some lazily, inside start())
+START_MODULES = "runlog.run, runlog.exits, runlog.output, runlog.fmt, runlog.mask"
+
 IMPORT_CODE = """\
 import time
 t = time.perf_counter()
@@ -307,7 +310,7 @@ def bench_process(repo: str, reps: int) -> None:
 def bench_import(cwd: str, reps: int) -> None:
     res = interleaved({
         "runlog": lambda: in_subprocess(IMPORT_CODE.format(module="runlog"), cwd),
-        "runlog_all": lambda: in_subprocess(IMPORT_CODE.format(module="runlog.run"), cwd),
+        "runlog_all": lambda: in_subprocess(IMPORT_CODE.format(module=START_MODULES), cwd),
         "logging": lambda: in_subprocess(IMPORT_CODE.format(module="logging"), cwd),
     }, reps)
     add_time_row("2 import runlog (vs import logging)", res["runlog"], res["logging"],
@@ -323,8 +326,8 @@ def bench_start(repo: str, outside: str, reps: int) -> None:
     res = interleaved({
         "repo": lambda: in_subprocess(code, repo),
         "norepo": lambda: in_subprocess(code, outside),
-        "warm": lambda: in_subprocess(START_CODE.format(preload="import runlog.run", call=call),
-                                      repo),
+        "warm": lambda: in_subprocess(START_CODE.format(preload=f"import {START_MODULES}",
+                                                        call=call), repo),
         "basic": lambda: in_subprocess(START_CODE.format(preload="", call=base_call), repo),
     }, reps)
     ok = absolute(lambda ms: ms <= 1.0)
