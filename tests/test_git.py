@@ -142,12 +142,13 @@ def test_outside_a_repository_git_is_null(tmp_path, run_script):
 
 
 def test_no_git_program(repo, tmp_path, run_script):
-    # PATH holds only the Python interpreter: no git to run
-    bindir = tmp_path.parent / f"{tmp_path.name}-bin"
-    bindir.mkdir()
-    (bindir / "python").symlink_to(sys.executable)
+    # PATH is one empty folder: no git to run. The interpreter is started by its
+    # absolute path, not through a link in that folder: a link to a venv's python
+    # outside the venv would no longer find the venv's site-packages (nor runlog).
+    empty = tmp_path.parent / f"{tmp_path.name}-bin"
+    empty.mkdir()
     (repo / "a.py").write_text("x = 2\n")
-    proc, d, r = run_script(None, python=str(bindir / "python"), env={"PATH": str(bindir)})
+    proc, d, r = run_script(None, python=sys.executable, env={"PATH": str(empty)})
     assert proc.stdout == "done\n"
     assert r["status"] == "finished" and r["git"] is None
     said = [ln for ln in proc.stderr.splitlines() if ln.startswith("runlog:")
