@@ -103,28 +103,43 @@ def test_closed_pipe_ends_quietly(project):
     assert os.path.exists(project.logs)
 
 
-KILLED = WRITER.replace("range(20)", "range(1000)").replace(
-    "if i == 10:", "if i == 3:\n        print('ready', flush=True)\n    if i == 10:")
+KILLED = WRITER.replace("import logging,", "import sys, logging,").replace(
+    "range(20)", "range(1000)").replace(
+    "if i == 10:", "if i == 3:\n        print('ready', flush=True)\n        sys.stdin.readline()"
+                   "\n    if i == 10:")
 
 
 def test_a_killed_run_ends_the_tail_as_lost(project):
     (project.path / "k.py").write_text(KILLED)
     writer = subprocess.Popen([sys.executable, "k.py"], cwd=project.path, env=clean_env(),
-                              stdout=subprocess.PIPE, text=True)
-    assert writer.stdout.readline().strip() == "ready"
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "ready"  # and it waits, tick 3 its last tick
     tail = subprocess.Popen([*RUNLOG, "--dir", str(project.logs), "tail", "-n", "2"],
                             env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    time.sleep(0.5)
-    assert tail.poll() is None  # following while the run goes on
+    seen = []
+    for line in tail.stdout:  # the context: the paused run's last lines
+        seen.append(line)
+        if "INFO    tick 3" in line:
+            break
+    assert "tick 3" in "".join(seen), tail.communicate()
+    writer.stdin.write("go on\n")
+    writer.stdin.flush()
+    for line in tail.stdout:  # following while the run goes on: a tick logged after the context
+        seen.append(line)
+        if "INFO    tick 5" in line:
+            break
+    assert "tick 5" in "".join(seen) and tail.poll() is None, tail.communicate()
     writer.kill()
     writer.wait()
-    out, err = tail.communicate(timeout=30)
+    rest, err = tail.communicate(timeout=30)
+    out = "".join(seen) + rest
     lines = out.splitlines()
     assert tail.returncode == 0 and err == ""
     assert lines[-1].startswith(f"-- run {project.ids()[0]} lost after ") and " · i " in lines[-1]
-    assert "tick 3" in out and lines[-2] == (project.logs / project.ids()[0] / "run.log"
-                                             ).read_text().splitlines()[-1]
+    assert lines[-2] == (project.logs / project.ids()[0] / "run.log").read_text().splitlines()[-1]
+    ticks = [int(ln.split()[-1]) for ln in lines if "INFO    tick" in ln]
+    assert ticks == list(range(ticks[0], ticks[-1] + 1)) and ticks[0] >= 2  # context, then every line
 
 
 def test_among_foreign_files_and_broken_runs(project, capsys):
