@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 from runlog.cli import main as cli
 
@@ -25,28 +24,50 @@ for i in range(20):
 """
 
 
+def gated(writer: str, *ticks: int) -> str:
+    """The writer, stopping after each of these ticks: it prints "at N" and waits until
+    told to go on (a line on its stdin)."""
+    return writer.replace("import logging,", "import sys, logging,").replace(
+        "    if i == 10:", f"    if i in {ticks!r}:\n        print('at', i, flush=True)\n"
+                          "        sys.stdin.readline()\n    if i == 10:")
+
+
+def start_gated(cwd, source: str) -> subprocess.Popen:
+    (cwd / "w.py").write_text(source)
+    return subprocess.Popen([sys.executable, "w.py"], cwd=cwd, env=clean_env(),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def go_on(writer: subprocess.Popen) -> None:
+    writer.stdin.write("go on\n")
+    writer.stdin.flush()
+
+
 def test_follows_a_growing_log_and_exits_when_the_run_ends(project):
-    (project.path / "w.py").write_text(WRITER)
-    writer = subprocess.Popen([sys.executable, "w.py"], cwd=project.path, env=clean_env())
-    tail = subprocess.Popen([*RUNLOG, "--dir", str(project.logs), "tail", "-n", "0"],
+    writer = start_gated(project.path, gated(WRITER, 0, 5))
+    assert writer.stdout.readline().strip() == "at 0"  # the run is there, waiting
+    tail = subprocess.Popen([*RUNLOG, "--dir", str(project.logs), "tail", "-n", "1"],
                             cwd=project.path, env=clean_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     # filtered followers of the same run, side by side
     filtered = {opts: subprocess.Popen([*RUNLOG, "--dir", str(project.logs), "tail", *opts],
                                        env=clean_env(), stdout=subprocess.PIPE, text=True)
                 for opts in (("-g", r"tick 1[3-5]$"), ("--level", "WARNING"))}
+    lines = [tail.stdout.readline().rstrip("\n")]  # the last line so far: now it follows
+    assert "tick 0" in lines[0] or "at 0" in lines[0], lines
+    go_on(writer)
     seen_while_running = False
-    lines = []
     for line in tail.stdout:
         lines.append(line.rstrip("\n"))
-        if "tick 5" in line and writer.poll() is None:
-            seen_while_running = True  # the line arrived while the writer was still writing
+        if "INFO    tick 5" in line:
+            seen_while_running = writer.poll() is None  # the writer waits for us after tick 5
+            go_on(writer)
     tail.wait(timeout=30)
-    writer.wait(timeout=30)
+    writer.communicate(timeout=30)
     assert seen_while_running
     assert tail.returncode == 0
-    ticks = [ln for ln in lines if "INFO    tick" in ln]
-    assert [int(t.split()[-1]) for t in ticks][-5:] == [15, 16, 17, 18, 19]
+    ticks = [int(ln.split()[-1]) for ln in lines if "INFO    tick" in ln]
+    assert ticks[-19:] == list(range(1, 20))  # every line written after it started following
     assert lines[-1].startswith("-- run ") and " finished after " in lines[-1]
     assert "i 19" in lines[-1]  # final metrics
     out = {opts: p.communicate(timeout=30)[0].splitlines() for opts, p in filtered.items()}
@@ -78,42 +99,39 @@ def test_waits_for_a_run(project):
     tail = subprocess.Popen([*RUNLOG, "--dir", str(project.logs), "tail"], cwd=project.path,
                             env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    time.sleep(1.0)
+    said = tail.stderr.readline()  # it says so once it has looked and found no run
+    assert "waiting for a run" in said
     assert tail.poll() is None  # still waiting: there is no run yet
     subprocess.run([sys.executable, "w.py"], cwd=project.path, env=clean_env(), check=True)
     out, err = tail.communicate(timeout=30)
-    assert "waiting for a run" in err
+    assert err == ""
     assert "tick 2" in out and "-- run " in out
 
 
 def test_closed_pipe_ends_quietly(project):
-    (project.path / "w.py").write_text(WRITER.replace("range(20)", "range(200)").replace(
-        "time.sleep(0.1)", "time.sleep(0.02)"))
-    writer = subprocess.Popen([sys.executable, "w.py"], cwd=project.path, env=clean_env())
-    time.sleep(1.0)
+    # a writer that goes on until killed, so the following tail always has more to write
+    (project.path / "w.py").write_text(WRITER.replace("range(20)", "range(10**6)").replace(
+        "time.sleep(0.1)", "time.sleep(0.02)").replace(
+        "if i == 10:", "if i == 3:\n        print('ready', flush=True)\n    if i == 10:"))
+    writer = subprocess.Popen([sys.executable, "w.py"], cwd=project.path, env=clean_env(),
+                              stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "ready"  # the run and its log lines are there
     env = clean_env()
-    for cmd in (f"{sys.executable} -m runlog --dir {project.logs} tail --no-follow -n 50 | head -1",
-                f"{sys.executable} -m runlog --dir {project.logs} tail -n 0 | head -3"):
+    for cmd, shown in ((f"{sys.executable} -m runlog --dir {project.logs} tail --no-follow -n 50 "
+                        "| head -1", 1),
+                       (f"{sys.executable} -m runlog --dir {project.logs} tail -n 0 | head -3", 3)):
         p = subprocess.run(["bash", "-c", f"set -o pipefail; {cmd}"], capture_output=True,
                            text=True, env=env, timeout=60)
         assert p.stderr == "", p.stderr
-        assert len(p.stdout.splitlines()) in (1, 3)
+        assert len(p.stdout.splitlines()) == shown
     writer.kill()
     writer.wait()
     assert os.path.exists(project.logs)
 
 
-KILLED = WRITER.replace("import logging,", "import sys, logging,").replace(
-    "range(20)", "range(1000)").replace(
-    "if i == 10:", "if i == 3:\n        print('ready', flush=True)\n        sys.stdin.readline()"
-                   "\n    if i == 10:")
-
-
 def test_a_killed_run_ends_the_tail_as_lost(project):
-    (project.path / "k.py").write_text(KILLED)
-    writer = subprocess.Popen([sys.executable, "k.py"], cwd=project.path, env=clean_env(),
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert writer.stdout.readline().strip() == "ready"  # and it waits, tick 3 its last tick
+    writer = start_gated(project.path, gated(WRITER.replace("range(20)", "range(1000)"), 3))
+    assert writer.stdout.readline().strip() == "at 3"  # and it waits, tick 3 its last tick
     tail = subprocess.Popen([*RUNLOG, "--dir", str(project.logs), "tail", "-n", "2"],
                             env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -123,8 +141,7 @@ def test_a_killed_run_ends_the_tail_as_lost(project):
         if "INFO    tick 3" in line:
             break
     assert "tick 3" in "".join(seen), tail.communicate()
-    writer.stdin.write("go on\n")
-    writer.stdin.flush()
+    go_on(writer)
     for line in tail.stdout:  # following while the run goes on: a tick logged after the context
         seen.append(line)
         if "INFO    tick 5" in line:
