@@ -182,24 +182,28 @@ def test_a_running_run_is_caught_up_later(server, project):
 
 def test_watch_follows_new_runs(server, project):
     d, env = project
+    train(project, "--lr", "0.3")  # a run (and so the log directory) before the watcher starts
+    (old,) = (p.name for p in (d / "logs").iterdir() if p.is_dir())
     watcher = subprocess.Popen([*RUNLOG, "sync", "mlflow", "--tracking-uri", server,
                                 "--experiment", "e3", "--watch"], cwd=d, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.0)
-        train(project, "--lr", "0.7")
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            client = MlflowClient(tracking_uri=server)
-            exp = client.get_experiment_by_name("e3")
-            if exp and client.search_runs([exp.experiment_id]):
-                runs = client.search_runs([exp.experiment_id])
-                if runs[0].info.status == "FINISHED":
-                    break
-            time.sleep(0.5)
+        for line in watcher.stdout:
+            if line.startswith(f"{old} → "):
+                break  # it has sent what was there: from now on it watches
         else:
-            pytest.fail("the watcher never synced the new run")
-        assert runs[0].data.params["lr"] == "0.7"
+            pytest.fail(f"the watcher never synced the first run: {watcher.stderr.read()}")
+        train(project, "--lr", "0.7")
+        (new,) = (p.name for p in (d / "logs").iterdir() if p.is_dir() and p.name != old)
+        for line in watcher.stdout:  # one line each time it sends the run (running, then ended)
+            if line.startswith(f"{new} → "):
+                _, by = runs_by_id(server, "e3")
+                if by[new].info.status == "FINISHED":
+                    break
+        else:
+            pytest.fail(f"the watcher never synced the new run: {watcher.stderr.read()}")
+        assert by[new].data.params["lr"] == "0.7"
+        assert set(by) == {old, new}
     finally:
         watcher.send_signal(signal.SIGINT)
         out, err = watcher.communicate(timeout=30)
