@@ -22,6 +22,8 @@ p.add_argument("--x", type=float)
 p.add_argument("--y", type=int, default=2)
 p.add_argument("--sleep", type=float, default=0)
 a = p.parse_args()
+if a.sleep:
+    print("sleeping", flush=True)
 time.sleep(a.sleep)
 if a.y == 99:
     sys.exit(3)
@@ -166,14 +168,16 @@ def test_ctrl_c_stops_and_still_summarises(prog):
                              sys.executable, "f.py", "--x", "{x}", "--sleep", "30"],
                             cwd=prog, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        logs = prog / "logs"
-        started = [d for d in logs.iterdir() if (d / "run.json").exists()] if logs.exists() else []
-        if len(started) == 2:  # (a folder is made a moment before its run.json)
-            break
-        time.sleep(0.1)
-    time.sleep(1.0)
+
+    def sleeping(d: Path) -> bool:
+        # `runlog run` logs its program's lines only once it holds the signals to pass on
+        log = d / "run.log"
+        return log.exists() and "OUT     sleeping" in log.read_text()
+
+    logs = prog / "logs"
+    while not (logs.exists() and sum(sleeping(d) for d in logs.iterdir() if d.is_dir()) == 2):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
