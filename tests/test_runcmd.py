@@ -75,13 +75,21 @@ def test_shell_script_metrics_and_exit_code(tmp_path):
 
 
 def test_interleaved_stdout_stderr_keep_their_order(tmp_path):
+    # Two pipes have no order between them: each line is written once the one before it is
+    # in run.log (runlog run has read it), as a program's lines come apart in time.
     write(tmp_path, "inter.py", """\
-        import sys, time
+        import os, sys, time
+        log = os.path.join(os.environ["RUNLOG_RUN_DIR"], "run.log")
+
+        def logged(line):
+            while line not in open(log).read():
+                time.sleep(0.005)
+
         for i in range(15):
             print(f"out {i}", flush=True)
-            time.sleep(0.01)
+            logged(f"OUT     out {i}\\n")
             print(f"err {i}", file=sys.stderr, flush=True)
-            time.sleep(0.01)
+            logged(f"ERR     err {i}\\n")
         """)
     p = runlog_run(tmp_path, sys.executable, "inter.py")
     assert p.returncode == 0
