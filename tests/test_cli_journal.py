@@ -138,17 +138,23 @@ def test_journal_in_a_real_browser(history):
         driver.save_screenshot(str(BUILD / "journal-compare.png"))
         driver.find_element(By.ID, "compare-close").click()
         assert not panel.is_displayed()
-        # the filter box
+        # the filter box: the page redraws a moment after the last key (a timer, not an event
+        # WebDriver sees), so wait until the cards shown are those of the filter
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        def cards_shown(n):
+            # 60 s only so a broken page fails instead of hanging; it redraws in 120 ms
+            WebDriverWait(driver, 60, poll_frequency=0.05).until(
+                lambda d: len(d.find_elements(By.CSS_SELECTOR, ".card")) == n,
+                f"{n} card(s) never shown")
+
         box = driver.find_element(By.ID, "filter")
         box.send_keys("deeper")
-        driver.implicitly_wait(2)
-        import time
-
-        time.sleep(0.4)
-        assert len(driver.find_elements(By.CSS_SELECTOR, ".card")) == 1
+        cards_shown(1)
+        assert "deeper" in driver.find_element(By.CSS_SELECTOR, ".card").text
         box.clear()
         box.send_keys(" ")
-        time.sleep(0.4)
+        cards_shown(4)
         driver.save_screenshot(str(BUILD / "journal.png"))
     finally:
         driver.quit()
