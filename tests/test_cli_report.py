@@ -34,24 +34,20 @@ def test_osc52_bytes():
     assert osc52("hi ✓") == "\x1b]52;c;aGkg4pyT\x07"
 
 
-def _free_display() -> int:
-    for n in range(90, 200):
-        if not os.path.exists(f"/tmp/.X{n}-lock") and not os.path.exists(f"/tmp/.X11-unix/X{n}"):
-            return n
-    pytest.skip("no free X display number")
-
-
 @pytest.fixture
 def xserver():
     if not shutil.which("Xvfb") or not shutil.which("xclip"):
         pytest.skip("Xvfb and xclip are not installed (.ci/run installs them)")
-    n = _free_display()
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
+    # Xvfb picks a free display itself and writes its number once it takes connections
+    ready_r, ready_w = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(ready_w), "-nolisten", "tcp"],
+                            pass_fds=(ready_w,), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        if os.path.exists(f"/tmp/.X11-unix/X{n}"):
-            break
-        time.sleep(0.05)
+    os.close(ready_w)
+    with os.fdopen(ready_r) as ready:
+        n = ready.readline().strip()
+    if not n:
+        pytest.fail(f"Xvfb ended without a display (exit {proc.wait()})")
     yield f":{n}"
     proc.terminate()
     proc.wait(timeout=10)
