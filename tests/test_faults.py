@@ -104,22 +104,27 @@ def test_hard_exit_shows_lost_and_report_is_rebuilt(tmp_path, capsys, how):
 
 def test_run_json_is_never_half_written(tmp_path):
     script(tmp_path, """\
-        import runlog
+        import os, runlog
         run = runlog.start(git=False)
-        for i in range(400):
+        i = 0
+        while not os.path.exists("stop"):  # rewritten until the test has read enough
             run.set_args({"i": i, "pad": "x" * 5000})
+            i += 1
         """)
     proc = subprocess.Popen([sys.executable, "s.py"], cwd=tmp_path, env=env())
-    reads = 0
-    while proc.poll() is None:
+    versions = set()
+    while len(versions) <= 10:  # read while it was being rewritten, again and again
+        assert proc.poll() is None, f"the writer ended (exit {proc.returncode})"
         for d in runs(tmp_path / "logs"):
             try:
                 text = (d / "run.json").read_text()
             except FileNotFoundError:
                 continue
-            json.loads(text)  # every read parses: old or new, never half
-            reads += 1
-    assert proc.returncode == 0 and reads > 10
+            args = json.loads(text)["args"] or {}  # every read parses: old or new, never half
+            if "i" in args:
+                versions.add(args["i"])
+    (tmp_path / "stop").touch()
+    assert proc.wait(timeout=60) == 0
 
 
 # ------------------------------------------------------------------ processes and threads
