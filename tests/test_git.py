@@ -217,14 +217,18 @@ def test_a_ctrl_c_right_after_start_leaves_the_code_state(git_repo):
         import os, signal, time, runlog
         def git_running():  # a git child of this process, right now
             for t in os.listdir("/proc/self/task"):
-                with open(f"/proc/self/task/{t}/children") as f:
-                    for pid in f.read().split():
-                        try:
-                            with open(f"/proc/{pid}/comm") as c:
-                                if c.read().strip() == "git":
-                                    return True
-                        except OSError:
-                            pass
+                try:  # the git thread may end while we look
+                    with open(f"/proc/self/task/{t}/children") as f:
+                        pids = f.read().split()
+                except OSError:
+                    continue
+                for pid in pids:
+                    try:
+                        with open(f"/proc/{pid}/comm") as c:
+                            if c.read().strip() == "git":
+                                return True
+                    except OSError:
+                        pass
             return False
         runlog.start()
         for _ in range(200_000):  # until git is at work (it takes a few milliseconds)
