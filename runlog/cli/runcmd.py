@@ -224,9 +224,13 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
         raise CliError("nothing to run: runlog run [--note TEXT] -- COMMAND ...")
     if shutil.which(cmd[0]) is None:
         raise CliError(f"command not found: {cmd[0]}", code=127)
+    # from the first write of the record on, a signal waits for pump() to pass it on
+    # (the program starts with none blocked: see _in_the_child)
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     try:
         rec = Recorder(root, cmd, note, name, tags, git)
     except OSError as e:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         # as the library does: the program runs anyway, and one line says what is missing
         sys.stderr.write(f"runlog: could not create a run in {root} ({e.strerror or e}); "
                          f"running {cmd[0]} unrecorded\n")
@@ -238,14 +242,14 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=child_env(rec.dir, rec.run_id, console_fd),
-                                pass_fds=(console_fd,), preexec_fn=_dies_with_us())
+                                pass_fds=(console_fd,), preexec_fn=_in_the_child(old_mask))
     except OSError as e:
         rec.stderr_tail.append(f"runlog: could not start {cmd[0]}: {e.strerror or e}")
         rec.finish(127, [])
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         raise CliError(f"could not start {cmd[0]}: {e.strerror or e}", code=127) from None
     sentinel = Sentinel()
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # after Popen: not inherited
-    rec.start_git()
+    rec.start_git()  # a thread inherits the blocked signals: a Ctrl-C never lands on it
     seen: list[int] = []
     try:
         pump(proc, rec, seen, sentinel)
@@ -268,24 +272,28 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
     return code
 
 
-def _dies_with_us():
-    """For the program's process: SIGTERM when runlog run dies (a kill -9 of the wrapper
-    must not leave the program running unrecorded). Linux only; None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
+def _in_the_child(mask):
+    """What the program's process does before it becomes the program: take back the
+    signal mask runlog run had before it blocked its signals, and (Linux) get SIGTERM
+    when runlog run dies — a kill -9 of the wrapper must not leave the program running
+    unrecorded."""
+    prctl = None
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
 
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (ImportError, OSError, AttributeError):
-        return None
+            prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (ImportError, OSError, AttributeError):
+            prctl = None
     parent = os.getpid()
     PR_SET_PDEATHSIG = 1
 
     def set_in_child() -> None:
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        if os.getppid() != parent:  # we died between the fork and now
-            os.kill(os.getpid(), signal.SIGTERM)
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+            if os.getppid() != parent:  # we died between the fork and now
+                os.kill(os.getpid(), signal.SIGTERM)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     return set_in_child
 

@@ -165,7 +165,15 @@ def sync(root: str, target: str, specs: list[str], tracking_uri: str | None = No
     except Exception as e:
         raise _unreachable(e, tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")) from None
     seen: dict[str, tuple] = {}
+    said = False
     while True:
+        if watch and not os.path.isdir(root):  # like tail: wait for the first run
+            if not said:
+                sys.stderr.write(f"runlog: waiting for runs in {root} …\n")
+                sys.stderr.flush()
+                said = True
+            time.sleep(interval)
+            continue
         runs = all_runs(root)
         chosen = [find(root, s, runs) for s in specs] if specs else runs
         for r in chosen:
