@@ -37,11 +37,34 @@ def logs(tmp_path_factory):
 def test_terminal_plot(logs, capsys):
     assert cli(["--dir", str(logs), "plot", "-2", "-1", "-m", "loss"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "loss" and len(lines) == 3
-    for line in lines[1:]:
-        spark = line.split()[1]
-        assert len(spark) == 40 and spark[0] == "█" and spark[-1] == "▁"
+    assert lines[0].startswith("loss  (shared axes: steps 0–39, values ") and len(lines) == 3
+    slow, fast = (line.split()[1] for line in lines[1:])  # lr 0.05, then lr 0.2
+    assert len(slow) == len(fast) == 60  # one x axis: both runs span it
+    assert slow[0] == "█" and fast[0] < slow[0]  # 0.95 and 0.8 after a step, on one scale
+    assert fast[-1] == "▁" and slow[-1] > "▁"  # on one scale, the slow run ends higher
     assert "min 0.0001329" in lines[2]  # 0.8 ** 40
+
+
+def test_terminal_plot_shares_its_axes(tmp_path, capsys):
+    # two runs whose curves differ 2x, of 20 and 40 steps: they must not draw alike
+    (tmp_path / "t.py").write_text(textwrap.dedent("""\
+        import runlog, sys
+        run = runlog.start(git=False)
+        scale, steps = float(sys.argv[1]), int(sys.argv[2])
+        for step in range(steps):
+            run.metric("acc", scale * step / 40, step=step)
+        """))
+    env = dict(os.environ)
+    env.pop("RUNLOG_DIR", None)
+    for scale, steps in (("1", "40"), ("0.5", "20")):
+        subprocess.run([sys.executable, "t.py", scale, steps], cwd=tmp_path, env=env,
+                       check=True, capture_output=True)
+    assert cli(["--dir", str(tmp_path / "logs"), "plot", "-2", "-1"]) == 0
+    full, half = capsys.readouterr().out.splitlines()[1:3]
+    full, half = full[2:].split("  ", 1)[1], half[2:].split("  ", 1)[1]
+    full, half = full[:60].rstrip(), half[:60].rstrip()
+    assert len(full) == 60 and 28 <= len(half) <= 31  # 20 of 40 steps: half the x axis
+    assert full[-1] == "█" and max(half) <= "▂"  # half the value: a quarter of the height
 
 
 def test_file_plot(logs, tmp_path, capsys):

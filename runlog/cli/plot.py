@@ -34,6 +34,31 @@ def sparkline(values: list[float], width: int = WIDTH) -> str:
     return "".join(BLOCKS[min(7, int((v - lo) / (hi - lo) * 7.999))] for v in values)
 
 
+def shared_line(pts: list[tuple], lo: float, hi: float, x_lo: float, x_hi: float,
+                width: int = WIDTH) -> str:
+    """One run's curve on axes shared by every run shown: its steps place its points
+    along the line (a run of 20 steps fills half of one of 40), its values share one
+    scale (a curve twice as high draws twice as high). Past its last step it is blank."""
+    cols: list[list[float]] = [[] for _ in range(width)]
+    span = (x_hi - x_lo) or 1
+    for x, v in pts:
+        cols[min(width - 1, int((x - x_lo) / span * (width - 1) + 0.5))].append(v)
+    filled = [i for i, c in enumerate(cols) if c]
+    for i in range(filled[0] if filled else width, filled[-1] if filled else 0):
+        if not cols[i]:  # between two points of the run: the line goes on
+            cols[i] = cols[i - 1]
+    out = []
+    for c in cols:
+        if not c:
+            out.append(" ")
+        elif hi == lo:
+            out.append(BLOCKS[3])
+        else:
+            v = sum(c) / len(c)
+            out.append(BLOCKS[min(7, max(0, int((v - lo) / (hi - lo) * 7.999)))])
+    return "".join(out).rstrip()
+
+
 def plot(root: str, specs: list[str], metric: str | None = None, output: str | None = None) -> int:
     runs = all_runs(root)
     chosen = [find(root, s, runs) for s in (specs or ["-1"])]
@@ -53,13 +78,16 @@ def plot(root: str, specs: list[str], metric: str | None = None, output: str | N
     w = max(len(r["id"]) for r, _ in data)
     lines = []
     for name in names:
-        lines.append(printable(name))  # a metric name is shown, never obeyed
-        for r, s in data:
-            pts = s.get(name)
-            if not pts:
-                continue
+        curves = [(r, s[name]) for r, s in data if s.get(name)]
+        every = [p for _, pts in curves for p in pts]
+        lo, hi = min(v for _, v in every), max(v for _, v in every)
+        x_lo, x_hi = min(x for x, _ in every), max(x for x, _ in every)
+        lines.append(printable(name) + f"  (shared axes: steps {fmt_num(x_lo)}–{fmt_num(x_hi)}, "
+                                       f"values {fmt_num(lo)}–{fmt_num(hi)})")
+        for r, pts in curves:
             vals = [v for _, v in pts]
-            lines.append(f"  {r['id']:<{w}}  {sparkline(vals)}  last {fmt_num(vals[-1])}  "
+            line = shared_line(pts, lo, hi, x_lo, x_hi)
+            lines.append(f"  {r['id']:<{w}}  {line:<{WIDTH}}  last {fmt_num(vals[-1])}  "
                          f"min {fmt_num(min(vals))}  max {fmt_num(max(vals))}")
     out("\n".join(lines) + "\n")
     return 0
