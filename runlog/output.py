@@ -150,7 +150,9 @@ class Tee:
         self._log_file = log
         self._tag = tag
         self._pending = Pending("")
-        self._lock = threading.Lock()
+        # reentrant: a signal handler that finishes the run (SIGTERM) may interrupt this very
+        # tee in the middle of a write, and the finish drains it
+        self._lock = threading.RLock()
         self._runlog_undone = False  # taken out of sys.stdout/stderr under someone's wrapper
         self._errors = ErrorBlocks() if tag == "ERR" else None
 

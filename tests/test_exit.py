@@ -3,6 +3,8 @@ normal end, exception, sys.exit, Ctrl-C, SIGTERM, and ending the run explicitly.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import signal
 import subprocess
@@ -324,3 +326,27 @@ def test_a_second_run_after_finish(tmp_path):
     for i in ids:
         assert read_json(tmp_path / "logs" / i / "run.json")["status"] == "finished"
     assert reports(proc.stderr) == 2
+
+
+def test_sigterm_in_the_middle_of_a_print_still_finishes(tmp_path):
+    # The SIGTERM handler finishes the run, which drains the stdout tee; the signal can land
+    # while that very tee is in the middle of a write (it holds its lock there)
+    (tmp_path / "p.py").write_text(
+        "import runlog, sys\nrunlog.start(git=False)\n"
+        "while True:\n    print('x' * 200, flush=True)\n")
+    for _ in range(5):
+        proc = subprocess.Popen([sys.executable, "p.py"], cwd=tmp_path, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        for _ in range(50):  # deep in the printing loop
+            proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)
+        proc.stdout.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError("the run hung in its SIGTERM handler") from None
+        assert proc.returncode == -signal.SIGTERM
+    runs = [json.loads((d / "run.json").read_text()) for d in run_dirs(tmp_path / "logs")]
+    assert [r["status"] for r in runs] == ["killed"] * 5
