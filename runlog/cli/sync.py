@@ -133,6 +133,8 @@ class Syncer:
             self.client.set_terminated(mid, STATUS.get(status, "FINISHED"),
                                        end_time=_ms(r.get("ended_at")))
         what = "created" if existing is None else "updated"
+        if what == "updated" and not params and not new and files_now == files_sent:
+            return None  # nothing new: said once, in the summary
         return f"{r['id']} → {mid} ({what}: {len(params)} params, {len(new)} metric points)"
 
 
@@ -166,6 +168,7 @@ def sync(root: str, target: str, specs: list[str], tracking_uri: str | None = No
         raise _unreachable(e, tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")) from None
     seen: dict[str, tuple] = {}
     said = False
+    unchanged = 0
     while True:
         if watch and not os.path.isdir(root):  # like tail: wait for the first run
             if not said:
@@ -194,8 +197,14 @@ def sync(root: str, target: str, specs: list[str], tracking_uri: str | None = No
             except Exception as e:
                 raise _unreachable(e, syncer.uri) from None
             seen[r["id"]] = fp
+            if line is None:
+                unchanged += 1
+                continue
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
         if not watch:
+            if unchanged:
+                sys.stdout.write(f"{unchanged} run{'s' if unchanged != 1 else ''} already "
+                                 f"up to date\n")
             return 0
         time.sleep(interval)
