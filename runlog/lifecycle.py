@@ -364,6 +364,10 @@ class Lifecycle:
             r["exit_code"] = code
             if sig:
                 r["signal"] = sig
+            started = record.process_started_at(r.get("pid_start"))
+            if started is not None and r.get("command"):  # a script's process, not a notebook
+                # the time its process spent before start() (imports, data loading)
+                r["startup_s"] = round(max(self.t0 - started, 0.0), 2)
             r["error"] = outcome.error
             r["ended_at"] = record.iso(t)
             r["duration_s"] = round(t - self.t0, 3)

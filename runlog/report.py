@@ -51,6 +51,15 @@ def arg_changes(prev: dict, cur: dict, given=()) -> list[str]:
     return given_changed + default_changed + new + gone
 
 
+def _startup(record: dict) -> str:
+    """The time before start(), when it is worth a word (nanoGPT imports for seconds)."""
+    s = record.get("startup_s")
+    d = record.get("duration_s")
+    if not isinstance(s, (int, float)) or s < 1 or (isinstance(d, (int, float)) and s < d / 10):
+        return ""
+    return f" (+ {fmt_duration(s)} before start())"
+
+
 def changes_since(record: dict, prev: dict | None) -> str | None:
     """One line: what differs from the previous run of the same script."""
     if not prev:
@@ -85,7 +94,7 @@ def render(record: dict, prev: dict | None = None, fmt: str = "md") -> str:
     md = fmt == "md"
     tick = "`" if md else ""
     lines = [f"{'## ' if md else ''}Run {record['id']} · {status_text(record)} · "
-             f"{fmt_duration(record.get('duration_s'))}", ""]
+             f"{fmt_duration(record.get('duration_s'))}{_startup(record)}", ""]
     item = lines.append
     if record.get("note"):
         item(f"- Note: {record['note']}")

@@ -82,3 +82,16 @@ def test_the_record_says_running_while_the_script_runs(tmp_path):
     finally:
         proc.kill()
         proc.communicate(timeout=30)
+
+
+def test_the_time_before_start_is_recorded(tmp_path):
+    # a script that imports for seconds before start() (nanoGPT: ~3 s) says so
+    (tmp_path / "s.py").write_text("import time\ntime.sleep(1.2)\n"
+                                   "import runlog\nrunlog.start(git=False)\n")
+    p = subprocess.run([sys.executable, "s.py"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=60)
+    (d,) = [x for x in (tmp_path / "logs").iterdir() if x.is_dir()]
+    r = json.loads((d / "run.json").read_text())
+    assert r["startup_s"] >= 1.2  # at least the sleep: a lower bound, whatever the load
+    (head,) = [ln for ln in p.stderr.splitlines() if ln.startswith("## Run ")]
+    assert head.endswith(" before start())")

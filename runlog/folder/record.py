@@ -16,6 +16,7 @@ import enum
 import json
 import os
 import sys
+import time
 
 from .layout import RECORD, RunFolder
 from .times import iso, parse_iso
@@ -271,6 +272,18 @@ def complete(entry: dict) -> dict:
         if entry.get("schema") is None:
             entry["schema"] = 0
     return entry
+
+
+def process_started_at(pid_start: int | None) -> float | None:
+    """The Unix time a process started, from its start in clock ticks since boot (Linux)."""
+    if pid_start is None:
+        return None
+    try:
+        with open("/proc/uptime", "rb") as f:
+            uptime = float(f.read().split()[0])
+        return time.time() - uptime + pid_start / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def pid_alive(pid, start=None) -> bool:
