@@ -20,7 +20,8 @@ from .args import note as note_mod
 from .console import RunHandler, basic_config_while_running, say
 from .folder.layout import log_root
 from .folder.record import clean_text, jsonable
-from .lifecycle import Lifecycle, Outcome, log_args, no_interrupts
+from .lifecycle import Lifecycle, log_args, no_interrupts
+from .outcome import Outcome
 
 
 def namespace_args(ns) -> dict:

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import clean_env, git_out, read_json, run_dirs, wait_for_line, write_script
-from runlog.lifecycle import Outcome, status_of
+from runlog.outcome import Outcome, status_of
 
 
 @pytest.mark.parametrize("code, signum, status", [

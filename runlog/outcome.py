@@ -1,0 +1,120 @@
+"""How a run ended: the one status table, and the Outcome a run is told as it ends.
+
+A Python process tells its Outcome through exit hooks (an exception, sys.exit,
+a signal); ``runlog run`` from its program's exit status and the signals it
+was sent. Both resolve through ``status_of``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .folder import record
+
+SIGINT, SIGTERM, SIGHUP = 2, 15, 1
+
+
+def status_of(code: int, signum: int | None = None) -> str:
+    """The one status table: from the exit code and the signal that ended the run."""
+    if signum is not None:
+        return "interrupted" if signum == SIGINT else "killed"
+    if code == 0:
+        return "finished"
+    if code == 130:  # what a shell reports for a Ctrl-C, and Python for KeyboardInterrupt
+        return "interrupted"
+    return "failed"
+
+
+def signal_name(signum: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"SIG{signum}"
+
+
+def error_info(exc_type, exc, tb) -> dict:
+    """type, message and where, plus the last lines of the traceback."""
+    import traceback
+
+    lines = "".join(traceback.format_exception(exc_type, exc, tb)).rstrip("\n").splitlines()
+    where = None
+    frames = traceback.extract_tb(tb) if tb is not None else []
+    if frames:
+        f = frames[-1]
+        where = f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}"
+    return {
+        "type": exc_type.__name__,
+        "message": record.clean_text(str(exc))[:2000],
+        "where": where,
+        "traceback": [record.clean_text(x) for x in lines[-20:]],
+    }
+
+
+def error_from_output(tail: list[str], code: int) -> dict:
+    """The error of a program that failed, from the last lines it wrote to stderr."""
+    import re
+
+    pattern = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning)): ?(.*)$")
+    for line in reversed(tail):
+        m = pattern.match(line.strip())
+        if m:
+            return {"type": m.group(1).rsplit(".", 1)[-1], "message": m.group(2),
+                    "where": None, "traceback": tail}
+    return {"type": "ExitCode", "message": f"exited with code {code}", "where": None,
+            "traceback": tail}
+
+
+class Outcome:
+    """What is known of how a run ended, told as it happens."""
+
+    def __init__(self):
+        self.error: dict | None = None
+        self.signum: int | None = None
+        self.signal_handled = False  # the script's own handler took the signal
+        self.exit_status = None  # what the script passed to sys.exit(), or a process's code
+        self.discard = False  # no experiment ran (--help, a usage error): remove the run
+
+    def exception(self, exc_type, exc, tb) -> None:
+        self.error = error_info(exc_type, exc, tb)
+
+    def exited(self, status) -> None:
+        self.exit_status = status
+
+    def signalled(self, signum: int, handled: bool = False) -> None:
+        self.signum = signum
+        self.signal_handled = handled
+
+    def process_ended(self, returncode: int, signals_seen: list[int], stderr_tail) -> None:
+        """A program run by ``runlog run`` ended with ``returncode`` after ``signals_seen``."""
+        if returncode < 0:
+            self.signum = -returncode
+            self.exit_status = 128 - returncode
+        else:
+            self.exit_status = returncode
+            if signals_seen:
+                self.signum, self.signal_handled = signals_seen[0], True
+        if returncode > 0 and not signals_seen and returncode != 130:
+            self.error = error_from_output(list(stderr_tail), returncode)
+
+    def resolve(self) -> tuple[str, int, str | None]:
+        """(status, exit code, signal name) — through the one table."""
+        code = self._code()
+        if self.signum is not None and not self.signal_handled:
+            code = 128 + self.signum
+        status = status_of(code, self.signum)
+        if status == "failed" and self.error is None and isinstance(self.exit_status, str):
+            self.error = {"type": "SystemExit", "message": record.clean_text(self.exit_status),
+                          "where": None, "traceback": []}
+        return status, code, signal_name(self.signum) if self.signum is not None else None
+
+    def _code(self) -> int:
+        s = self.exit_status
+        if self.error is not None and s in (None, 0):
+            return 130 if self.error.get("type") == "KeyboardInterrupt" else 1
+        if s is None or s is False:
+            return 0
+        if isinstance(s, int):
+            return int(s) & 0xFF  # what the process really exits with: sys.exit(256) is 0
+        return 1
