@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -252,3 +253,56 @@ def test_old_schema_and_missing_files_are_read(project, capsys):
                 ["tail", "--no-follow", "2025"]):
         assert cli(project.cli(*cmd)) == 0, cmd
     assert "from last year" in capsys.readouterr().out
+
+
+def _ls_on_a_pty(logs, columns: int) -> str:
+    import pty
+    import re
+    import tty
+
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    env = dict(os.environ, COLUMNS=str(columns), TERM="xterm-256color")
+    env.pop("RUNLOG_DIR", None)
+    p = subprocess.Popen([sys.executable, "-m", "runlog", "--dir", str(logs), "ls"],
+                         stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 65536)
+        except OSError:
+            break
+        if not b:
+            break
+        chunks.append(b)
+    os.close(master)
+    assert p.wait(timeout=60) == 0
+    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode("utf-8"))
+
+
+def test_ls_on_narrow_and_wide_terminals(tmp_path):
+    # ids are what you type next: never cut; statuses whole; argument columns go first
+    (tmp_path / "t.py").write_text(
+        "import argparse, runlog\np = argparse.ArgumentParser()\n"
+        + "".join(f"p.add_argument('--{a}', default=0)\n" for a in "abcdefgh")
+        + "a = p.parse_args()\nrun = runlog.start(git=False, note='a fairly long note saying "
+          "why this run exists at all')\nrun.metric('val_loss', 0.5)\n")
+    env = clean_env()
+    for i in range(3):
+        subprocess.run([sys.executable, "t.py", *(f"--{a}={i}" for a in "abcdefgh")],
+                       cwd=tmp_path, env=env, check=True, capture_output=True)
+    ids = sorted(p.name for p in (tmp_path / "logs").iterdir() if p.is_dir())
+    for columns in (80, 120, 200):
+        out = _ls_on_a_pty(tmp_path / "logs", columns)
+        lines = out.splitlines()
+        assert all(len(ln.rstrip()) <= columns for ln in lines), (columns, out)
+        for i in ids:
+            assert i in out, (columns, out)  # whole
+        assert out.count("finished") == 3 and "val_loss" in out
+        shown = [a for a in "abcdefgh" if f" {a} " in f" {lines[0]} "]
+        if len(shown) < 8:
+            assert f"… {8 - len(shown)} more differing argument" in out, (columns, out)
+        else:
+            assert "more differing" not in out
+    assert len(shown) == 8  # at 200 columns, all of them

@@ -127,7 +127,7 @@ def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | Non
     if tty is None:
         tty = sys.stdout.isatty()
     if tty:
-        _rich_table(header, table)
+        _rich_table(header, table, len(differing_args(runs)))
     else:
         _plain(header, table)
     if more:
@@ -165,17 +165,50 @@ _STATUS_STYLE = {"finished": "green", "failed": "red", "killed": "red", "interru
                  "lost": "magenta", "running": "cyan"}
 
 
-def _rich_table(header: list[str], table: list[list[str]]) -> None:
+NOTE_MIN = 12  # what a note keeps on a narrow terminal before argument columns go
+
+
+def fit_columns(header: list[str], table: list[list[str]], n_args: int,
+                width: int) -> tuple[list[int], int]:
+    """Which columns a terminal of ``width`` shows. The id (what you type next), status,
+    duration, note and metrics always; the differing arguments while they fit, the
+    rest left out (and counted) — never an id cut to look like another. Returns the
+    columns and the note's width (what is left, between NOTE_MIN and NOTE_WIDTH)."""
+    def w(i: int) -> int:
+        return max(len(r[i]) for r in [header, *table]) + 2
+
+    args = list(range(4, 4 + n_args))
+    always = [0, 1, 2, 3] + list(range(4 + n_args, len(header)))
+    used = sum(w(i) for i in always if i != 3) + min(w(3), NOTE_MIN + 2)
+    shown = []
+    for i in args:
+        if used + w(i) > width:
+            break
+        shown.append(i)
+        used += w(i)
+    note = min(w(3) - 2, NOTE_WIDTH, max(NOTE_MIN, width - (used - min(w(3), NOTE_MIN + 2)) - 2))
+    return sorted(always + shown), max(note, len(header[3]))
+
+
+def _rich_table(header: list[str], table: list[list[str]], n_args: int) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
+    console = Console()
+    keep, note_width = fit_columns(header, table, n_args, console.width)
     t = Table(box=None, pad_edge=False, header_style="bold")
-    for i, h in enumerate(header):
-        t.add_column(h, no_wrap=i != 3, max_width=NOTE_WIDTH if i == 3 else None,
-                     overflow="ellipsis")
+    for i in keep:
+        whole = i != 3  # every column but the note shows its whole value
+        t.add_column(header[i], no_wrap=True, overflow="ellipsis" if not whole else "fold",
+                     max_width=note_width if i == 3 else None,
+                     min_width=max(len(r[i]) for r in [header, *table]) if whole else note_width)
     for row in table:
-        cells = [Text(c) for c in row]
+        cells = [Text(row[i]) for i in keep]
         cells[1].stylize(_STATUS_STYLE.get(row[1], ""))
         t.add_row(*cells)
-    Console().print(t)
+    console.print(t)
+    hidden = n_args - sum(1 for i in keep if 4 <= i < 4 + n_args)
+    if hidden:
+        console.print(f"… {hidden} more differing argument{'s' if hidden != 1 else ''} "
+                      "(widen the terminal, or --csv)", style="dim")
