@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -191,3 +192,28 @@ def test_level_error_shows_a_crash_traceback(project):
     for text in ("Traceback (most recent call last):", "KeyError: 'k'",
                  "During handling of the above exception", "ValueError: bad config"):
         assert text in out, out
+
+
+def test_next_follows_the_runs_that_start_afterwards(project):
+    # opened before the runs start (an older run is there): each new run in turn
+    project.train("--epochs", "1")
+    old = project.ids()[0]
+    tail = subprocess.Popen([*RUNLOG, "--dir", str(project.logs), "tail", "--next"],
+                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert "waiting for the next run" in tail.stderr.readline()
+        ends = []
+        for lr in ("0.3", "0.5"):
+            project.train("--lr", lr, "--epochs", "2")
+            for line in tail.stdout:  # until this run's summary
+                if line.startswith("-- run "):
+                    ends.append(line)
+                    break
+        new = [i for i in project.ids() if i != old]
+        assert [e.split()[2] for e in ends] == new and all(" finished " in e for e in ends)
+        tail.send_signal(signal.SIGINT)
+        assert tail.wait(timeout=30) == 130
+    finally:
+        tail.kill()
+    assert old not in [e.split()[2] for e in ends]

@@ -33,13 +33,17 @@ def _add_tail(sub) -> None:
     p.add_argument("-g", "--grep", metavar="REGEX", help="only lines matching REGEX")
     p.add_argument("--level", metavar="LEVEL",
                    help="only lines at this level or above (DEBUG, INFO, WARNING, ERROR)")
+    p.add_argument("-F", "--next", action="store_true",
+                   help="wait for the next run to start and follow it, then the one after "
+                        "(a sweep's trials, one by one) until Ctrl-C")
     p.set_defaults(func=_cmd_tail)
 
 
 def _cmd_tail(a) -> int:
     from .tail import tail
 
-    return tail(a.dir, a.run, lines=a.lines, follow=not a.no_follow, grep=a.grep, level=a.level)
+    return tail(a.dir, a.run, lines=a.lines, follow=not a.no_follow, grep=a.grep, level=a.level,
+                next_=a.next)
 
 
 def _add_ls(sub) -> None:

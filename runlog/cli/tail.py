@@ -13,7 +13,7 @@ import time
 
 from ..fmt import fmt_duration, fmt_num, printable
 from ..folder import record
-from ..folder.layout import RunFolder
+from ..folder.layout import LOG, RunFolder
 from ..folder.logfile import LEVELS, last_lines, level_of
 from .common import CliError, find, folder, shown_status
 
@@ -78,8 +78,36 @@ def _summary(r: dict) -> str:
                      + (f" · {ms}" if ms else "")) + "\n"
 
 
+def _next_run(root: str, seen: set, said: bool) -> str:
+    """Wait for a run folder that is not in ``seen`` (a run started after we looked)."""
+    from ..folder.index import run_ids
+
+    while True:
+        new = [i for i in (run_ids(root) if os.path.isdir(root) else [])
+               if i not in seen and os.path.exists(os.path.join(root, i, LOG))]  # a run's folder
+        if new:
+            return max(new, key=lambda i: (i[:15], len(i), i))
+        if not said:
+            sys.stderr.write(f"runlog: waiting for the next run in {root} …\n")
+            sys.stderr.flush()
+            said = True
+        time.sleep(POLL_S * 2)
+
+
 def tail(root: str, spec: str | None, lines: int = 10, follow: bool = True,
-         grep: str | None = None, level: str | None = None) -> int:
+         grep: str | None = None, level: str | None = None, next_: bool = False) -> int:
+    if next_:  # every run that starts from now on, one after the other (a sweep's trials)
+        if spec:
+            raise CliError("--next follows the runs that start next: give no RUN")
+        from ..folder.index import run_ids
+
+        seen = set(run_ids(root)) if os.path.isdir(root) else set()
+        said = False
+        while True:
+            run_id = _next_run(root, seen, said)
+            said = True
+            seen.add(run_id)
+            _follow(root, {"id": run_id}, 0, True, grep, level)
     keep = Filter(grep, level)
     if follow:
         entry = _wait_for_run(root, spec)
@@ -87,6 +115,11 @@ def tail(root: str, spec: str | None, lines: int = 10, follow: bool = True,
         if not os.path.isdir(root):
             raise CliError(f"no log directory {root!r} (use --dir or RUNLOG_DIR)")
         entry = find(root, spec)
+    return _follow(root, entry, lines, follow, grep, level, keep)
+
+
+def _follow(root: str, entry: dict, lines: int, follow: bool, grep, level, keep=None) -> int:
+    keep = keep or Filter(grep, level)
     run_dir = folder(root, entry).path
     path = RunFolder(run_dir).log
     write = sys.stdout.write
