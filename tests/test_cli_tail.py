@@ -150,7 +150,10 @@ def test_a_killed_run_ends_the_tail_as_lost(project):
     assert "tick 5" in "".join(seen) and tail.poll() is None, tail.communicate()
     writer.kill()
     writer.wait()
-    rest, err = tail.communicate(timeout=30)
+    tail.wait(timeout=30)
+    # read through the same buffered file the loops above read from (communicate() reads the
+    # pipe itself and would miss lines those loops had already buffered)
+    rest, err = tail.stdout.read(), tail.stderr.read()
     out = "".join(seen) + rest
     lines = out.splitlines()
     assert tail.returncode == 0 and err == ""
