@@ -143,11 +143,8 @@ for _ in range(1200):
 """
 
 
-@pytest.mark.parametrize("how", ["the whole process group", "every process, one by one",
-                                 "runlog run alone"])
-def test_sigterm_reaches_the_program_exactly_once(tmp_path, how):
-    # kill -TERM -- -PGID, a scheduler signalling every process of a job (Slurm, systemd),
-    # or `kill PID` of the wrapper: the program's handler runs once, and run.log says why
+def _checkpointer(tmp_path: Path):
+    """runlog run of CHECKPOINT in a session of its own, once the program is ready."""
     write(tmp_path, "ck.py", CHECKPOINT)
     env = dict(os.environ)
     env.pop("RUNLOG_DIR", None)
@@ -156,6 +153,15 @@ def test_sigterm_reaches_the_program_exactly_once(tmp_path, how):
                             text=True, env=env, start_new_session=True)
     assert proc.stdout.readline() == "ready\n"
     (run_dir,) = runs(tmp_path / "logs")
+    return proc, run_dir
+
+
+@pytest.mark.parametrize("how", ["the whole process group", "every process, one by one",
+                                 "runlog run alone"])
+def test_sigterm_reaches_the_program_exactly_once(tmp_path, how):
+    # kill -TERM -- -PGID, a scheduler signalling every process of a job (Slurm, systemd),
+    # or `kill PID` of the wrapper: the program's handler runs once, and run.log says why
+    proc, run_dir = _checkpointer(tmp_path)
     if how == "the whole process group":
         os.killpg(proc.pid, signal.SIGTERM)
     elif how == "every process, one by one":
@@ -177,14 +183,7 @@ def test_sigterm_reaches_the_program_exactly_once(tmp_path, how):
 def test_a_hangup_of_the_session_runlog_run_leads_reaches_the_program(tmp_path):
     # runlog run as the session leader (a tmux pane, ssh -t, setsid): the kernel tells only
     # the session leader that the terminal went away; the program must hear it too
-    write(tmp_path, "ck.py", CHECKPOINT)
-    env = dict(os.environ)
-    env.pop("RUNLOG_DIR", None)
-    proc = subprocess.Popen([*RUNLOG, "run", "--no-git", "--", sys.executable, "ck.py"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, start_new_session=True)
-    assert proc.stdout.readline() == "ready\n"
-    (run_dir,) = runs(tmp_path / "logs")
+    proc, run_dir = _checkpointer(tmp_path)
     proc.send_signal(signal.SIGHUP)  # what the kernel sends the session leader on a hangup
     out, err = proc.communicate(timeout=30)
     assert out.count("saving after SIGHUP") == 1, (out, err)
