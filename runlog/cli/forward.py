@@ -108,6 +108,9 @@ def forward(proc, log, info, sentinel: Sentinel) -> None:
     if got:
         log.line(RUNLOG, f"{name} reached the program directly; not sent again")
         return
+    if proc.poll() is not None:
+        log.line(RUNLOG, f"{name} from pid {info.si_pid} after the program had ended")
+        return
     try:
         proc.send_signal(info.si_signo)
         log.line(RUNLOG, f"{name} from pid {info.si_pid}: forwarded to the program")

@@ -311,7 +311,7 @@ def pump(proc: subprocess.Popen, rec: Recorder, seen: list[int], sentinel: Senti
             if interrupts >= 3 and proc.poll() is None:
                 proc.kill()  # asked three times: stop waiting for a clean exit
                 rec.sink.line(RUNLOG, "asked three times: the program was killed (SIGKILL)")
-            elif proc.poll() is None:
+            else:  # said in run.log even when the program has just ended
                 forward(proc, rec.sink, info, sentinel)
         if proc.poll() is not None:
             # the program is gone; a background child may hold the pipes open
