@@ -376,7 +376,8 @@ def code_state(record: dict, run_dir: str, root: str, say) -> dict | None:
     if info and info.pop("patch_secret_warning", False):
         say("secret", f"warning: {RunFolder(run_dir).patch} seems to hold a credential (an added line "
                       "assigns a token, key or password); it is saved as it is")
-    prev = previous(root, record.get("script_path"), record["started_at"], record["id"])
+    prev = previous(root, record.get("script_path"), record["started_at"], record["id"],
+                    build=True)
     top = info.pop("top", None) if info else None
     changes = None
     if prev and info and top and prev.get("git"):

@@ -278,6 +278,10 @@ class Lifecycle:
             self.fail_once("report", f"could not write {self.folder.report} ({e.strerror or e})")
         try:
             index.append_record(self.root, r)
+            if st == "finished":
+                from .folder import latest
+
+                latest.remember(self.root, r)
         except OSError:
             pass
         return report

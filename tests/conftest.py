@@ -70,7 +70,7 @@ class Project:
         return p
 
     def ids(self) -> list[str]:
-        return sorted(p.name for p in self.logs.iterdir() if p.is_dir())
+        return sorted(p.name for p in self.logs.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     def record(self, run_id: str) -> dict:
         return json.loads((self.logs / run_id / "run.json").read_text())
@@ -123,7 +123,9 @@ def _no_runlog_env(monkeypatch):
 
 
 def run_dirs(logs: Path) -> set[Path]:
-    return {d for d in logs.iterdir() if d.is_dir()} if logs.is_dir() else set()
+    if not logs.is_dir():
+        return set()
+    return {d for d in logs.iterdir() if d.is_dir() and not d.name.startswith(".")}  # runs only
 
 
 def read_json(path: Path) -> dict:

@@ -45,7 +45,7 @@ def history(tmp_path_factory):
         subprocess.run([sys.executable, "train.py", *args], cwd=d, env=env, capture_output=True,
                        timeout=60)
     logs = d / "logs"
-    ids = sorted(x.name for x in logs.iterdir() if x.is_dir())
+    ids = sorted(x.name for x in logs.iterdir() if x.is_dir() and not x.name.startswith("."))
     assert len(ids) == 4
     assert cli(["--dir", str(logs), "note", ids[1], "the curve flattens after step 20"]) == 0
     return d, logs, ids

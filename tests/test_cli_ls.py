@@ -292,7 +292,7 @@ def test_ls_on_narrow_and_wide_terminals(tmp_path):
     for i in range(3):
         subprocess.run([sys.executable, "t.py", *(f"--{a}={i}" for a in "abcdefgh")],
                        cwd=tmp_path, env=env, check=True, capture_output=True)
-    ids = sorted(p.name for p in (tmp_path / "logs").iterdir() if p.is_dir())
+    ids = sorted(p.name for p in (tmp_path / "logs").iterdir() if p.is_dir() and not p.name.startswith("."))
     for columns in (80, 120, 200):
         out = _ls_on_a_pty(tmp_path / "logs", columns)
         lines = out.splitlines()

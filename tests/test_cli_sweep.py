@@ -175,7 +175,8 @@ def test_ctrl_c_stops_and_still_summarises(prog):
         return log.exists() and "OUT     sleeping" in log.read_text()
 
     logs = prog / "logs"
-    while not (logs.exists() and sum(sleeping(d) for d in logs.iterdir() if d.is_dir()) == 2):
+    while not (logs.exists() and sum(sleeping(d) for d in logs.iterdir()
+                                     if d.is_dir() and not d.name.startswith(".")) == 2):
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)

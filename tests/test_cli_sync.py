@@ -120,7 +120,7 @@ def test_sync_sends_everything_once(server, project):
           "--note", "first try")
     train(project, "--lr", "0.5", "--fail")
     logs = d / "logs"
-    ids = sorted(p.name for p in logs.iterdir() if p.is_dir())
+    ids = sorted(p.name for p in logs.iterdir() if p.is_dir() and not p.name.startswith("."))
     subprocess.run([*RUNLOG, "note", ids[0], "looks stable"], cwd=d, env=env, check=True)
     p = sync(project, server, experiment="e1")
     assert p.returncode == 0, p.stderr
@@ -183,7 +183,7 @@ def test_a_running_run_is_caught_up_later(server, project):
 def test_watch_follows_new_runs(server, project):
     d, env = project
     train(project, "--lr", "0.3")  # a run (and so the log directory) before the watcher starts
-    (old,) = (p.name for p in (d / "logs").iterdir() if p.is_dir())
+    (old,) = (p.name for p in (d / "logs").iterdir() if p.is_dir() and not p.name.startswith("."))
     watcher = subprocess.Popen([*RUNLOG, "sync", "mlflow", "--tracking-uri", server,
                                 "--experiment", "e3", "--watch"], cwd=d, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -194,7 +194,8 @@ def test_watch_follows_new_runs(server, project):
         else:
             pytest.fail(f"the watcher never synced the first run: {watcher.stderr.read()}")
         train(project, "--lr", "0.7")
-        (new,) = (p.name for p in (d / "logs").iterdir() if p.is_dir() and p.name != old)
+        (new,) = (p.name for p in (d / "logs").iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and p.name != old)
         for line in watcher.stdout:  # one line each time it sends the run (running, then ended)
             if line.startswith(f"{new} → "):
                 _, by = runs_by_id(server, "e3")

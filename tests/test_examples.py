@@ -21,7 +21,7 @@ def workdir(tmp_path):
 
 
 def one_run(workdir: Path) -> dict:
-    runs = [d for d in (workdir / "logs").iterdir() if d.is_dir()]
+    runs = [d for d in (workdir / "logs").iterdir() if d.is_dir() and not d.name.startswith(".")]
     assert len(runs) == 1
     return json.loads((runs[0] / "run.json").read_text())
 

@@ -47,7 +47,9 @@ def run(tmp_path: Path, body: str, *args: str, extra_env=None, **kw):
 
 
 def runs(logs: Path) -> list[Path]:
-    return sorted(d for d in logs.iterdir() if d.is_dir()) if logs.is_dir() else []
+    if not logs.is_dir():
+        return []
+    return sorted(d for d in logs.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
 def the_run(tmp_path: Path, logs: str = "logs") -> tuple[Path, dict]:

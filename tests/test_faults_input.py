@@ -20,7 +20,7 @@ BAD = os.fsdecode(b"\xff\xfe")  # bytes no UTF-8 decoder accepts, as Python hand
 
 
 def the_run(logs: Path) -> tuple[Path, dict]:
-    (d,) = [p for p in logs.iterdir() if p.is_dir()]
+    (d,) = [p for p in logs.iterdir() if p.is_dir() and not p.name.startswith(".")]
     text = (d / "run.json").read_bytes().decode("utf-8")  # strict: the record is valid UTF-8
     return d, json.loads(text)
 
@@ -191,7 +191,7 @@ def test_sigterm_while_start_runs_leaves_a_lost_run(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == -signal.SIGTERM
     logs = tmp_path / "logs"
-    (d,) = [x for x in logs.iterdir() if x.is_dir()]
+    (d,) = [x for x in logs.iterdir() if x.is_dir() and not x.name.startswith(".")]
     assert not (d / "run.json").exists()
     e = clean_env(RUNLOG_DIR=str(logs))
     ls = subprocess.run([*RUNLOG, "ls"], env=e, capture_output=True, text=True, timeout=60)

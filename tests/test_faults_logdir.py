@@ -29,7 +29,8 @@ def one_run(where: Path, body: str = "import runlog\nrunlog.start(git=False)\n")
     write_script(where, body)
     subprocess.run([sys.executable, "s.py"], cwd=where, env=clean_env(), check=True,
                    capture_output=True, timeout=60)
-    return max((p for p in (where / "logs").iterdir() if p.is_dir()), key=lambda p: p.name)
+    return max((p for p in (where / "logs").iterdir()
+                if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
 
 
 def test_symlinks_and_symlink_loops_are_skipped(tmp_path):

@@ -103,7 +103,7 @@ def hostile(tmp_path_factory):
           "--evil\x1b[7m-key\x9b", "given\x1b]52;c;R0lWRU4=\x07\n", "--end", "fail", rc=1)
     train("--note", NOTE, "--lr", "0.5", "--end", "lose", rc=9)
     logs = repo / "logs"
-    ids = sorted(d.name for d in logs.iterdir() if d.is_dir())
+    ids = sorted(d.name for d in logs.iterdir() if d.is_dir() and not d.name.startswith("."))
     assert len(ids) == 3
     return repo, logs, ids, first
 

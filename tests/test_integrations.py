@@ -22,7 +22,7 @@ def run(tmp_path: Path, body: str, *args: str, files: dict | None = None):
     env.pop("RUNLOG_DIR", None)
     p = subprocess.run([sys.executable, "s.py", *args], cwd=tmp_path, capture_output=True,
                        text=True, env=env, timeout=120)
-    runs = sorted(d for d in (tmp_path / "logs").iterdir() if d.is_dir())
+    runs = sorted(d for d in (tmp_path / "logs").iterdir() if d.is_dir() and not d.name.startswith("."))
     assert len(runs) == 1, (p.stdout, p.stderr)
     record = json.loads((runs[0] / "run.json").read_text())
     return p, runs[0], record

@@ -27,7 +27,7 @@ def run_script(tmp_path: Path, body: str, *args: str, **kw) -> subprocess.Comple
 
 
 def only_run(tmp_path: Path) -> Path:
-    (d,) = [p for p in (tmp_path / "logs").iterdir() if p.is_dir()]
+    (d,) = [p for p in (tmp_path / "logs").iterdir() if p.is_dir() and not p.name.startswith(".")]
     return d
 
 

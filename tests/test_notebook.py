@@ -41,7 +41,7 @@ def outputs(cell) -> str:
 
 def test_run_spans_cells_and_saves_them(tmp_path):
     nb = execute(tmp_path, CELLS)
-    (run_dir,) = [p for p in (tmp_path / "logs").iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in (tmp_path / "logs").iterdir() if p.is_dir() and not p.name.startswith(".")]
     r = json.loads((run_dir / "run.json").read_text())
     assert r["status"] == "finished"
     assert r["note"] == "from a notebook"
@@ -64,6 +64,6 @@ def test_run_spans_cells_and_saves_them(tmp_path):
 def test_with_block_ends_the_run(tmp_path):
     execute(tmp_path, ["import runlog\nwith runlog.start(git=False) as run:\n"
                        "    run.metric('acc', 0.9)\nprint(run.finished)"])
-    (run_dir,) = [p for p in (tmp_path / "logs").iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in (tmp_path / "logs").iterdir() if p.is_dir() and not p.name.startswith(".")]
     r = json.loads((run_dir / "run.json").read_text())
     assert r["status"] == "finished" and r["metrics"]["acc"]["last"] == 0.9

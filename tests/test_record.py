@@ -90,7 +90,7 @@ def test_the_time_before_start_is_recorded(tmp_path):
                                    "import runlog\nrunlog.start(git=False)\n")
     p = subprocess.run([sys.executable, "s.py"], cwd=tmp_path, capture_output=True, text=True,
                        timeout=60)
-    (d,) = [x for x in (tmp_path / "logs").iterdir() if x.is_dir()]
+    (d,) = [x for x in (tmp_path / "logs").iterdir() if x.is_dir() and not x.name.startswith(".")]
     r = json.loads((d / "run.json").read_text())
     assert r["startup_s"] >= 1.2  # at least the sleep: a lower bound, whatever the load
     (head,) = [ln for ln in p.stderr.splitlines() if ln.startswith("## Run ")]

@@ -17,7 +17,9 @@ RUNLOG = [sys.executable, "-m", "runlog"]
 
 
 def runs(logs: Path) -> list[Path]:
-    return sorted(p for p in logs.iterdir() if p.is_dir()) if logs.exists() else []
+    if not logs.exists():
+        return []
+    return sorted(p for p in logs.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def record(run_dir: Path) -> dict:

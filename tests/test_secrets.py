@@ -37,7 +37,7 @@ def test_masked_in_record_command_report_and_log(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "used sk" in p.stdout  # the script itself still gets the real values
-    (d,) = [x for x in (tmp_path / "logs").iterdir() if x.is_dir()]
+    (d,) = [x for x in (tmp_path / "logs").iterdir() if x.is_dir() and not x.name.startswith(".")]
     everything = "".join(f.read_text() for f in d.iterdir()) + p.stderr
     everything += (tmp_path / "logs" / ".runlog-index.jsonl").read_text()
     for secret in ("SECRET1", "SECRET2", "SECRET3", "SECRET4"):

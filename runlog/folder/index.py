@@ -284,15 +284,34 @@ def newest(root: str, n: int, warn=None) -> list[dict]:
     return out[:n]
 
 
-def previous(root: str, script_path: str | None, before: str, exclude: str) -> dict | None:
+def previous(root: str, script_path: str | None, before: str, exclude: str,
+             build: bool = False) -> dict | None:
     """The most recently finished run of the same script, started before ``before``.
 
-    Reads the index from its end and parses only lines that name the script and
-    the word "finished"; the parsed values decide, so the separators the index
-    was written with do not matter.
+    First from the script's pointer (``latest``), which costs the same whatever
+    the history. Otherwise the index is read from its end, parsing only lines that
+    name the script and the word "finished" (the parsed values decide, so the
+    separators the index was written with do not matter); with ``build`` (off the
+    script's thread: it reads the whole index once per log directory) the
+    pointers are then made for next time.
     """
     if not script_path:
         return None
+    from . import latest
+
+    got = latest.recall(root, script_path, before, exclude)
+    if got is not latest.UNKNOWN:
+        return got
+    found = _scan_previous(root, script_path, before, exclude)
+    if build and not os.path.exists(os.path.join(LogDir(root).latest, latest.COMPLETE)):
+        try:
+            latest.build(root, read(root))
+        except OSError:
+            pass  # a read-only log directory: the index serves
+    return found
+
+
+def _scan_previous(root: str, script_path: str, before: str, exclude: str) -> dict | None:
     # the path as this runlog writes it, and as an ASCII-only JSON writer would
     needles = {json.dumps(script_path, ensure_ascii=False).encode("utf-8", "surrogateescape"),
                json.dumps(script_path).encode("ascii")}

@@ -22,6 +22,7 @@ NOTE = "note.txt"          # start(note=...) of a program inside `runlog run`
 
 # in the log directory
 INDEX = ".runlog-index.jsonl"
+LATEST = ".runlog-latest"  # the last finished run of each script (latest.py)
 SWEEPS = ".sweeps"
 JOURNAL = "journal.html"
 
@@ -118,6 +119,10 @@ class LogDir:
     @property
     def index(self) -> str:
         return os.path.join(self.root, INDEX)
+
+    @property
+    def latest(self) -> str:
+        return os.path.join(self.root, LATEST)
 
     @property
     def sweeps(self) -> str:
