@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..fmt import flatten, fmt_num, fmt_value, printable
 from ..folder.layout import RunFolder
-from .common import CliError, all_runs, load, out, read_notes
+from .common import CliError, load, out, read_notes
 
 MISSING = "—"
 
@@ -85,14 +85,15 @@ def code_section(a: dict, b: dict) -> list[str]:
 
 
 def diff(root: str, spec_a: str, spec_b: str | None) -> int:
-    runs = all_runs(root)  # once: a broken folder is warned about once
-    b = load(root, spec_a if spec_b is None else spec_b, runs)
+    # each RUN read on its own (the index's end, or one folder): the cost of the runs named,
+    # not of the history; only an error or an ambiguous prefix lists every run
+    b = load(root, spec_a if spec_b is None else spec_b)
     if spec_b is None:
         if not b.get("previous"):
             raise CliError(f"run {b['id']} has no previous run to compare with; give two runs")
-        a = load(root, b["previous"], runs)
+        a = load(root, b["previous"])
     else:
-        a = load(root, spec_a, runs)
+        a = load(root, spec_a)
     if a["id"] == b["id"]:
         raise CliError("both arguments name the same run")
     # recorded text, one line per name, value or note whatever it holds (``printable``)
