@@ -82,12 +82,14 @@ class Lifecycle:
         masked = mask_argv(self._raw_command)
         return masked if final else hide_short_values(masked)
 
-    def remask(self, secret_opts) -> None:
-        """The parser is known now: mask the command with its secret options."""
+    def remask(self, secret_opts=None, final: bool = False) -> None:
+        """Mask the command again: the parser is known now (its secret options), or the
+        run ends without one having shown (``final``: what names say is secret)."""
         from .fmt import command_line
 
-        self._secret_opts = list(secret_opts or ())
-        shown = self._masked_command()
+        if not final:
+            self._secret_opts = list(secret_opts or ())
+        shown = self._masked_command(final)
         with self.lock:
             self.record["command"] = shown
             self.record["command_line"] = command_line(shown) if shown else None
@@ -247,7 +249,7 @@ class Lifecycle:
         if status is not None:
             st = status
         if self._secret_opts is None:  # no parser ever showed: what names say is secret
-            self.remask_final()
+            self.remask(final=True)
         with self.lock:
             self.finished = True
             r = self.record
@@ -268,8 +270,8 @@ class Lifecycle:
             before_save(r)
         from .folder import notes
 
-        report = render({**r, "dir": shown_path(self.dir, r["cwd"]), "notes": notes.read(self.dir)},
-                        self.prev)
+        later = notes.read(self.dir)  # read once: the report and the index line both carry them
+        report = render({**r, "dir": shown_path(self.dir, r["cwd"]), "notes": later}, self.prev)
         self.log.line(RUNLOG, f"run {st} after {r['duration_s']:.1f} s")
         self.save()
         try:
@@ -277,7 +279,7 @@ class Lifecycle:
         except OSError as e:
             self.fail_once("report", f"could not write {self.folder.report} ({e.strerror or e})")
         try:
-            index.append_record(self.root, r)
+            index.append_record(self.root, r, later)
             if st == "finished":
                 from .folder import latest
 
@@ -285,14 +287,6 @@ class Lifecycle:
         except OSError:
             pass
         return report
-
-    def remask_final(self) -> None:
-        from .fmt import command_line
-
-        shown = self._masked_command(final=True)
-        with self.lock:
-            self.record["command"] = shown
-            self.record["command_line"] = command_line(shown) if shown else None
 
     def close(self) -> None:
         self.metrics.close()

@@ -82,11 +82,7 @@ class Run:
         self._args_from_parse = False
         self._warned: set[str] = set()
         self._forked = False  # this object was copied into a forked worker
-        if hasattr(os, "register_at_fork"):
-            import weakref
-
-            ref = weakref.ref(self)
-            os.register_at_fork(after_in_child=lambda: ref() and ref()._after_fork_in_child())
+        _watch_forks()
 
     # ------------------------------------------------------------ public API
 
@@ -189,8 +185,6 @@ class Run:
         else:
             self._say_once(f"after:{what}", f"run.{what}() after the run {self.id} finished; ignored")
 
-    def _after_fork_in_child(self) -> None:
-        self._forked = True
 
     def _set_args(self, args: dict, given_=None, parser=None, claim: bool = False) -> None:
         args = jsonable(args)
@@ -261,6 +255,24 @@ def _secret_options(parser) -> list[str]:
         return secret_options(parser)
     except Exception:  # a parser of an unusual kind: the names still mask what they can
         return []
+
+
+_forks_watched = False
+
+
+def _watch_forks() -> None:
+    """Once per process: in a forked worker, the active run is marked as a copy."""
+    global _forks_watched
+    if _forks_watched or not hasattr(os, "register_at_fork"):
+        return
+    _forks_watched = True
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _after_fork_in_child() -> None:
+    run = active._run  # as it was in the parent: get() would already say "not ours"
+    if isinstance(run, Run):
+        run._forked = True
 
 
 def capture_args(run: Run, args, scopes=None) -> None:

@@ -65,14 +65,14 @@ def append(root: str, entry: dict) -> None:
         os.close(fd)
 
 
-def append_record(root: str, rec: dict) -> None:
+def append_record(root: str, rec: dict, notes_text: str | None = None) -> None:
     """The run's summary as an index line. The line that ends a run carries the notes
     added while it went on, so a reader of the index's end (``newest``) has them."""
     line = _record.summary(rec)
     if line.get("status") not in (None, "running") and "notes" not in line:
         from .notes import read
 
-        text = read(os.path.join(root, rec["id"]))
+        text = notes_text if notes_text is not None else read(os.path.join(root, rec["id"]))
         if text:
             line["notes"] = text
     append(root, line)
