@@ -209,3 +209,13 @@ def commit_all(repo: Path, message: str = "more") -> str:
     git_out(repo, "add", "--all", "--", ".", ":(exclude)logs")
     git_out(repo, "commit", "-qm", message)
     return git_out(repo, "rev-parse", "HEAD").strip()
+
+
+def integration(module: str):
+    """Import a package of the ``integrations`` extra, or skip saying how to get it.
+
+    The default suite (``pip install -e '.[test]'``) stays lean; ``.ci/run`` and
+    ``pip install -e '.[test,integrations]'`` run these tests too.
+    """
+    return pytest.importorskip(
+        module, reason=f"{module} is in the integrations extra: pip install -e '.[test,integrations]'")

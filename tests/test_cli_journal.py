@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import integration
+
 from runlog.cli import main as cli
 
 SCRIPT = """\
@@ -79,7 +81,7 @@ def test_journal_file_is_self_contained(history, capsys):
 
 
 def _driver():
-    pytest.importorskip("selenium")
+    integration("selenium")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     chromedriver = shutil.which("chromedriver")
     if not chromium or not chromedriver:
@@ -101,9 +103,9 @@ def test_journal_in_a_real_browser(history):
     d, logs, ids = history
     out = d / "browser.html"
     assert cli(["--dir", str(logs), "journal", "-o", str(out)]) == 0
+    driver = _driver()
     from selenium.webdriver.common.by import By
 
-    driver = _driver()
     try:
         driver.get(out.as_uri())
         cards = driver.find_elements(By.CSS_SELECTOR, ".card")
@@ -211,9 +213,9 @@ def test_journal_in_a_real_browser_shows_hostile_text_as_text(hostile_history):
     d, logs = hostile_history
     out = d / "hostile.html"
     assert cli(["--dir", str(logs), "journal", "-o", str(out)]) == 0
+    driver = _driver()
     from selenium.webdriver.common.by import By
 
-    driver = _driver()
     try:
         driver.get(out.as_uri())
         cards = driver.find_elements(By.CSS_SELECTOR, ".card")

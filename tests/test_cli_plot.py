@@ -9,6 +9,8 @@ import textwrap
 
 import pytest
 
+from conftest import integration
+
 from runlog.cli import main as cli
 from runlog.cli.plot import sparkline
 
@@ -68,7 +70,7 @@ def test_terminal_plot_shares_its_axes(tmp_path, capsys):
 
 
 def test_file_plot(logs, tmp_path, capsys):
-    pytest.importorskip("matplotlib")
+    integration("matplotlib")
     png, svg = tmp_path / "c.png", tmp_path / "c.svg"
     assert cli(["--dir", str(logs), "plot", "-2", "-1", "-o", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000

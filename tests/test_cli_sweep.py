@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import integration
+
 RUNLOG = [sys.executable, "-m", "runlog"]
 
 PROGRAM = """\
@@ -113,7 +115,7 @@ def postgres():
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
     if not bins:
         pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
-    pytest.importorskip("psycopg")
+    integration("psycopg")
     as_user = []
     d = tempfile.mkdtemp(prefix="runlog-pg-")
     if os.geteuid() == 0:  # the server refuses to run as root

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-mlflow = pytest.importorskip("mlflow")
+from conftest import integration
+
+mlflow = integration("mlflow")
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 RUNLOG = [sys.executable, "-m", "runlog"]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import integration
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -66,8 +68,8 @@ def test_make_example_under_runlog_run(workdir):
 
 
 def test_notebook_example(workdir):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    nbformat = integration("nbformat")
+    nbclient = integration("nbclient")
     nb = nbformat.read(workdir / "examples" / "notebook.ipynb", as_version=4)
     nbclient.NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(workdir)}}).execute()
     r = one_run(workdir)

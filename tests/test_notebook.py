@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
+from conftest import integration
+
+nbformat = integration("nbformat")
+nbclient = integration("nbclient")
+integration("ipykernel")
 
 CELLS = [
     "import runlog, logging\nrun = runlog.start(note='from a notebook', git=False)\nlr = 0.1",
