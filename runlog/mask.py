@@ -21,7 +21,7 @@ import os
 
 MASK = "***"
 # matched in the lower-cased name with "-" and "_" removed: API_KEY, api-key, apikey
-_BASE = ("token", "secret", "password", "passwd", "apikey", "accesskey", "privatekey",
+_BASE = ("token", "secret", "password", "passwd", "passphrase", "apikey", "accesskey", "privatekey",
          "credential")
 _cache: tuple[str, tuple[str, ...]] = ("", _BASE)
 _MIN_ABBREV = 3  # an abbreviation (--api for --api-key) has at least this many characters
@@ -40,10 +40,44 @@ def _words() -> tuple[str, ...]:
     return _cache[1]
 
 
+# "token" alone names a credential only as the name's last word (HF_TOKEN, access_token,
+# --hf-token), and not a tokenizer's special tokens: max_tokens, tokenizer, pad_token_id
+# and bos_token are settings an ML comparison needs to see.
+_LAST_ONLY = "token"
+_SPECIAL_TOKENS = {"bos", "eos", "pad", "unk", "sep", "cls", "mask", "start", "end", "stop",
+                   "special", "image", "eot", "sot"}
+
+
+def _name_words(name: str) -> list[str]:
+    """``hfToken``, ``HF_TOKEN``, ``--hf-token``, ``a.b token`` → lower-case words."""
+    words, cur = [], ""
+    prev = ""
+    for c in str(name):
+        if not c.isalnum():
+            if cur:
+                words.append(cur)
+            cur = ""
+        elif c.isupper() and prev.islower():
+            words.append(cur)
+            cur = c.lower()
+        else:
+            cur += c.lower()
+        prev = c
+    if cur:
+        words.append(cur)
+    return words
+
+
 def is_secret(name: str) -> bool:
     """Whether a name looks like a credential's (RUNLOG_MASK=word,word adds words)."""
     n = _norm(name)
-    return any(w in n for w in _words())
+    if any(w in n for w in _words() if w != _LAST_ONLY):
+        return True
+    if _LAST_ONLY not in n:
+        return False
+    words = _name_words(name)
+    return (len(words) > 0 and words[-1] == _LAST_ONLY
+            and not (len(words) > 1 and words[-2] in _SPECIAL_TOKENS))
 
 
 # ---------------------------------------------------------------- URLs and free text

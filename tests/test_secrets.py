@@ -336,3 +336,45 @@ print(before, 're' in sys.modules)
                        text=True, env=dict(os.environ, PYTHONPATH=root), timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["False", "True"]
+
+
+ML_NAMES = ["max_tokens", "tokenizer", "pad_token_id", "bos_token", "eos_token", "num_tokens",
+            "token_dropout", "max_new_tokens", "tokenizer_name", "tokens_per_batch"]
+CREDENTIAL_NAMES = ["token", "HF_TOKEN", "hf_token", "hf-token", "accessToken", "GITHUB_TOKEN",
+                    "wandb_api_key", "OPENAI_API_KEY", "db_password", "client_secret",
+                    "aws_secret_access_key", "private_key", "ssh_passphrase"]
+
+
+@pytest.mark.parametrize("name", ML_NAMES)
+def test_model_settings_named_after_tokens_are_not_secrets(name):
+    assert not is_secret(name)
+
+
+@pytest.mark.parametrize("name", CREDENTIAL_NAMES)
+def test_credential_names_are_secrets(name):
+    assert is_secret(name)
+
+
+def test_a_language_model_run_keeps_its_token_settings_and_hides_its_token(tmp_path):
+    (tmp_path / "lm.py").write_text(textwrap.dedent("""\
+        import argparse, runlog
+        p = argparse.ArgumentParser()
+        p.add_argument("--max-tokens", type=int, default=256)
+        p.add_argument("--tokenizer", default="gpt2")
+        p.add_argument("--pad-token-id", type=int, default=0)
+        p.add_argument("--hf-token")
+        runlog.start(git=False)
+        p.parse_args()
+    """))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNLOG_")}
+    p = subprocess.run([sys.executable, "lm.py", "--max-tokens", "512", "--tokenizer", "llama",
+                        "--hf-token", "hf_SECRETVALUE"],
+                       cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 0, p.stderr
+    (d,) = [x for x in (tmp_path / "logs").iterdir() if x.is_dir() and not x.name.startswith(".")]
+    r = json.loads((d / "run.json").read_text())
+    assert r["args"]["max_tokens"] == 512 and r["args"]["tokenizer"] == "llama"
+    assert r["args"]["pad_token_id"] == 0 and r["args"]["hf_token"] == MASK
+    assert "--max-tokens 512" in r["command_line"]
+    everything = "".join(f.read_text() for f in d.iterdir()) + p.stderr
+    assert "SECRETVALUE" not in everything and "max_tokens=512" in (d / "report.md").read_text()
