@@ -169,6 +169,9 @@ def _escape(m) -> str:
     return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
 
 
+_BIDI = "\u2028\u2029\u202a-\u202e\u2066-\u2069"
+
+
 def printable(text: str, *, lines: bool = False) -> str:
     """Recorded text fit for a terminal: every control character written out visibly.
 
@@ -184,8 +187,10 @@ def printable(text: str, *, lines: bool = False) -> str:
     if _CONTROL is None:
         import re
 
-        _CONTROL = (re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]"),
-                    re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]"))
+        # also the bidi overrides and isolates (text that reads differently from what
+        # it is) and the line/paragraph separators that some terminals break lines at
+        _CONTROL = (re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff{_BIDI}]"),
+                    re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff{_BIDI}]"))
     return _CONTROL[lines].sub(_escape, text)
 
 
@@ -200,7 +205,7 @@ def printable_json(json_text: str) -> str:
     if _JSON_CONTROL is None:
         import re
 
-        _JSON_CONTROL = re.compile("[\x7f-\x9f\ud800-\udfff]")
+        _JSON_CONTROL = re.compile(f"[\x7f-\x9f\ud800-\udfff{_BIDI}]")
     return _JSON_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", json_text)
 
 

@@ -48,7 +48,7 @@ run.metric("plain", a.lr)
 log.info("line one %s then\\rcarriage", OSC52)
 log.warning("colours \\x1b[31mred\\x1b[0m del\\x7f c1\\x9b31m bell\\x07 bs\\x08")
 print("printed " + OSC52 + " and \\x1b[1A up")
-run.add_note("later " + OSC52 + "\\r\\nsecond line \\x1b[2J")
+run.add_note("later " + OSC52 + "\\r\\nsecond line \\x1b[2J \\u202egnp.exe \\u2028next")
 if a.end == "fail":
     raise RuntimeError("boom " + OSC52 + "\\r\\nsecond \\x9b31m line")
 if a.end == "lose":
@@ -57,7 +57,9 @@ if a.end == "lose":
 """
 
 # every C0 control but TAB and LF, DEL, and every C1 control
-FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+# and the bidi overrides and isolates (text that reads other than it is), and the
+# line and paragraph separators
+FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f\x80-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def clean(text: str, what: str) -> None:
@@ -232,7 +234,7 @@ def test_printable_writes_controls_out_and_keeps_text():
     assert printable(NOTE) == "why \\x1b]52;c;SGFja2Vk\\x07 \\x1b[2J\\x1b[H\\rover"
     assert printable("a\nb\r\nc\x00\x7f\x85\x9b\ud800") == "a\\nb\\r\\nc\\0\\x7f\\x85\\x9b\\ud800"
     assert printable("a\nb\r\nc", lines=True) == "a\nb\\r\nc"
-    every = "".join(map(chr, range(0x100))) + "\ud800\udfff"
+    every = "".join(map(chr, range(0x100))) + "\ud800\udfff\u202e\u2066\u2028"
     for lines in (False, True):
         once = printable(every, lines=lines)
         assert printable(once, lines=lines) == once  # idempotent

@@ -60,7 +60,7 @@ def read(run_dir: str) -> str:
 def split(text: str) -> list[list[str]]:
     """notes.md as [[time, text], …] (the time as "YYYY-mm-dd HH:MM")."""
     notes: list[list[str]] = []
-    for line in text.splitlines():
+    for line in text.split("\n"):  # not splitlines(): U+2028 and others stay in their note
         if line.startswith("## "):
             stamp = line[3:].strip()
             notes.append([stamp[:16].replace("T", " "), ""])
