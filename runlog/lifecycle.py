@@ -35,7 +35,7 @@ class Lifecycle:
     def __init__(self, root: str, *, command: list[str], script: str | None,
                  script_path: str | None, typed_note: str | None = None,
                  code_note: str | None = None, name=None, tags=(), t0: float | None = None,
-                 secret_opts=None):
+                 secret_opts=None, reproduces: str | None = None):
         from .args.note import decide
         from .fmt import command_line
 
@@ -54,6 +54,8 @@ class Lifecycle:
         self.record = record.new_record(
             self.id, self.t0, command=shown, command_line=command_line(shown) if shown else None,
             script=script, script_path=script_path, note=note, name=name, tags=tags)
+        if reproduces:  # `runlog reproduce --run`: compared with the run it reproduces
+            self.record["reproduces"] = reproduces
         self.lock = threading.RLock()
         self.finished = False
         self.prev: dict | None = None
@@ -150,8 +152,11 @@ class Lifecycle:
         the signal mask, so `runlog run` calls this after blocking its signals.
         """
         if not git:
-            self.prev = index.previous(self.root, self.record.get("script_path"),
-                                       self.record["started_at"], self.id)
+            if self.record.get("reproduces"):
+                self.prev = index.read_run(self.root, self.record["reproduces"])
+            else:
+                self.prev = index.previous(self.root, self.record.get("script_path"),
+                                           self.record["started_at"], self.id)
             self.record["previous"] = self.prev["id"] if self.prev else None
             return
         import _thread

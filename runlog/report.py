@@ -76,12 +76,17 @@ def changes_since(record: dict, prev: dict | None) -> str | None:
         parts.append(f"{n} new commit{'s' if n != 1 else ''}" + (f" ({shown})" if shown else ""))
     elif files:  # the same commit, other uncommitted changes: the code is not the same
         parts.append(f"uncommitted changes differ ({shown})")
-    parts += metric_changes(prev.get("metrics") or {}, record.get("metrics") or {},
-                            set(flatten(record.get("args") or {})))
     # "same code" only when the recorded states are known to be equal
     same = "same arguments and code" if code.get("same") else "same arguments"
+    how = ""
+    if record.get("reproduces") == prev["id"]:  # a reproduction says first whether its code is
+        how = " (reproduced)"
+        if code.get("same"):
+            parts.insert(0, "same code" if parts else same)
+    parts += metric_changes(prev.get("metrics") or {}, record.get("metrics") or {},
+                            set(flatten(record.get("args") or {})))
     text = "; ".join(parts) if parts else same
-    return f"Since {prev['id']}: {text}"
+    return f"Since {prev['id']}{how}: {text}"
 
 
 def render(record: dict, prev: dict | None = None, fmt: str = "md") -> str:

@@ -126,14 +126,53 @@ def _add_diff(sub) -> None:
                                    "between two runs.")
     p.add_argument("a", metavar="RUN_A")
     p.add_argument("b", metavar="RUN_B", nargs="?",
-                   help="omitted: RUN_A is compared with its previous run of the same script")
+                   help="omitted: RUN_A is compared with its previous run of the same script; "
+                        "'.': with the working tree (as --working)")
+    p.add_argument("--working", action="store_true",
+                   help="compare RUN_A's recorded code (commit + saved changes) with the working "
+                        "tree of its repository now: the files that differ, with +/- lines")
+    p.add_argument("--patch", action="store_true", help="also print the code changes as a diff")
     p.set_defaults(func=_cmd_diff)
 
 
 def _cmd_diff(a) -> int:
-    from .diff import diff
+    from .diff import diff, diff_working
 
-    return diff(a.dir, a.a, a.b)
+    if a.working or a.b == ".":
+        if a.working and a.b not in (None, "."):
+            raise CliError("give RUN_B or --working, not both")
+        return diff_working(a.dir, a.a, patch=a.patch)
+    return diff(a.dir, a.a, a.b, patch=a.patch)
+
+
+def _add_reproduce(sub) -> None:
+    p = sub.add_parser(
+        "reproduce", help="make a working copy of a run's code and print how to re-run it",
+        description="Make a working copy of RUN's recorded code state: a detached git worktree "
+                    "at its commit with its saved changes (code.patch) applied, in DIR (default: "
+                    "next to the repository, ../REPO-RUNID). The repository's own work tree, "
+                    "index, HEAD and branches are not touched. Then say what differs in the "
+                    "environment now (Python, package versions, GPUs, data) and print the command "
+                    "to re-run it there.")
+    _run_arg(p)
+    p.add_argument("dest", nargs="?", metavar="DIR",
+                   help="where to make the copy (must not exist or be empty; default "
+                        "../REPO-RUNID next to the repository)")
+    p.add_argument("--run", dest="run_it", action="store_true",
+                   help="run it there as a new run in the same log directory, recorded as "
+                        "`reproduces: RUN` and compared with RUN (reuses DIR if it is already "
+                        "an unchanged copy)")
+    p.add_argument("--note", help="the new run's note (default: 'reproduces RUN')")
+    p.add_argument("--force", action="store_true",
+                   help="make the copy even when the saved changes are incomplete (cut at 1 MB, "
+                        "binary files)")
+    p.set_defaults(func=_cmd_reproduce)
+
+
+def _cmd_reproduce(a) -> int:
+    from .reproduce import reproduce
+
+    return reproduce(a.dir, a.run, a.dest, run=a.run_it, force=a.force, note=a.note)
 
 
 def _add_run(sub) -> None:
@@ -247,7 +286,7 @@ def _cmd_sync(a) -> int:
                 experiment=a.experiment, watch=a.watch)
 
 
-COMMANDS = (_add_tail, _add_ls, _add_show, _add_report, _add_note, _add_diff, _add_run,
+COMMANDS = (_add_tail, _add_ls, _add_show, _add_report, _add_note, _add_diff, _add_reproduce, _add_run,
             _add_sweep, _add_journal, _add_plot, _add_sync)
 
 

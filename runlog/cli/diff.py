@@ -47,6 +47,30 @@ def metric_rows(a: dict, b: dict) -> tuple[list[tuple[str, str, str]], list[str]
     return rows, deltas
 
 
+def _state(r: dict) -> tuple:
+    """A record's code state: (commit, saved patch path or None)."""
+    import os
+
+    g = r.get("git") or {}  # an absolute path: git runs in the repository, not here
+    patch = os.path.abspath(RunFolder(r["dir"]).file(g["patch"])) if g.get("patch") else None
+    return (g.get("commit"), patch)
+
+
+def _patch_text(a: dict, b: dict) -> str:
+    """The two recorded code states as one textual diff (``--patch``)."""
+    from .. import copies
+    from .. import git as gitstate
+
+    top = gitstate.find_top(b.get("cwd") or a.get("cwd") or ".")
+    if top is None or not a.get("git") or not b.get("git"):
+        return "(no code states to compare)\n"
+    try:
+        text = copies.tree_diff(top, _state(a), _state(b))
+    except gitstate.GitError as e:
+        return f"(could not compare: {e})\n"
+    return text if text is not None else "(a saved patch no longer applies: no textual diff)\n"
+
+
 def code_section(a: dict, b: dict) -> list[str]:
     from .. import git as gitstate
 
@@ -58,13 +82,8 @@ def code_section(a: dict, b: dict) -> list[str]:
     top = gitstate.find_top(b.get("cwd") or a.get("cwd") or ".")
     if top is None:
         return ["  (the repository is no longer at " + str(b.get("cwd")) + ")"]
-
-    def state(r, g):
-        patch = RunFolder(r["dir"]).file(g["patch"]) if g.get("patch") else None
-        return (g.get("commit"), patch)
-
     try:
-        d = gitstate.diff_states(top, state(a, ga), state(b, gb))
+        d = gitstate.diff_states(top, _state(a), _state(b))
     except gitstate.GitError as e:
         return [f"  (could not compare: {e})"]
     lines = []
@@ -84,7 +103,7 @@ def code_section(a: dict, b: dict) -> list[str]:
     return lines
 
 
-def diff(root: str, spec_a: str, spec_b: str | None) -> int:
+def diff(root: str, spec_a: str, spec_b: str | None, patch: bool = False) -> int:
     # each RUN read on its own (the index's end, or one folder): the cost of the runs named,
     # not of the history; only an error or an ambiguous prefix lists every run
     b = load(root, spec_a if spec_b is None else spec_b)
@@ -112,4 +131,36 @@ def diff(root: str, spec_a: str, spec_b: str | None) -> int:
     parts.append("Code:\n" + "\n".join(code_section(a, b)))
     # and whatever else came from the run or git (commit subjects, file names)
     out(printable("\n\n".join(parts), lines=True) + "\n")
+    if patch:
+        out("\n" + _patch_text(a, b))
+    return 0
+
+
+def diff_working(root: str, spec: str, patch: bool = False) -> int:
+    """A run's recorded code state against the working tree of its repository now (captured
+    as a run starting now would record it: tracked changes and untracked files)."""
+    import os
+    import tempfile
+
+    from .. import copies
+    from .. import git as gitstate
+
+    a = load(root, spec)
+    if not a.get("git"):
+        raise CliError(f"run {a['id']} recorded no code state (git=False, or not in a git repository)")
+    cwd = a.get("cwd") if a.get("cwd") and os.path.isdir(a["cwd"]) else os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="runlog-") as scratch:
+        try:
+            info = copies.working_state(cwd, os.path.abspath(root), scratch)
+        except gitstate.GitError as e:
+            raise CliError(f"could not read the working tree ({e})") from None
+        if info is None:
+            raise CliError(f"{cwd} is not in a git repository")
+        where = info.pop("top")
+        b = {"id": "working tree", "git": info, "dir": scratch, "cwd": cwd}
+        head = (printable(f"A {a['id']}  {a['shown_status']}  {a.get('note') or ''}".rstrip())
+                + "\n" + printable(f"B the working tree at {where}"))
+        out(printable(head + "\n\nCode:\n" + "\n".join(code_section(a, b)), lines=True) + "\n")
+        if patch:
+            out("\n" + _patch_text(a, b))
     return 0

@@ -141,7 +141,8 @@ class _Lines:
 class Recorder:
     """The run of one command: a ``Lifecycle`` fed by the program's output and exit status."""
 
-    def __init__(self, root: str, cmd: list[str], note, name, tags, git: bool):
+    def __init__(self, root: str, cmd: list[str], note, name, tags, git: bool,
+                 reproduces: str | None = None):
         self.cmd = cmd
         shown, key = script_of(cmd)
         argv = ["runlog", "run"]
@@ -155,7 +156,7 @@ class Recorder:
         argv += ["--", *words]
         typed = note or word_note or None
         self.life = Lifecycle(root, command=argv, script=shown, script_path=key,
-                              typed_note=typed, name=name, tags=tags)
+                              typed_note=typed, name=name, tags=tags, reproduces=reproduces)
         self.run_id, self.dir = self.life.id, self.life.dir
         id_file = os.environ.get("RUNLOG_ID_FILE")
         if id_file:  # `runlog sweep` learns which run is its trial
@@ -212,7 +213,8 @@ def _write_all(fd: int, data: bytes) -> bool:
         return False  # our own stdout went away: keep recording, stop passing through
 
 
-def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=True) -> int:
+def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=True,
+                reproduces: str | None = None) -> int:
     if not cmd:
         raise CliError("nothing to run: runlog run [--note TEXT] -- COMMAND ...")
     if shutil.which(cmd[0]) is None:
@@ -221,7 +223,7 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
     # (the program starts with none blocked: see _in_the_child)
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     try:
-        rec = Recorder(root, cmd, note, name, tags, git)
+        rec = Recorder(root, cmd, note, name, tags, git, reproduces)
     except OSError as e:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         # as the library does: the program runs anyway, and one line says what is missing
