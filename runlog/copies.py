@@ -60,7 +60,7 @@ class Patch:
         self.parts: list[tuple[str, str]] = []
         self.not_saved: list[str] = []
         path = None
-        for line in text.splitlines(keepends=True):
+        for line in _lines(text):
             if line.startswith("diff --git "):
                 path = line.rstrip("\n").rsplit(" b/", 1)[-1]
                 self.parts.append((path, line))
@@ -83,8 +83,15 @@ class Patch:
         return "".join(t for p, t in self.parts if p not in self.binary and not _new_in_index(t))
 
 
+def _lines(text: str) -> list[str]:
+    """Lines split at "\n" only: a "\r" (or a form feed) is part of its line, as in git's diff."""
+    parts = text.split("\n")
+    last = parts.pop()
+    return [p + "\n" for p in parts] + ([last] if last else [])
+
+
 def _is_binary(part: str) -> bool:
-    return any(ln.startswith(BINARY) and ln.rstrip().endswith(" differ") for ln in part.splitlines())
+    return any(ln.startswith(BINARY) and ln.rstrip().endswith(" differ") for ln in _lines(part))
 
 
 def _new_in_index(part: str) -> bool:
@@ -96,7 +103,7 @@ def _new_in_index(part: str) -> bool:
 def read_patch(path: str | None, truncated: bool = False) -> Patch:
     if not path:
         return Patch("")
-    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
         return Patch(f.read(), truncated)
 
 
@@ -142,7 +149,7 @@ def apply_patch(dest: str, patch: Patch) -> None:
         if not text:
             continue
         with tempfile.NamedTemporaryFile("w", suffix=".patch", delete=False, encoding="utf-8",
-                                         errors="surrogateescape") as f:
+                                         errors="surrogateescape", newline="") as f:
             f.write(text)
         try:
             run_git(dest, "apply", "--whitespace=nowarn", *(["--index"] if index else []), f.name)
