@@ -261,7 +261,7 @@ def state_tree(top: str, commit: str | None, patch_path: str | None) -> str | No
         try:
             git("read-tree", commit or EMPTY_TREE)
             if patch_path and os.path.getsize(patch_path) > 0:
-                git("apply", "--cached", "--whitespace=nowarn", patch_path)
+                git("apply", "--cached", "--whitespace=nowarn", os.path.abspath(patch_path))
             return git("write-tree").decode().strip()
         except (GitError, OSError, subprocess.SubprocessError):
             return None

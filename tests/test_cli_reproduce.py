@@ -374,3 +374,63 @@ def test_since_says_reproduced():
                                         "differ (a.py); loss 0.5 → 0.6")
     del rec["reproduces"]
     assert changes_since(rec, prev).startswith("Since A: lr")
+
+
+def test_a_runlog_run_command_reproduces_as_one(repo, tmp_path):
+    p = subprocess.run([sys.executable, "-m", "runlog", "--dir", str(repo.logs), "run", "--name", "exp",
+                        "--tag", "t1", "--", "python", "train.py", "--lr", "0.4"], cwd=repo.cwd,
+                       env=env(), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    rid = repo.ids()[-1]
+    p = repo.runlog("reproduce", rid, str(tmp_path / "c"))
+    assert p.returncode == 0, p.stderr
+    assert (f"RUNLOG_DIR={repo.logs} runlog run --note 'reproduces {rid}' --name exp --tag t1 -- "
+            "python train.py --lr 0.4") in p.stdout
+    p = repo.runlog("reproduce", rid, str(tmp_path / "c"), "--run", "--note", "again")
+    assert p.returncode == 0, p.stderr
+    new = repo.record(repo.ids()[-1])
+    assert new["name"] == "exp" and "-exp" in new["id"] and new["tags"] == ["t1"] and new["note"] == "again"
+    assert new["reproduces"] == rid and new["args"] == {"lr": 0.4}
+    assert f"Since {rid} (reproduced): same arguments and code" in p.stderr
+
+
+def test_the_recorded_interpreter_is_used_when_it_is_still_there(repo, tmp_path):
+    rid = repo.train()
+    rec_path = repo.logs / rid / "run.json"
+    rec = json.loads(rec_path.read_text())
+    link = tmp_path / "venv-python3"
+    link.symlink_to(sys.executable)
+    rec["env"] = {"python": sys.version.split()[0], "executable": str(link), "packages": {}}
+    rec_path.write_text(json.dumps(rec))
+    p = repo.runlog("reproduce", rid, str(tmp_path / "c"))
+    assert p.returncode == 0, p.stderr
+    assert f" {link} train.py --note 'reproduces {rid}'" in p.stdout
+    assert "Environment: same Python and package versions as recorded" in p.stdout
+    rec["env"]["executable"] = str(tmp_path / "gone" / "python3")  # that venv was deleted
+    rec_path.write_text(json.dumps(rec))
+    p = repo.runlog("reproduce", rid, str(tmp_path / "c2"))
+    assert f" python train.py --note 'reproduces {rid}'" in p.stdout
+
+
+def test_masked_secrets_are_not_run(repo, tmp_path):
+    key = 'p.add_argument("--api-key")\na = p.parse_args()'
+    (repo.cwd / "sec.py").write_text(TRAIN.replace("a = p.parse_args()", key))
+    rid = repo.train("--api-key", "abcdefgh12345", script="sec.py")
+    p = repo.runlog("reproduce", rid, str(tmp_path / "c"))
+    assert p.returncode == 0 and "are secrets: put them back" in p.stdout
+    p = repo.runlog("reproduce", rid, str(tmp_path / "c"), "--run")
+    assert p.returncode == 1 and "secrets masked" in one_error_line(p.stderr)
+    assert len(repo.ids()) == 1
+
+
+def test_visible_gpus_follow_cuda_visible_devices():
+    from runlog.cli.envcheck import visible
+
+    # nvidia-smi --query-gpu=index,uuid,name --format=csv,noheader on a two-GPU node
+    out = ("0, GPU-8a3c5f4e-1b2d-4c6e-9f0a-123456789abc, NVIDIA A100-SXM4-80GB\n"
+           "1, GPU-77e1d0c2-3a4b-5c6d-7e8f-abcdefabcdef, Tesla T4\n")
+    assert visible(out, None) == ["NVIDIA A100-SXM4-80GB", "Tesla T4"]
+    assert visible(out, "1") == ["Tesla T4"]
+    assert visible(out, "GPU-77e1d0c2") == ["Tesla T4"]
+    assert visible(out, "1,0") == ["Tesla T4", "NVIDIA A100-SXM4-80GB"]
+    assert visible(out, "") == [] and visible(out, "5,0") == []

@@ -1,9 +1,9 @@
 """The environment now against the one a run recorded: Python, packages, GPUs, data.
 
 Package versions are asked of the Python the re-run would use, not of the
-Python running ``runlog``: the command's own ``python`` found on PATH when it
-starts with one; otherwise the interpreter the run recorded (``env.executable``)
-if it is still there; otherwise this one. Runs recorded before runlog kept
+Python running ``runlog``: the interpreter the run recorded (``env.executable``)
+when it is still there — ``reproduce`` puts it in the command — else the
+command's own ``python`` found on PATH, else this one. Runs recorded before runlog kept
 ``env``, ``machine`` or ``data`` are checked for what they have (their Python).
 """
 
@@ -30,13 +30,13 @@ print(json.dumps({"python": sys.version.split()[0], "packages": out}))
 
 def interpreter(command: list[str], env: dict) -> str:
     """The Python a re-run of ``command`` would use (see the module's docstring)."""
+    recorded = env.get("executable")
+    if isinstance(recorded, str) and os.path.isfile(recorded) and os.access(recorded, os.X_OK):
+        return recorded
     if command and os.path.basename(command[0]).startswith("python"):
         found = shutil.which(command[0])
         if found:
             return found
-    recorded = env.get("executable")
-    if isinstance(recorded, str) and os.access(recorded, os.X_OK):
-        return recorded
     return sys.executable
 
 
@@ -51,15 +51,30 @@ def probe(python: str, names: list[str]) -> dict | None:
 
 
 def gpu_names() -> list[str]:
-    """Names of the GPUs nvidia-smi sees here ([] without one: no error, no wait)."""
+    """Names of the GPUs a process started here would see ([] without one: no error, no wait)."""
     if shutil.which("nvidia-smi") is None:
         return []
     try:
-        p = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+        p = subprocess.run(["nvidia-smi", "--query-gpu=index,uuid,name", "--format=csv,noheader"],
                            capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
         return []
-    return [ln.strip() for ln in p.stdout.splitlines() if ln.strip()] if p.returncode == 0 else []
+    return visible(p.stdout, os.environ.get("CUDA_VISIBLE_DEVICES")) if p.returncode == 0 else []
+
+
+def visible(csv: str, mask: str | None) -> list[str]:
+    """GPU names from ``nvidia-smi --query-gpu=index,uuid,name`` rows, as CUDA_VISIBLE_DEVICES
+    (indices or UUIDs, in its order) leaves them."""
+    rows = [[c.strip() for c in ln.split(",", 2)] for ln in csv.splitlines() if ln.count(",") >= 2]
+    if mask is None:
+        return [r[2] for r in rows]
+    out = []
+    for want in (w.strip() for w in mask.split(",") if w.strip()):
+        match = [r for r in rows if r[0] == want or r[1] == want or r[1].startswith(want)]
+        if not match:
+            break  # CUDA stops at the first device it cannot find
+        out.append(match[0][2])
+    return out
 
 
 def _gpus(names: list[str]) -> str:

@@ -17,14 +17,22 @@ from .. import copies
 from .. import git as gitstate
 from ..fmt import command_line, quote, shown_path
 from ..folder.layout import RunFolder
+from ..mask import MASK
 from .common import CliError, load, out
 
 
 def rerun_words(rec: dict) -> list[str]:
-    """The recorded command without a ``runlog run [options] --`` around it."""
+    """The recorded command without a ``runlog run [options] --`` around it, its ``python``
+    the interpreter the run used (``env.executable``) when that is still there: the same
+    virtual environment, whichever is active in this shell."""
     cmd = [str(w) for w in rec.get("command") or []]
     if cmd[:2] == ["runlog", "run"] and "--" in cmd:
-        return cmd[cmd.index("--") + 1:]
+        cmd = cmd[cmd.index("--") + 1:]
+    env = rec.get("env") if isinstance(rec.get("env"), dict) else {}
+    exe = env.get("executable")
+    if cmd and os.path.basename(cmd[0]).startswith("python") and isinstance(exe, str) \
+            and os.path.isfile(exe) and os.access(exe, os.X_OK):
+        cmd[0] = exe
     return cmd
 
 
@@ -127,6 +135,9 @@ def reproduce(root: str, spec: str | None, dest: str | None = None, *, run: bool
         return 0
     if not words:
         raise CliError(f"run {rid} recorded no command (a notebook?): nothing to run")
+    if MASK in words:
+        raise CliError(f"the recorded command of run {rid} has secrets masked ({MASK}): "
+                       "run it by hand, with them, from the line above")
     from .runcmd import run_command
 
     os.chdir(work)
@@ -195,13 +206,16 @@ def _how_to_rerun(rec: dict, dest: str, work: str, root: str, words: list[str], 
                   run: bool) -> list[str]:
     if not words:
         return ["No command was recorded (a notebook?): open the copy and run it from there."]
-    cmd = rec.get("command") or []
+    cmd = [str(w) for w in rec.get("command") or []]
     if cmd[:2] == ["runlog", "run"]:
-        shown = command_line(["runlog", "run", "--note", note, *[str(w) for w in cmd[2:]]])
+        options = cmd[2:cmd.index("--")] if "--" in cmd else []
+        shown = command_line(["runlog", "run", "--note", note, *options, "--", *words])
     else:
         shown = f"{command_line(words)} --note {quote(note)}"
     lines = ["Re-run it there:" if not run else "Running it there as a new run:",
              f"  cd {quote(shown_path(work, os.getcwd()))} && RUNLOG_DIR={quote(root)} {shown}"]
+    if MASK in words:
+        lines.append(f"  (values runlog masked as {MASK} are secrets: put them back)")
     if not run:
         lines.append(f"  or `runlog reproduce {rec['id']} {quote(shown_path(dest, os.getcwd()))} --run`: "
                      f"a run that records `reproduces: {rec['id']}` and is compared with it")
