@@ -434,3 +434,19 @@ def test_visible_gpus_follow_cuda_visible_devices():
     assert visible(out, "GPU-77e1d0c2") == ["Tesla T4"]
     assert visible(out, "1,0") == ["Tesla T4", "NVIDIA A100-SXM4-80GB"]
     assert visible(out, "") == [] and visible(out, "5,0") == []
+
+
+def test_diff_with_a_relative_log_dir_from_a_subdirectory_compares_exactly(tmp_path):
+    """git runs in the repository's top: the saved patches must be found from there too."""
+    repo = Repo(tmp_path, sub="src")
+    repo.dirty()
+    a = repo.train()
+    git_out(repo.top, "add", "-A")  # logs/ is ignored
+    git_out(repo.top, "commit", "-qm", "second")
+    (repo.top / "util.py").write_text("x = 5\n")
+    b = repo.train()
+    p = subprocess.run([sys.executable, "-m", "runlog", "--dir", "logs", "diff", a, b, "--patch"],
+                       cwd=repo.cwd, env=env(), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "  files:\n    util.py  +1 -2\n" in p.stdout, p.stdout  # not "commits only"
+    assert "+x = 5\n" in p.stdout
