@@ -53,9 +53,8 @@ class Lifecycle:
         shown = self._masked_command()
         self.record = record.new_record(
             self.id, self.t0, command=shown, command_line=command_line(shown) if shown else None,
-            script=script, script_path=script_path, note=note, name=name, tags=tags)
-        if reproduces:  # `runlog reproduce --run`: compared with the run it reproduces
-            self.record["reproduces"] = reproduces
+            script=script, script_path=script_path, note=note, name=name, tags=tags,
+            reproduces=reproduces)  # `runlog reproduce --run`: compared with the run it reproduces
         self.lock = threading.RLock()
         self.finished = False
         self.prev: dict | None = None

@@ -76,9 +76,12 @@ def clean_text(s: str) -> str:
 
 def new_record(run_id: str, t0: float, *, command: list[str], command_line: str | None,
                script: str | None, script_path: str | None, note: str | None = None,
-               name: str | None = None, tags=()) -> dict:
-    """The first run.json of a run; ``lifecycle`` fills the rest as the run goes on."""
-    return {
+               name: str | None = None, tags=(), reproduces: str | None = None) -> dict:
+    """The first run.json of a run; ``lifecycle`` fills the rest as the run goes on.
+
+    ``reproduces``: the run id a ``runlog reproduce --run`` run reproduces (only then a key).
+    """
+    rec = {
         "schema": SCHEMA,
         "id": run_id,
         "name": clean_text(str(name)) if name is not None else None,
@@ -105,6 +108,9 @@ def new_record(run_id: str, t0: float, *, command: list[str], command_line: str 
         "metrics": {},
         "previous": None,
     }
+    if reproduces:
+        rec["reproduces"] = reproduces
+    return rec
 
 
 # ---------------------------------------------------------------- reading and writing
