@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -137,7 +138,7 @@ def test_journal_in_a_real_browser(history):
         diff = [td.text for td in panel.find_elements(By.CSS_SELECTOR, "td.diff")]
         assert diff == ["4", "2"]  # layers differs between "deeper" and "higher lr"; lr does not
         BUILD.mkdir(exist_ok=True)
-        driver.save_screenshot(str(BUILD / "journal-compare.png"))
+        driver.save_screenshot(str(BUILD / "journal-compare-two.png"))
         driver.find_element(By.ID, "compare-close").click()
         assert not panel.is_displayed()
         # the filter box: the page redraws a moment after the last key (a timer, not an event
@@ -243,5 +244,188 @@ def test_journal_in_a_real_browser_shows_hostile_text_as_text(hostile_history):
             assert note.is_displayed()
             if "\u2028" not in note.get_attribute("textContent"):
                 assert note.text == note.get_attribute("textContent")
+    finally:
+        driver.quit()
+
+
+# nanoGPT-like: many arguments of which one differs, and a metric of the size of a learning
+# rate (its labels, 1e-4 and such, are what used to sit on the curves)
+WIDE_SCRIPT = """\
+import argparse, runlog
+p = argparse.ArgumentParser()
+for i in range(32):
+    p.add_argument(f"--opt{i:02d}", type=int, default=i)
+p.add_argument("--lr", type=float, default=1e-4)
+a = p.parse_args()
+run = runlog.start(git=False)
+for step in range(0, 400, 10):
+    warm = min(1.0, (step + 10) / 100)
+    run.log_metrics({"lr": a.lr * warm, "loss": 4.0 - step * a.lr * 5}, step=step)
+"""
+LRS = ["1e-4", "3e-4", "1e-3"]
+
+
+@pytest.fixture(scope="module")
+def wide_history(tmp_path_factory):
+    d = tmp_path_factory.mktemp("journal-wide")
+    (d / "train.py").write_text(WIDE_SCRIPT)
+    env = dict(os.environ)
+    env.pop("RUNLOG_DIR", None)
+    for lr in LRS:
+        p = subprocess.run([sys.executable, "train.py", "--lr", lr, "--note", f"lr {lr}"], cwd=d,
+                           env=env, capture_output=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+    return d, d / "logs"
+
+
+# Every label of every compare chart against every point of every curve, on the screen:
+# the curves sampled every 2 px along their length, the labels as the browser laid them out.
+GEOMETRY_JS = """
+const out = [];
+for (const svg of document.querySelectorAll('#compare svg')) {
+  const labels = [...svg.querySelectorAll('text')].map(t => {
+    const b = t.getBoundingClientRect();
+    return {text: t.textContent, cls: t.getAttribute('class'), l: b.left, r: b.right, t: b.top, b: b.bottom};
+  });
+  const hits = [];
+  let points = 0;
+  for (const p of svg.querySelectorAll('path.series')) {
+    const m = p.getScreenCTM(), n = p.getTotalLength();
+    for (let s = 0; s <= n; s += 2) {
+      const q = p.getPointAtLength(s), x = m.a * q.x + m.c * q.y + m.e, y = m.b * q.x + m.d * q.y + m.f;
+      points++;
+      for (const L of labels)
+        if (x >= L.l - 1 && x <= L.r + 1 && y >= L.t - 1 && y <= L.b + 1) hits.push([L.text, x, y]);
+    }
+  }
+  out.push({labels, hits, points});
+}
+return out;
+"""
+
+
+def test_compare_view_reads_like_ls(wide_history):
+    d, logs = wide_history
+    out = d / "wide.html"
+    assert cli(["--dir", str(logs), "journal", "-o", str(out)]) == 0
+    from selenium.webdriver.common.by import By
+
+    driver = _driver()
+    try:
+        driver.get(out.as_uri())
+        cards = driver.find_elements(By.CSS_SELECTOR, ".card")
+        assert len(cards) == 3
+        for c in cards:
+            c.find_element(By.CSS_SELECTOR, "input.pick").click()
+        driver.find_element(By.ID, "compare-btn").click()
+        panel = driver.find_element(By.ID, "compare")
+        assert panel.is_displayed()
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+        args = panel.find_elements(By.CSS_SELECTOR, "tbody.section")[0]
+        rows = args.find_elements(By.CSS_SELECTOR, "tr")
+        kinds = [r.get_attribute("class") for r in rows]
+        # the head, the one differing argument, the fold, then the 32 identical ones
+        assert kinds == ["section-head", "differs", "fold"] + ["same"] * 32
+        differs = rows[1].find_elements(By.TAG_NAME, "td")
+        assert [td.text for td in differs] == ["lr", "0.001", "0.0003", "0.0001"]
+        assert all("diff" in td.get_attribute("class") for td in differs[1:])
+        fold = rows[2].find_element(By.CSS_SELECTOR, "button.fold-same")
+        assert fold.text.endswith("32 identical")
+        assert not any(r.is_displayed() for r in rows[3:])  # folded
+        assert rows[1].location["y"] < rows[2].location["y"]  # on the screen too
+        BUILD.mkdir(exist_ok=True)
+        driver.save_screenshot(str(BUILD / "journal-compare.png"))  # docs/journal-compare.png
+        fold.click()
+        assert all(r.is_displayed() for r in rows[3:]) and fold.get_attribute("aria-expanded") == "true"
+        assert rows[3].find_element(By.TAG_NAME, "td").text == "opt00"
+        # metrics: both differ here, and nothing is folded
+        metrics = panel.find_elements(By.CSS_SELECTOR, "tbody.section")[1]
+        assert [r.get_attribute("class") for r in metrics.find_elements(By.CSS_SELECTOR, "tr")] == [
+            "section-head", "differs", "differs"]
+        # where they ran: the same machine and Python, folded as identical
+        envs = panel.find_elements(By.CSS_SELECTOR, "tbody.section")[2]
+        head, *rest = envs.find_elements(By.CSS_SELECTOR, "tr")
+        assert "all identical" in head.text
+        assert rest[0].get_attribute("class") == "fold" and "python" not in envs.text
+        assert {r.get_attribute("class") for r in rest[1:]} == {"same"}
+
+        charts = driver.execute_script(GEOMETRY_JS)
+        assert len(charts) == 2  # lr and loss
+        for chart in charts:
+            assert chart["points"] > 100
+            assert chart["hits"] == [], chart["hits"]  # no label covers a curve
+            ys = [float(L["text"]) for L in chart["labels"] if L["cls"] == "tick y"]
+            assert len(ys) >= 3  # the lowest, at least one between, the highest
+            steps = {f"{b - a:.6g}" for a, b in zip(ys, ys[1:])}
+            assert len(steps) == 1 and ys == sorted(ys)  # evenly spaced
+            step = float(steps.pop())
+            assert round(step / 10 ** math.floor(math.log10(step)), 6) in (1, 2, 5)  # a round step
+            xs = [float(L["text"]) for L in chart["labels"] if L["cls"] == "tick x"]
+            assert len(xs) >= 3 and xs[0] <= 0 and xs[-1] >= 390
+            # labels do not cover each other either
+            boxes = chart["labels"]
+            for i, p in enumerate(boxes):
+                for q in boxes[i + 1:]:
+                    apart = p["r"] <= q["l"] or q["r"] <= p["l"] or p["b"] <= q["t"] or q["b"] <= p["t"]
+                    assert apart, (p, q)
+        lr_chart = charts[0]
+        ys = [float(L["text"]) for L in lr_chart["labels"] if L["cls"] == "tick y"]
+        assert ys[0] <= 1e-5 and ys[-1] >= 1e-3  # the axis covers the data
+    finally:
+        driver.quit()
+
+
+MANY_SCRIPT = """\
+import runlog, sys
+for i in range(int(sys.argv[1])):
+    run = runlog.start({"i": i}, git=False, console=False, capture_output=False, note=f"run {i}")
+    run.metric("loss", 1.0 / (i + 1), step=0)
+    run.metric("loss", 0.5 / (i + 1), step=1)
+    run.finish()
+"""
+
+
+def test_a_long_history_opens_a_batch_at_a_time(tmp_path):
+    (tmp_path / "many.py").write_text(MANY_SCRIPT)
+    env = dict(os.environ)
+    env.pop("RUNLOG_DIR", None)
+    p = subprocess.run([sys.executable, "many.py", "450"], cwd=tmp_path, env=env,
+                       capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = tmp_path / "many.html"
+    assert cli(["--dir", str(tmp_path / "logs"), "journal", "-o", str(out)]) == 0
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = _driver()
+
+    def cards_shown(n):  # the page adds cards on events WebDriver does not see: wait for them
+        WebDriverWait(driver, 60, poll_frequency=0.05).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, ".card")) == n, f"{n} cards never shown")
+
+    try:
+        driver.get(out.as_uri())
+        assert len(driver.find_elements(By.CSS_SELECTOR, ".card")) == 200  # the first batch
+        more = driver.find_element(By.ID, "more")
+        assert more.text == "show 200 more (250 left)"
+        # the filter and Compare reach runs whose cards are not made yet
+        driver.find_element(By.ID, "filter").send_keys("run 4")
+        cards_shown(1 + 10 + 50)  # run 4, runs 40-49, runs 400-449
+        assert driver.find_elements(By.ID, "more") == []
+        for c in driver.find_elements(By.CSS_SELECTOR, ".card")[:2]:
+            c.find_element(By.CSS_SELECTOR, "input.pick").click()
+        driver.find_element(By.ID, "filter").clear()
+        driver.find_element(By.ID, "filter").send_keys(" ")
+        cards_shown(200)
+        assert len(driver.find_elements(By.CSS_SELECTOR, ".card.selected")) == 2  # kept
+        # the button brings the next batch (clicked where it is, without scrolling to it:
+        # scrolling there brings the batch by itself, as the next step checks)
+        driver.execute_script("document.getElementById('more').click()")
+        cards_shown(400)
+        assert driver.find_element(By.ID, "more").text == "show 50 more (50 left)"
+        driver.execute_script("document.getElementById('more').scrollIntoView()")
+        cards_shown(450)
+        assert driver.find_elements(By.ID, "more") == []
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
     finally:
         driver.quit()

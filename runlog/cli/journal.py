@@ -75,7 +75,52 @@ def _patch(run_dir: str, rec: dict) -> str:
     return text if len(text) <= PATCH_CHARS else text[:PATCH_CHARS] + "\n… (cut; runlog show --patch)"
 
 
-def card(root: str, r: dict, prev: dict | None) -> dict:
+def exact(v) -> str:
+    """An argument as the compare view shows it: ``fmt_value``, unless that rounds a float
+    (two learning rates that differ in the 5th digit must not look the same)."""
+    text = fmt_value(v)
+    if isinstance(v, float) and v == v and abs(v) != float("inf"):
+        try:
+            if float(text) != v:
+                return repr(v)
+        except ValueError:
+            pass
+    return text
+
+
+ENV_KEYS = ("python", "implementation", "platform", "installed_hash")
+
+
+def environment(full: dict) -> dict[str, str]:
+    """The facts about where a run ran that the compare view lines up (flat, text): the
+    interpreter, the host, the package versions, frameworks and GPUs — whichever the
+    record has (``env`` and ``machine`` are read when present, never required)."""
+    env = full.get("env") if isinstance(full.get("env"), dict) else {}
+    machine = full.get("machine") if isinstance(full.get("machine"), dict) else {}
+    facts: dict[str, str] = {}
+    for k in ENV_KEYS:
+        v = env.get(k) if env.get(k) is not None else (full.get(k) if k == "python" else None)
+        if v is not None:
+            facts[k] = str(v)
+    host = machine.get("host") or full.get("host")
+    if host:
+        facts["host"] = str(host)
+    for k in ("cpu_model", "cpus", "memory_bytes"):
+        if machine.get(k) is not None:
+            facts[k] = str(machine[k])
+    gpus = machine.get("gpus")
+    if isinstance(gpus, list) and gpus:
+        facts["gpus"] = ", ".join(str((g or {}).get("name", "?")) for g in gpus)
+    for name, fw in sorted((env.get("frameworks") or {}).items()):
+        for k, v in (fw or {}).items() if isinstance(fw, dict) else ():
+            if v is not None:
+                facts[f"{name}.{k}"] = str(v)
+    for name, version in sorted((env.get("packages") or {}).items()):
+        facts[f"pkg {name}"] = str(version)
+    return facts
+
+
+def card(root: str, r: dict, prev: dict | None, envs: dict | None = None) -> dict:
     run_dir = folder(root, r).path
     try:
         full = record.read(run_dir)
@@ -106,12 +151,14 @@ def card(root: str, r: dict, prev: dict | None) -> dict:
         "notes": notes.split(notes.read(run_dir)),
         "metrics": {k: {"last": fmt_num(m.get("last")), "min": fmt_num(m.get("min")),
                         "max": fmt_num(m.get("max"))} for k, m in metrics.items()},
-        "args": {k: fmt_value(v) for k, v in flatten(full.get("args") or {}).items()},
+        "args": {k: exact(v) for k, v in flatten(full.get("args") or {}).items()},
         "given": full.get("args_given") or [],
         "git": f"{git.get('short') or ''} {git.get('branch') or ''}".strip(),
         "dirty": bool(git.get("dirty")),
         "since": since,
         "curves": curves(run_dir),
+        # runs of one machine and venv share one environment: kept once in DATA.envs
+        "env": _env_index(envs, environment(full)) if envs is not None else None,
         "patch": _patch(run_dir, full),
         "log": _tail(RunFolder(run_dir).log, LOG_LINES),
         "error": (full.get("error") or {}).get("type", "") + (
@@ -134,14 +181,23 @@ def script_safe(json_text: str) -> str:
     return json_text
 
 
+def _env_index(envs: dict, facts: dict) -> int | None:
+    if not facts:
+        return None
+    key = json.dumps(facts, sort_keys=True, default=str)
+    return envs.setdefault(key, len(envs))
+
+
 def build(root: str, limit: int | None = None) -> str:
     runs = all_runs(root)
     if limit:
         runs = runs[:limit]
     # "changed since": the previous run each run recorded when it started (one definition)
     by_id = {r["id"]: r for r in runs}
-    cards = [card(root, r, by_id.get(r.get("previous") or "")) for r in runs]
-    data = json.dumps({"runs": cards, "dir": os.path.abspath(root),
+    envs: dict[str, int] = {}
+    cards = [card(root, r, by_id.get(r.get("previous") or ""), envs) for r in runs]
+    data = json.dumps({"runs": cards, "envs": [json.loads(k) for k in envs],
+                       "dir": os.path.abspath(root),
                        "made": time.strftime("%Y-%m-%d %H:%M")}, ensure_ascii=False,
                       separators=(",", ":"), default=str)
     data = script_safe(data)
