@@ -5,19 +5,10 @@ from __future__ import annotations
 from ..fmt import flatten, fmt_num, fmt_value, printable
 from ..folder.layout import RunFolder
 from .common import CliError, load, out, read_notes
+from .table import STATUS_STYLE, Column, terminal
+from .table import render as table
 
 MISSING = "—"
-
-
-def _table(rows: list[tuple[str, str, str]], extra: list[str] | None = None) -> list[str]:
-    w0 = max(len(r[0]) for r in rows)
-    w1 = max(len(r[1]) for r in rows)
-    w2 = max(len(r[2]) for r in rows) if extra else 0
-    lines = []
-    for i, (k, a, b) in enumerate(rows):
-        tail = f"  {extra[i]}" if extra and extra[i] else ""
-        lines.append(f"  {k:<{w0}}  {a:<{w1}}  {b:<{w2}}{tail}".rstrip())
-    return lines
 
 
 def arg_rows(a: dict, b: dict) -> list[tuple[str, str, str]]:
@@ -115,22 +106,31 @@ def diff(root: str, spec_a: str, spec_b: str | None, patch: bool = False) -> int
         a = load(root, spec_a)
     if a["id"] == b["id"]:
         raise CliError("both arguments name the same run")
-    # recorded text, one line per name, value or note whatever it holds (``printable``)
-    parts = [printable(f"A {a['id']}  {a['shown_status']}  {a.get('note') or ''}".rstrip())
-             + "\n"
-             + printable(f"B {b['id']}  {b['shown_status']}  {b.get('note') or ''}".rstrip())]
+    console = terminal()
+    # the tables clean their cells (``printable``); the rest is made printable here: recorded
+    # text, one line per name, value or note whatever it holds
+    head = [[f"{label} {r['id']}", r["shown_status"], r.get("note") or ""]
+            for label, r in (("A", a), ("B", b))]
+    parts = [table([Column(), Column(style=STATUS_STYLE.get), Column(wrap=True)], head, console=console,
+                   indent=0).rstrip("\n")]
+    cols = [Column(), Column(wrap=True), Column(wrap=True)]
     rows = arg_rows(a, b)
-    parts.append("Arguments (A → B):\n" + ("\n".join(_table(rows)) if rows else "  same"))
+    parts.append("Arguments (A → B):\n" + (table(cols, rows, console=console).rstrip("\n")
+                                            if rows else "  same"))
     mrows, deltas = metric_rows(a, b)
     if mrows:
-        parts.append("Metrics (last):\n" + "\n".join(_table(mrows, deltas)))
+        mcols = [Column(), Column(align="right"), Column(align="right"),
+                 Column(align="right", priority=1)]
+        parts.append("Metrics (last):\n" + table(mcols, [[*r, d] for r, d in zip(mrows, deltas)],
+                                                  console=console).rstrip("\n"))
     for label, r in (("A", a), ("B", b)):
         notes = read_notes(r["dir"]).strip()
         if notes:
-            parts.append(f"Notes on {label}:\n" + "\n".join(f"  {ln}" for ln in notes.splitlines() if ln))
-    parts.append("Code:\n" + "\n".join(code_section(a, b)))
+            parts.append(printable(f"Notes on {label}:\n" + "\n".join(
+                f"  {ln}" for ln in notes.splitlines() if ln), lines=True))
     # and whatever else came from the run or git (commit subjects, file names)
-    out(printable("\n\n".join(parts), lines=True) + "\n")
+    parts.append(printable("Code:\n" + "\n".join(code_section(a, b)), lines=True))
+    out("\n\n".join(parts) + "\n")
     if patch:
         out("\n" + _patch_text(a, b))
     return 0

@@ -12,6 +12,8 @@ from ..folder.layout import RunFolder, is_leftover
 from ..folder.logfile import last_lines
 from ..report import render
 from .common import CliError, load, out, previous_of, read_notes, settled
+from .table import Column, terminal
+from .table import render as table
 
 LOG_TAIL = 10  # log lines a rebuilt report of a lost run ends with
 
@@ -70,46 +72,50 @@ def show(root: str, spec: str | None, patch: bool = False, as_json: bool = False
         # control characters its lines may hold are shown, not obeyed
         out(printable(text, lines=True) if sys.stdout.isatty() else text)
         return 0
-    parts = [report_text(root, record, "text", notes=False).rstrip("\n")]
-    # recorded text, one line per name or value whatever it holds (``printable``)
-    args = [(printable(k), printable(fmt_value(v)), k)
-            for k, v in flatten(record.get("args") or {}).items()]
+    console = terminal()
+    # every part is printable already: recorded text never moves the cursor (``printable``),
+    # and the tables (``table.render``) clean their cells themselves
+    parts = [printable(report_text(root, record, "text", notes=False).rstrip("\n"), lines=True)]
+    args = flatten(record.get("args") or {})
     if args:
         given = set(record.get("args_given") or [])
-        width = max(len(k) for k, _, _ in args)
-        lines = [f"  {k:<{width}}  {v}{'   (given)' if raw in given else ''}"
-                 for k, v, raw in args]
-        parts.append("Arguments:\n" + "\n".join(lines))
+        # "given" before the value: a long value (a list) then pushes nothing out of line
+        rows = [[k, "given" if k in given else "", fmt_value(v)] for k, v in args.items()]
+        cols = [Column(), Column(), Column(wrap=True)]
+        parts.append("Arguments:\n" + table(cols, rows, console=console).rstrip("\n"))
     metrics = record.get("metrics") or {}
     if metrics:
-        lines = [f"  {printable(k)}: last {fmt_num(m.get('last'))}, min {fmt_num(m.get('min'))}, "
-                 f"max {fmt_num(m.get('max'))}, {m.get('count')} points"
-                 + (f", step {m['step']}" if m.get("step") is not None else "")
-                 for k, m in metrics.items()]
-        parts.append("Metrics:\n" + "\n".join(lines))
+        rows = [[k, fmt_num(m.get("last")), fmt_num(m.get("min")), fmt_num(m.get("max")),
+                 str(m.get("count") if m.get("count") is not None else ""),
+                 str(m["step"]) if m.get("step") is not None else ""] for k, m in metrics.items()]
+        cols = [Column("metric"), Column("last", "right"), Column("min", "right", priority=2),
+                Column("max", "right", priority=2), Column("points", "right", priority=3),
+                Column("step", "right", priority=1)]
+        parts.append("Metrics:\n" + table(cols, rows, console=console).rstrip("\n"))
     git = record.get("git")
     if git:
         lines = [f"  commit {git.get('commit') or '(none yet)'}",
                  f"  branch {git.get('branch') or '(detached)'}"]
         if git.get("changed_files"):
             lines.append("  uncommitted: " + ", ".join(git["changed_files"]))
-        parts.append("Git:\n" + "\n".join(lines))
+        parts.append(printable("Git:\n" + "\n".join(lines), lines=True))
     notes = read_notes(run_dir).strip()
     if notes:
-        parts.append("Notes:\n" + "\n".join(f"  {ln}" if ln else "" for ln in notes.splitlines()))
+        parts.append(printable("Notes:\n" + "\n".join(f"  {ln}" if ln else ""
+                                                      for ln in notes.splitlines()), lines=True))
     err = record.get("error")
     if err and err.get("traceback"):
-        parts.append("Traceback:\n" + "\n".join(f"  {ln}" for ln in err["traceback"]))
+        parts.append(printable("Traceback:\n" + "\n".join(f"  {ln}" for ln in err["traceback"]),
+                               lines=True))
     files = []
     for name in sorted(n for n in os.listdir(run_dir) if not is_leftover(n)):
         try:
-            files.append(f"  {name}  {_size(os.path.getsize(os.path.join(run_dir, name)))}")
+            files.append([name, _size(os.path.getsize(os.path.join(run_dir, name)))])
         except OSError:
             pass
-    parts.append(f"Files in {run_dir}:\n" + "\n".join(files))
-    # and whatever else came from the run (git's file names, the files there, the
-    # traceback): no control character reaches the terminal, the lines stay lines
-    out(printable("\n\n".join(parts), lines=True) + "\n")
+    parts.append(printable(f"Files in {run_dir}:", lines=True) + "\n"
+                 + table([Column(), Column(align="right")], files, console=console).rstrip("\n"))
+    out("\n\n".join(parts) + "\n")
     return 0
 
 
