@@ -79,6 +79,33 @@ def test_file_plot(logs, tmp_path, capsys):
     assert "<svg" in text and "lr 0.2" in text
 
 
+def test_file_plot_legend_is_off_the_curves(logs):
+    # one legend for every panel, below them: its box on the canvas meets no panel's
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from runlog.cli.common import all_runs
+    from runlog.cli.plot import figure, series
+
+    runs = all_runs(str(logs))[:2]
+    data = [(r, series(r, str(logs))) for r in runs]
+    fig, legend = figure(plt, data, ["loss", "final"])
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        box = legend.get_window_extent(renderer)
+        texts = [t.get_text() for t in legend.get_texts()]
+        assert sorted(texts) == sorted(f"{r['id']} — {r['note']}" for r in runs)
+        for ax in fig.axes:
+            panel = ax.get_tightbbox(renderer)  # the panel with its ticks and labels
+            assert box.y1 <= panel.y0 or box.x1 <= panel.x0 or box.x0 >= panel.x1, (box, panel)
+    finally:
+        plt.close(fig)
+
+
 def test_errors(logs, capsys):
     assert cli(["--dir", str(logs), "plot", "-m", "nope"]) == 1
     assert "no chosen run has a metric 'nope'" in capsys.readouterr().err

@@ -93,6 +93,33 @@ def plot(root: str, specs: list[str], metric: str | None = None, output: str | N
     return 0
 
 
+LABEL_CHARS = 80  # of "id — note" in a figure's legend
+
+
+def figure(plt, data, names: list[str]):
+    """The curves of every run, one panel per metric, and one legend for all of them
+    below the panels: a legend inside a panel sits on the curves it names."""
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
+    handles: dict[str, object] = {}
+    for ax, name in zip(axes[0], names):
+        for i, (r, s) in enumerate(data):
+            pts = s.get(name)
+            if pts:
+                label = r["id"] + (f" — {r['note']}" if r.get("note") else "")
+                label = label if len(label) <= LABEL_CHARS else label[:LABEL_CHARS - 1] + "…"
+                (line,) = ax.plot([x for x, _ in pts], [y for _, y in pts], linewidth=1.4,
+                                  color=f"C{i % 10}")
+                handles.setdefault(label, line)
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    left = axes[0][0].get_position().x0
+    legend = fig.legend(list(handles.values()), list(handles), loc="upper left", fontsize=7,
+                        frameon=False, bbox_to_anchor=(left, 0), bbox_transform=fig.transFigure)
+    return fig, legend
+
+
 def _to_file(data, names: list[str], output: str) -> int:
     if not output.lower().endswith((".png", ".svg", ".pdf")):
         raise CliError("-o needs a .png, .svg or .pdf file name")
@@ -103,20 +130,10 @@ def _to_file(data, names: list[str], output: str) -> int:
         import matplotlib.pyplot as plt
     except ImportError:
         raise CliError("plotting to a file needs matplotlib: pip install 'runlog[plot]'") from None
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        for r, s in data:
-            pts = s.get(name)
-            if pts:
-                label = r["id"] + (f" — {r['note']}" if r.get("note") else "")
-                ax.plot([x for x, _ in pts], [y for _, y in pts], label=label[:48], linewidth=1.4)
-        ax.set_title(name)
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
+    fig, legend = figure(plt, data, names)
     try:
-        fig.savefig(output, dpi=130)
+        # "tight" grows the canvas to hold the legend hung below the axes
+        fig.savefig(output, dpi=130, bbox_inches="tight", bbox_extra_artists=[legend])
     except OSError as e:
         raise CliError(f"could not write {output} ({e.strerror or e})") from None
     finally:
