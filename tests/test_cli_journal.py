@@ -275,6 +275,14 @@ def wide_history(tmp_path_factory):
         p = subprocess.run([sys.executable, "train.py", "--lr", lr, "--note", f"lr {lr}"], cwd=d,
                            env=env, capture_output=True, timeout=60)
         assert p.returncode == 0, p.stderr
+    # another script: two of its arguments are its own, one (lr) it shares
+    (d / "other.py").write_text("import argparse, runlog\np = argparse.ArgumentParser()\n"
+                                "p.add_argument('--lr', type=float)\np.add_argument('--zeta', default=1)\n"
+                                "p.add_argument('--alpha', default=2)\na = p.parse_args()\n"
+                                "runlog.start(git=False)\n")
+    p = subprocess.run([sys.executable, "other.py", "--lr", "0.01", "--note", "other"], cwd=d,
+                       env=env, capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
     return d, d / "logs"
 
 
@@ -314,8 +322,8 @@ def test_compare_view_reads_like_ls(wide_history):
     try:
         driver.get(out.as_uri())
         cards = driver.find_elements(By.CSS_SELECTOR, ".card")
-        assert len(cards) == 3
-        for c in cards:
+        assert len(cards) == 4
+        for c in cards[1:]:  # the three runs of train.py
             c.find_element(By.CSS_SELECTOR, "input.pick").click()
         driver.find_element(By.ID, "compare-btn").click()
         panel = driver.find_element(By.ID, "compare")
@@ -371,6 +379,18 @@ def test_compare_view_reads_like_ls(wide_history):
         lr_chart = charts[0]
         ys = [float(L["text"]) for L in lr_chart["labels"] if L["cls"] == "tick y"]
         assert ys[0] <= 1e-5 and ys[-1] >= 1e-3  # the axis covers the data
+
+        # a run of another script: the argument both have that differs comes first, then
+        # those only one of them has
+        driver.find_element(By.ID, "compare-close").click()
+        for c in (cards[0], cards[2], cards[3]):
+            c.find_element(By.CSS_SELECTOR, "input.pick").click()  # other.py and 1e-3 stay
+        driver.find_element(By.ID, "compare-btn").click()
+        args = panel.find_elements(By.CSS_SELECTOR, "tbody.section")[0]
+        keys = [r.find_element(By.TAG_NAME, "td").text
+                for r in args.find_elements(By.CSS_SELECTOR, "tr.differs")]
+        assert keys[0] == "lr" and sorted(keys[1:]) == sorted(
+            ["zeta", "alpha"] + [f"opt{i:02d}" for i in range(32)])
     finally:
         driver.quit()
 
