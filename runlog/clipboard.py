@@ -55,5 +55,15 @@ def copy(text: str) -> str | None:
                 return None
             except OSError:
                 pass
-        reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
-        return f"could not copy the report: no clipboard here ({reason[:120]})"
+        return f"could not copy the report: {_why(e)}"
+
+
+def _why(e: Exception) -> str:
+    """pyperclip's paragraph (with its URL) as a few words a user can act on."""
+    text = str(e)
+    if type(e).__name__ == "PyperclipException" or "copy/paste mechanism" in text:
+        if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            return "no clipboard here (no display; over SSH a terminal with OSC 52 gets it)"
+        return "no clipboard program here (install xclip, xsel or wl-clipboard)"
+    first = text.splitlines()[0].split(" http")[0].strip() if text.strip() else type(e).__name__
+    return f"no clipboard here ({first[:100]})"

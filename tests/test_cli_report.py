@@ -87,6 +87,7 @@ def test_report_copy_without_a_clipboard_is_one_line(shared_history):
                        capture_output=True, text=True, env=env, timeout=30)
     assert p.returncode == 0 and p.stdout.startswith("## Run ")  # the report is printed
     assert p.stderr.count("\n") == 1 and "could not copy the report" in p.stderr
+    assert "http" not in p.stderr and "no display" in p.stderr  # a reason, not pyperclip's paragraph
 
 
 KILLED = """\
