@@ -156,6 +156,13 @@ def test_sync_sends_everything_once(server, project):
     client, by2 = runs_by_id(server, "e1")
     assert len(by2) == 2
     assert len(client.get_metric_history(first.info.run_id, "loss")) == 20
+    # a note added later is sent on the next sync, said as what it is
+    subprocess.run([*RUNLOG, "note", ids[1], "crashed on purpose"], cwd=d, env=env, check=True)
+    p = sync(project, server, experiment="e1")
+    assert p.returncode == 0 and "0 params" not in p.stdout, p.stdout
+    assert f"{ids[1]} → " in p.stdout and "(updated: files (notes, report, log))" in p.stdout
+    _, by3 = runs_by_id(server, "e1")
+    assert "crashed on purpose" in by3[ids[1]].data.tags["mlflow.note.content"]
 
 
 def test_a_running_run_is_caught_up_later(server, project):

@@ -135,7 +135,10 @@ class Syncer:
         what = "created" if existing is None else "updated"
         if what == "updated" and not params and not new and files_now == files_sent:
             return None  # nothing new: said once, in the summary
-        return f"{r['id']} → {mid} ({what}: {len(params)} params, {len(new)} metric points)"
+        said = [f"{n} {what_}" for n, what_ in ((len(params), "params"), (len(new), "metric points")) if n]
+        if what == "updated" and files_now != files_sent:
+            said.append("files (notes, report, log)")
+        return f"{r['id']} → {mid} ({what}: {', '.join(said) or 'the run'})"
 
 
 def _unreachable(e: Exception, uri: str | None) -> CliError:
