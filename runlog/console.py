@@ -177,3 +177,13 @@ def basic_config_while_running(original):
                     h.console = None
 
     return basic_config
+
+
+def has_console_handler(logger) -> bool:
+    """Whether the script already logs to the terminal (basicConfig before start())."""
+    for h in logger.handlers:
+        if type(h) is logging.StreamHandler and getattr(h, "stream", None) in (
+            sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__
+        ):
+            return True
+    return False

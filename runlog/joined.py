@@ -61,6 +61,43 @@ def boot() -> None:
     note.strip_from_argv()
     patches.process.apply("argparse", argparse_hook.install)
     argparse_hook.listen(_on_parse)
+    import atexit
+
+    atexit.register(_globals_at_exit, os.getpid(), list(sys.argv[1:]), os.getcwd())
+
+
+def _globals_at_exit(pid: int, argv: list[str], cwd: str) -> None:
+    """A program that handed over no arguments (no argparse parse, no ``start(args=)``):
+    its configuration globals, read as it ends (``args.script_globals``). Only the
+    program ``runlog run`` started: a helper script it runs has globals of its own."""
+    try:
+        d = parent_run_dir()
+        if d is None or os.getpid() != pid or is_worker() or handoff.read_args(d) is not None:
+            return
+        from .args import script_globals
+
+        if not _is_the_program(d, cwd, script_globals):
+            return
+
+        found = script_globals.capture(argv, script_globals.script_file(cwd))
+        if found is not None:
+            hand_over_args(d, found[0], found[1], claim=True, sources=found[2])
+    except Exception as e:  # never stop the user's program
+        sys.stderr.write(f"runlog: could not record the script's globals ({type(e).__name__}: {e})\n")
+
+
+def _is_the_program(run_dir: str, cwd: str, script_globals) -> bool:
+    """Whether this process runs the script ``runlog run`` was given (when it was given one)."""
+    from .folder import record
+
+    try:
+        key = record.read(run_dir).get("script_path") or ""
+    except record.RecordError:
+        return True
+    path = script_globals.script_file(cwd)
+    if "::" in key or not path:  # not a Python script (make, a shell script, -m): cannot tell
+        return True
+    return os.path.realpath(path) == key
 
 
 def _on_parse(parser, namespace, given) -> None:
@@ -80,7 +117,8 @@ def _on_parse(parser, namespace, given) -> None:
         hand_over_args(d, namespace_args(namespace), given, claim=True, secret_opts=secret)
 
 
-def hand_over_args(run_dir: str, args: dict, given, claim: bool, secret_opts=None) -> dict | None:
+def hand_over_args(run_dir: str, args: dict, given, claim: bool, secret_opts=None,
+                   sources=None) -> dict | None:
     """Give the parent's run this program's arguments (masked); None if another process
     of the program already did (with ``claim``) or the handover failed."""
     from .args import note
@@ -90,7 +128,7 @@ def hand_over_args(run_dir: str, args: dict, given, claim: bool, secret_opts=Non
     masked = mask_args(jsonable(args))
     try:
         ok = handoff.write_args(run_dir, masked, given, note.stashed(),
-                                sys.argv[0] if sys.argv else None, claim, secret_opts)
+                                sys.argv[0] if sys.argv else None, claim, secret_opts, sources)
     except OSError:
         return None
     return masked if ok else None

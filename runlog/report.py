@@ -64,8 +64,9 @@ def changes_since(record: dict, prev: dict | None) -> str | None:
     """One line: what differs from the previous run of the same script."""
     if not prev:
         return None
-    parts = arg_changes(prev.get("args") or {}, record.get("args") or {},
-                        set(record.get("args_given") or ()))
+    # a value from a config file was given as much as one typed on the command line
+    given = set(record.get("args_given") or ()) | set(record.get("args_source") or ())
+    parts = arg_changes(prev.get("args") or {}, record.get("args") or {}, given)
     if len(parts) > MAX_ARG_CHANGES:
         parts = parts[:MAX_ARG_CHANGES] + [f"… {len(parts) - MAX_ARG_CHANGES} more arguments"]
     code = record.get("code_changes") or {}
@@ -87,6 +88,18 @@ def changes_since(record: dict, prev: dict | None) -> str | None:
                             set(flatten(record.get("args") or {})))
     text = "; ".join(parts) if parts else same
     return f"Since {prev['id']}{how}: {text}"
+
+
+def _cut_list(items: list[str]) -> str:
+    """``a=1, b=2, … 5 more``: at most ARGS_WIDTH characters of the list."""
+    shown, width = [], 0
+    for s in items:
+        if width + len(s) > ARGS_WIDTH and shown:
+            break
+        shown.append(s)
+        width += len(s) + 2
+    rest = len(items) - len(shown)
+    return ", ".join(shown) + (f", … {rest} more" if rest else "")
 
 
 def render(record: dict, prev: dict | None = None, fmt: str = "md") -> str:
@@ -136,17 +149,17 @@ def render(record: dict, prev: dict | None = None, fmt: str = "md") -> str:
     given = [k for k in record.get("args_given") or [] if k in args]
     if given:
         item("- Args given: " + ", ".join(f"{k}={fmt_value(args[k])}" for k in given))
-    others = [f"{k}={fmt_value(v)}" for k, v in args.items() if k not in given]
+    files: dict[str, list[str]] = {}  # a script's globals set by a config file it exec-ed
+    for k, src in (record.get("args_source") or {}).items():
+        if k in args and k not in given:
+            files.setdefault(src, []).append(k)
+    for src, names in files.items():
+        item(f"- From {src}: " + _cut_list([f"{k}={fmt_value(args[k])}" for k in names]))
+    taken = set(given).union(*files.values()) if files else set(given)
+    others = [f"{k}={fmt_value(v)}" for k, v in args.items() if k not in taken]
     if others:
-        shown, width = [], 0
-        for s in others:
-            if width + len(s) > ARGS_WIDTH and shown:
-                break
-            shown.append(s)
-            width += len(s) + 2
-        rest = len(others) - len(shown)
         label = "Defaults" if given or record.get("args_given") is not None else "Args"
-        item(f"- {label}: " + ", ".join(shown) + (f", … {rest} more" if rest else ""))
+        item(f"- {label}: " + _cut_list(others))
     since = changes_since(record, prev)
     if since:
         item(f"- {since}")

@@ -15,19 +15,15 @@ import threading
 
 from . import active
 from . import patches as patches_mod
-from .args import argparse_hook, config, frames
+from .args import argparse_hook, config, frames, script_globals
 from .args import note as note_mod
-from .console import RunHandler, basic_config_while_running, say
+from .args.given import namespace_args
+from .console import RunHandler, basic_config_while_running, has_console_handler, say
 from .folder.layout import log_root
 from .folder.record import clean_text, jsonable
 from .lifecycle import Lifecycle, log_args, no_interrupts
+from .mask import secret_options
 from .outcome import Outcome
-
-
-def namespace_args(ns) -> dict:
-    from .args.given import namespace_args as args_of
-
-    return args_of(ns)
 
 
 def _level(level) -> int:
@@ -80,6 +76,7 @@ class Run:
         self._copy = False
         self._cells = None  # notebook cells followed during the run
         self._args_from_parse = False
+        self._globals_argv = None  # no parser yet: the script's globals, at the first metric or the end
         self._warned: set[str] = set()
         self._forked = False  # this object was copied into a forked worker
         _watch_forks()
@@ -104,6 +101,8 @@ class Run:
         """Record one metric point: appended to metrics.jsonl, summarised in run.json."""
         if self.finished or self._forked:
             return self._not_recorded("metric")
+        if self._globals_argv is not None:
+            self._take_globals()
         self.metrics.add(name, value, step)
         if self._life is not None:
             self._life.save_now_and_then(self.metrics.summary)
@@ -114,6 +113,8 @@ class Run:
             return self._not_recorded("log_metrics")
         import time
 
+        if self._globals_argv is not None:
+            self._take_globals()
         t = time.time()
         add = self.metrics.add
         for name, value in values.items():
@@ -134,6 +135,7 @@ class Run:
 
     def set_args(self, args, given=None) -> None:
         """Record (or replace) the run's arguments from a config object."""
+        self._globals_argv = None
         self._set_args(config.config_args(args), given)
 
     def finish(self, status: str | None = None) -> None:
@@ -143,6 +145,8 @@ class Run:
                 return
             self.finished = True
         life = self._life
+        if self._globals_argv is not None and not self.outcome.discard:
+            self._take_globals()
         try:
             if life is not None and not self.outcome.discard:
                 with no_interrupts() as held:  # a Ctrl-C now can only stop the wait for git
@@ -186,28 +190,41 @@ class Run:
             self._say_once(f"after:{what}", f"run.{what}() after the run {self.id} finished; ignored")
 
 
-    def _set_args(self, args: dict, given_=None, parser=None, claim: bool = False) -> None:
+    def _set_args(self, args: dict, given_=None, parser=None, claim: bool = False,
+                  sources=None) -> None:
         args = jsonable(args)
         if given_ is None:
             from .args.given import given_from_argv
 
             given_ = given_from_argv(list(args), sys.argv[1:], parser, args)
         if self._life is not None:
-            self._life.set_args(args, given_)
+            self._life.set_args(args, given_, sources)
             return
-        secret = _secret_options(parser) if parser is not None else None
-        masked = self.hand_over(self.dir, args, given_, claim, secret) if self.hand_over else None
+        secret = secret_options(parser) if parser is not None else None
+        masked = (self.hand_over(self.dir, args, given_, claim, secret, sources)
+                  if self.hand_over else None)
         if masked is not None:
             log_args(self.log, masked)
+
+    def _take_globals(self) -> None:
+        """A script that parsed nothing: its configuration globals (``script_globals``)."""
+        (path, argv), self._globals_argv = self._globals_argv, None
+        try:
+            found = script_globals.capture(argv, path)
+            if found is not None:
+                self._set_args(found[0], found[1], claim=True, sources=found[2])
+        except Exception as e:  # recording must never cost the run
+            self._say_once("globals", f"could not record the script's globals ({type(e).__name__}: {e})")
 
     def _on_parse(self, parser, namespace, given_) -> None:
         if self._args_from_parse or self.finished:
             return
         self._args_from_parse = True
+        self._globals_argv = None
         self.parser = parser
         argparse_hook.unlisten()
         if self._life is not None:
-            self._life.remask(_secret_options(parser))
+            self._life.remask(secret_options(parser))
         self._set_args(namespace_args(namespace), given_, parser, claim=True)
 
     def _save_cells(self, record: dict) -> None:
@@ -246,15 +263,6 @@ class Run:
                 self.metrics.close()
             if self.log is not None:
                 self.log.close()
-
-
-def _secret_options(parser) -> list[str]:
-    from .mask import secret_options
-
-    try:
-        return secret_options(parser)
-    except Exception:  # a parser of an unusual kind: the names still mask what they can
-        return []
 
 
 _forks_watched = False
@@ -300,6 +308,7 @@ def capture_args(run: Run, args, scopes=None) -> None:
         run._args_from_parse = True
         return
     argparse_hook.listen(run._on_parse)
+    run._globals_argv = (script_globals.script_file(), list(sys.argv[1:]))
     if run._life is not None:
         run._life.save()
 
@@ -333,13 +342,13 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     parser = frames.find_parser(scopes)  # built already: its secret options mask the command
     life = Lifecycle(root, command=command, script=script, script_path=script_path,
                      typed_note=note_mod.typed(), code_note=note, name=name, tags=tags,
-                     secret_opts=_secret_options(parser) if parser is not None else None)
+                     secret_opts=secret_options(parser) if parser is not None else None)
     run = Run(life)
     run._copy = copy
     p = run.patches
     p.apply("argparse", argparse_hook.install)
     stderr = sys.stderr
-    if console and not _has_console_handler(logging.getLogger()):
+    if console and not has_console_handler(logging.getLogger()):
         run._console = stderr
     handler = RunHandler(life.log, console=run._console, level=levelno)
     p.apply("root_logger", patches_mod.root_logger, handler, levelno)
@@ -381,16 +390,6 @@ def _write(stream, text: str) -> None:
         stream.flush()
     except Exception:
         pass
-
-
-def _has_console_handler(logger: logging.Logger) -> bool:
-    """Whether the script already logs to the terminal (basicConfig before start())."""
-    for h in logger.handlers:
-        if type(h) is logging.StreamHandler and getattr(h, "stream", None) in (
-            sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__
-        ):
-            return True
-    return False
 
 
 def current() -> Run | None:

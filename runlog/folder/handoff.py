@@ -18,7 +18,7 @@ from .record import write_atomic
 
 
 def write_args(run_dir: str, args: dict, given, note: str | None, script: str | None,
-               claim: bool, secret_options=None) -> bool:
+               claim: bool, secret_options=None, sources=None) -> bool:
     """Hand over the program's (masked) arguments, and the option strings its parser
     says hold secrets (the parent masks its command with them). With ``claim``, only
     if nobody has yet."""
@@ -30,6 +30,8 @@ def write_args(run_dir: str, args: dict, given, note: str | None, script: str | 
         "pid": os.getpid(),
         "secret_options": list(secret_options) if secret_options is not None else None,
     }
+    if sources:  # a script's globals: where each value came from
+        data["args_source"] = dict(sources)
     path = RunFolder(run_dir).args
     text = json.dumps(data, ensure_ascii=False, indent=1, default=str)
     if claim:

@@ -1,0 +1,227 @@
+"""A script's configuration when it is not argparse: its top-level simple globals (nanoGPT style).
+
+Scripts like nanoGPT's ``train.py`` set their configuration as module globals
+(``batch_size = 12``), then run ``exec(open('configurator.py').read())``, which
+executes a config file named on the command line (``config/x.py``) and applies
+``--key=value`` overrides into ``globals()``. Nothing parses arguments, so
+there is nothing to hook; what the run was given is in ``__main__`` once that
+code has run. ``capture()`` reads it then (the caller chooses when: at the
+first metric or at exit) and says where each value came from.
+
+Which names count, read from the script's source with ``ast`` (nothing is
+executed):
+
+- names assigned at the module's top level — directly, or inside a top-level
+  ``if``/``try``/``with`` (``if __name__ == "__main__":``), never inside a
+  function, a class or a loop;
+- if the top level has an ``exec(...)`` statement (the configurator), only
+  names assigned before the first one: what comes after is derived state
+  (``iter_num = 0``, ``tokens_per_iter = ...``);
+- not a name that a top-level loop also assigns (state, not configuration:
+  its value at exit is not what the run was given), nor one bound by an
+  ``import``, nor one starting with ``_``;
+- plus every name a config file given on the command line assigns.
+
+A value is recorded when it is None, a bool, a number, a string of at most
+``MAX_STR`` characters, or — when the script or a config file writes it as a
+literal — a list or tuple of at most ``MAX_ITEMS`` such values. Modules,
+functions, classes, runlog's own objects and everything else are left out.
+
+Where each value came from: a bare command-line word that is an existing
+``.py`` file is a config file, and the names its top level assigns came from
+it; a ``--key=value`` (or ``--key value``) word for a recorded name came from
+the command line. Later words win, as in nanoGPT's configurator.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+
+MAX_STR = 1000
+MAX_ITEMS = 20
+COMMAND_LINE = "command line"
+
+
+def _targets(node) -> list[str]:
+    """Names bound by an assignment target (``a``, ``a, b``, ``(a, [b, c])``)."""
+    if isinstance(node, ast.Name):
+        return [node.id]
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return [n for elt in node.elts for n in _targets(elt)]
+    if isinstance(node, ast.Starred):
+        return _targets(node.value)
+    return []
+
+
+def _assigned(stmt) -> list[tuple[str, ast.AST | None]]:
+    """(name, value node or None) for each name one statement assigns."""
+    if isinstance(stmt, ast.Assign):
+        one = len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+        return [(n, stmt.value if one else None) for t in stmt.targets for n in _targets(t)]
+    if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+        return [(n, stmt.value) for n in _targets(stmt.target)]
+    if isinstance(stmt, ast.AugAssign):
+        return [(n, None) for n in _targets(stmt.target)]
+    return []
+
+
+def _is_exec(stmt) -> bool:
+    return (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+            and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == "exec")
+
+
+def _is_literal(node) -> bool:
+    try:
+        ast.literal_eval(node)
+        return True
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+
+
+class Names:
+    """What a source file's top level assigns: ``config`` (name → whether a literal
+    list/tuple is allowed) and ``excluded`` (imports, loop state)."""
+
+    def __init__(self, source: str, stop_at_exec: bool = True):
+        self.config: dict[str, bool] = {}
+        self.excluded: set[str] = set()
+        self.stopped = False
+        tree = ast.parse(source)
+        self._walk(tree.body, stop_at_exec)
+
+    def _walk(self, body, stop_at_exec: bool) -> None:
+        for stmt in body:
+            if stop_at_exec and _is_exec(stmt):
+                self.stopped = True
+            if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
+                for node in ast.walk(stmt):  # what a top-level loop sets is state
+                    if isinstance(node, (ast.Name,)) and isinstance(node.ctx, ast.Store):
+                        self.excluded.add(node.id)
+                continue
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                for alias in stmt.names:
+                    self.excluded.add((alias.asname or alias.name).split(".")[0])
+                continue
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self.excluded.add(stmt.name)
+                continue
+            if self.stopped:
+                continue
+            for name, value in _assigned(stmt):
+                if not name.startswith("_"):
+                    literal = value is not None and isinstance(value, (ast.List, ast.Tuple)) \
+                        and _is_literal(value)
+                    self.config[name] = self.config.get(name, False) or literal
+            for field in ("body", "orelse", "finalbody"):  # if / try / with at the top level
+                if isinstance(stmt, (ast.If, ast.Try, ast.With)) and hasattr(stmt, field):
+                    self._walk(getattr(stmt, field), stop_at_exec)
+            if isinstance(stmt, ast.Try):
+                for h in stmt.handlers:
+                    self._walk(h.body, stop_at_exec)
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(2_000_000)
+        return data.decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def _names_of(path: str, stop_at_exec: bool) -> Names | None:
+    source = _read(path)
+    if source is None:
+        return None
+    try:
+        return Names(source, stop_at_exec)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def config_files(argv: list[str]) -> list[str]:
+    """Bare command-line words that name an existing ``.py`` file: exec-ed config files."""
+    return [a for a in argv if not a.startswith("-") and "=" not in a and a.endswith(".py")
+            and os.path.isfile(a)]
+
+
+def _simple(value, literal_ok: bool) -> bool:
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, str):
+        return len(value) <= MAX_STR
+    if literal_ok and isinstance(value, (list, tuple)) and len(value) <= MAX_ITEMS:
+        return all(v is None or isinstance(v, (bool, int, float))
+                   or (isinstance(v, str) and len(v) <= MAX_STR) for v in value)
+    return False
+
+
+def sources(names, argv: list[str], config_names: dict[str, Names]) -> dict[str, str]:
+    """Where each of ``names`` came from, when not from the script: a config file (as
+    typed) or the command line; later words win."""
+    out: dict[str, str] = {}
+    wanted = set(names)
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        i += 1
+        if a == "--":
+            break
+        if a.startswith("--") and len(a) > 2:
+            key = a[2:].split("=", 1)[0]
+            for k in (key, key.replace("-", "_")):
+                if k in wanted:
+                    out.pop(k, None)
+                    out[k] = COMMAND_LINE
+                    break
+        elif a in config_names:
+            for k in config_names[a].config:
+                if k in wanted:
+                    out.pop(k, None)
+                    out[k] = a
+    return out
+
+
+def script_file(cwd: str | None = None) -> str | None:
+    """The running script's file. Python deletes ``__main__.__file__`` once the script's
+    code has run (before exit hooks), so the caller keeps this from earlier; ``sys.argv[0]``
+    (against ``cwd``, where the script started) when ``__file__`` is not set yet."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not path and sys.argv and sys.argv[0] not in ("", "-c", "-m"):
+        path = sys.argv[0]
+    return os.path.join(cwd or os.getcwd(), path) if path else None
+
+
+def capture(argv: list[str] | None = None, path: str | None = None,
+            main=None) -> tuple[dict, list[str], dict] | None:
+    """``(args, given, args_source)`` from ``__main__``'s globals now, or None when the
+    script (``path``, else ``script_file()``) is not a readable Python file or sets
+    nothing that counts."""
+    main = main if main is not None else sys.modules.get("__main__")
+    path = path or script_file()
+    if not path or not str(path).endswith(".py"):
+        return None
+    script = _names_of(path, stop_at_exec=True)
+    if script is None:
+        return None
+    argv = list(sys.argv[1:] if argv is None else argv)
+    files = {f: n for f in config_files(argv) if (n := _names_of(f, stop_at_exec=False)) is not None}
+    wanted: dict[str, bool] = dict(script.config)
+    for n in files.values():
+        for k, literal in n.config.items():
+            wanted[k] = wanted.get(k, False) or literal
+    g = vars(main)
+    args = {}
+    for k, literal in wanted.items():
+        if k in script.excluded or k.startswith("_") or k not in g:
+            continue
+        v = g[k]
+        if _simple(v, literal):
+            args[k] = list(v) if isinstance(v, tuple) else v
+    if not args:
+        return None
+    src = sources(args, argv, files)
+    given = [k for k, s in src.items() if s == COMMAND_LINE]
+    return args, given, src
