@@ -210,3 +210,16 @@ def printable_json(json_text: str) -> str:
 
 
 _JSON_CONTROL = None
+
+
+def cut(s: str, width: int) -> str:
+    """``s`` on one line, at most ``width`` characters (the last one ``…`` when cut)."""
+    s = " ".join(s.split()) if "\n" in s else s
+    return s if len(s) <= width else s[: width - 1] + "…"
+
+
+def error_text(err) -> str:
+    """``Type: message`` of a recorded error; empty when there is none."""
+    if not isinstance(err, dict):
+        return ""
+    return f"{err.get('type') or 'Error'}" + (f": {err['message']}" if err.get("message") else "")

@@ -364,7 +364,7 @@ def code_state(record: dict, run_dir: str, root: str, say) -> dict | None:
     ``say`` is told, once each, what could not be done. A run that ``reproduces``
     another is compared with that one.
     """
-    from .folder.index import previous, read_run
+    from .folder.trials import previous
 
     try:
         info = capture(record["cwd"], run_dir, exclude=root)
@@ -377,8 +377,7 @@ def code_state(record: dict, run_dir: str, root: str, say) -> dict | None:
     if info and info.pop("patch_secret_warning", False):
         say("secret", f"warning: {RunFolder(run_dir).patch} seems to hold a credential (an added line "
                       "assigns a token, key or password); it is saved as it is")
-    prev = read_run(root, record["reproduces"]) if record.get("reproduces") else previous(
-        root, record.get("script_path"), record["started_at"], record["id"], build=True)
+    prev = previous(root, record, build=True)
     top = info.pop("top", None) if info else None
     changes = None
     if prev and info and top and prev.get("git"):

@@ -127,8 +127,9 @@ class Lifecycle:
         except OSError as e:
             self.fail_once("index", f"could not write the index of {self.root} ({e.strerror or e})")
 
-    def set_args(self, args: dict, given: list[str]) -> dict:
-        """Record the arguments (masked) and write them at the top of the log."""
+    def set_args(self, args: dict, given: list[str], sources: dict | None = None) -> dict:
+        """Record the arguments (masked) and write them at the top of the log; ``sources``:
+        where a script's globals came from (``args.script_globals``)."""
         from .fmt import flatten
 
         masked = mask_args(record.jsonable(args))
@@ -137,6 +138,7 @@ class Lifecycle:
         with self.lock:
             self.record["args"] = masked
             self.record["args_given"] = given
+            set_sources(self.record, sources)
         log_args(self.log, masked)
         self.save()
         return masked
@@ -151,11 +153,9 @@ class Lifecycle:
         the signal mask, so `runlog run` calls this after blocking its signals.
         """
         if not git:
-            if self.record.get("reproduces"):
-                self.prev = index.read_run(self.root, self.record["reproduces"])
-            else:
-                self.prev = index.previous(self.root, self.record.get("script_path"),
-                                           self.record["started_at"], self.id)
+            from .folder import trials
+
+            self.prev = trials.previous(self.root, self.record)
             self.record["previous"] = self.prev["id"] if self.prev else None
             return
         import _thread
@@ -228,6 +228,7 @@ class Lifecycle:
             if joined:
                 r["args"] = joined.get("args") or {}
                 r["args_given"] = joined.get("args_given") or []
+                set_sources(r, joined.get("args_source"))
             from .args.note import decide
 
             code_note = handoff.read_note(self.dir)
@@ -357,6 +358,14 @@ def hide_short_values(argv: list[str]) -> list[str]:
                 a = a[:2] + MASK
         out.append(a)
     return out
+
+
+def set_sources(r: dict, sources) -> None:
+    """``args_source``: where each argument not the script's own came from, or nothing."""
+    if isinstance(sources, dict) and sources:
+        r["args_source"] = {str(k): str(v) for k, v in sources.items() if k in r["args"]}
+    else:
+        r.pop("args_source", None)
 
 
 def log_args(log, masked: dict) -> None:

@@ -99,8 +99,14 @@ def test_failed_and_silent_trials_do_not_stop_the_sweep(prog):
     assert p.returncode == 0, p.stderr
     rs = records(prog)
     assert sorted(r["status"] for r in rs) == ["failed", "finished", "finished"]
-    rows = [ln.split() for ln in p.stdout.splitlines() if ln[:1].isdigit()]
-    assert rows[0][-1] == "0.0" and rows[1][-1] == "—" and rows[2][-1] == "—"
+    lines = p.stdout.splitlines()
+    header = next(ln for ln in lines if ln.startswith("trial"))
+    at = header.index("score")
+    assert header.split()[-1] == "error"  # a trial failed: its error is shown
+    rows = [ln for ln in lines if ln[:1].isdigit()]
+    assert [r[at:].split()[0] for r in rows] == ["0.0", "—", "—"]
+    failed = next(r for r in rows if " failed " in r)
+    assert failed[header.index("error"):].strip() == "ExitCode: exited with code 3"
 
 
 @pytest.fixture(scope="module")

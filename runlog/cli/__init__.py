@@ -57,6 +57,8 @@ def _add_ls(sub) -> None:
                         "killed, lost); comma-separated for several")
     p.add_argument("--grep", metavar="TEXT", help="only runs whose id, note, notes or args hold TEXT")
     p.add_argument("--sort", metavar="METRIC", help="order by a final metric, best first")
+    p.add_argument("--sweep", metavar="ID",
+                   help="only the trials of this sweep (an id or a unique prefix of one)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", dest="fmt", action="store_const", const="json", help="JSON lines")
     fmt.add_argument("--csv", dest="fmt", action="store_const", const="csv", help="CSV")
@@ -68,7 +70,7 @@ def _cmd_ls(a) -> int:
     from .ls import ls
 
     return ls(a.dir, n=None if a.all else a.n, status=a.status, grep=a.grep, sort=a.sort,
-              fmt=a.fmt)
+              fmt=a.fmt, sweep=a.sweep)
 
 
 def _add_show(sub) -> None:

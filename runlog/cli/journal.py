@@ -18,11 +18,12 @@ import os
 import time
 from importlib import resources
 
-from ..fmt import flatten, fmt_duration, fmt_num, fmt_value, status_text
+from ..fmt import error_text, flatten, fmt_duration, fmt_num, fmt_value, status_text
 from ..folder import notes, record
 from ..folder.layout import LogDir, RunFolder
 from ..folder.logfile import last_lines
 from ..folder.metrics import read_points
+from ..folder.trials import sweep_of
 from ..report import arg_changes
 from .common import all_runs, folder, out, settled, shown_status
 
@@ -161,9 +162,19 @@ def card(root: str, r: dict, prev: dict | None, envs: dict | None = None) -> dic
         "env": _env_index(envs, environment(full)) if envs is not None else None,
         "patch": _patch(run_dir, full),
         "log": _tail(RunFolder(run_dir).log, LOG_LINES),
-        "error": (full.get("error") or {}).get("type", "") + (
-            ": " + full["error"]["message"] if (full.get("error") or {}).get("message") else ""),
+        "error": error_text(full.get("error")),
+        "sweep": sweep_line(full),
     }
+
+
+def sweep_line(r: dict) -> str:
+    """``sweep ID · trial N · lr=1e-3 layers=2`` for a sweep trial, else empty."""
+    s = sweep_of(r)
+    if s is None:
+        return ""
+    trial = f" · trial {s['trial']}" if s.get("trial") is not None else ""
+    params = " ".join(f"{k}={v}" for k, v in s["params"].items())
+    return f"sweep {s['id']}{trial}" + (f" · {params}" if params else "")
 
 
 # Inside <script> the HTML parser still reads "<!--", "<script" and "</script": any of

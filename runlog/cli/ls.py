@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from ..fmt import (flatten, fmt_duration, fmt_num, fmt_value, lower_is_better, printable,
+from ..fmt import (cut, error_text, flatten, fmt_duration, fmt_num, fmt_value, lower_is_better, printable,
                    printable_json, value_key)
+from ..folder.trials import sweep_of
 from .common import CliError, all_runs, newest_runs, out, settled, shown_status
 
 NOTE_WIDTH = 40
+ERROR_WIDTH = 40
 
 
 def differing_args(runs: list[dict]) -> list[str]:
@@ -24,11 +26,13 @@ def differing_args(runs: list[dict]) -> list[str]:
 
 
 def select(runs: list[dict], n: int | None, status: str | None, grep: str | None,
-           sort: str | None) -> list[dict]:
+           sort: str | None, sweep: str | None = None) -> list[dict]:
     for r in runs:
         r["shown_status"] = shown_status(r)
         if r["shown_status"] == "lost":  # its metrics and duration from what it wrote
             settled(r)
+    if sweep:
+        runs = [r for r in runs if r["id"] in of_sweep(runs, sweep)]
     if status:
         wanted = {s.strip() for s in status.split(",") if s.strip()}
         runs = [r for r in runs if r["shown_status"] in wanted]
@@ -52,6 +56,37 @@ def select(runs: list[dict], n: int | None, status: str | None, grep: str | None
     return runs
 
 
+def of_sweep(runs: list[dict], spec: str) -> set[str]:
+    """The ids of the listed runs that are trials of the sweep ``spec`` names (its id or a
+    unique prefix of one)."""
+    ids = {s["id"] for r in runs if (s := sweep_of(r)) is not None}
+    matches = sorted(i for i in ids if i.startswith(spec))
+    if spec in ids:
+        matches = [spec]
+    if not matches:
+        raise CliError(f"no trials of a sweep {spec!r} among the runs")
+    if len(matches) > 1:
+        raise CliError(f"{spec!r} matches {len(matches)} sweeps: {', '.join(matches[:5])}")
+    return {r["id"] for r in runs if (sweep_of(r) or {}).get("id") == matches[0]}
+
+
+def _sweep_cell(r: dict) -> str:
+    s = sweep_of(r)
+    if s is None:
+        return ""
+    return s["id"] + (f" #{s['trial']}" if s.get("trial") is not None else "")
+
+
+def extra_columns(runs: list[dict]) -> list[str]:
+    """``sweep`` when a listed run is a sweep trial, ``error`` when one failed with an error."""
+    out = []
+    if any(sweep_of(r) is not None for r in runs):
+        out.append("sweep")
+    if any(error_text(r.get("error")) for r in runs):
+        out.append("error")
+    return out
+
+
 def _haystack(r: dict) -> str:
     parts = [r["id"], r.get("name") or "", r.get("note") or "", r.get("notes") or "",
              " ".join(r.get("tags") or [])]
@@ -67,7 +102,8 @@ def rows(runs: list[dict], data: bool = False) -> tuple[list[str], list[list[str
     for r in runs:
         metric_names.update(dict.fromkeys(r.get("metrics") or {}))
     args_shown = set(diff)
-    header = ["id", "status", "duration", "note", *diff,
+    extra = extra_columns(runs)
+    header = ["id", "status", "duration", "note", *extra, *diff,
               *(f"{m} (metric)" if m in args_shown else m for m in metric_names)]
     table = []
     for r in runs:
@@ -76,6 +112,7 @@ def rows(runs: list[dict], data: bool = False) -> tuple[list[str], list[list[str
         d = r.get("duration_s")
         duration = "" if d is None else (f"{d:g}" if data else fmt_duration(d))
         row = [r["id"], r.get("shown_status") or r.get("status") or "?", duration, note]
+        row += [_sweep_cell(r) if c == "sweep" else error_text(r.get("error")) for c in extra]
         row += [fmt_value(args[k]) if k in args else "" for k in diff]
         ms = r.get("metrics") or {}
         row += [fmt_num(ms[m].get("last")) if m in ms else "" for m in metric_names]
@@ -84,19 +121,20 @@ def rows(runs: list[dict], data: bool = False) -> tuple[list[str], list[list[str
 
 
 def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | None = None,
-       sort: str | None = None, fmt: str | None = None, tty: bool | None = None) -> int:
+       sort: str | None = None, fmt: str | None = None, tty: bool | None = None,
+       sweep: str | None = None) -> int:
     if n is not None and n < 1:
         raise CliError(f"-n {n}: give at least 1 (or --all)")
     more = 0  # runs left out by -n
-    if n is not None and not (status or grep or sort):
+    if n is not None and not (status or grep or sort or sweep):
         # the common case reads only the end of the index
         runs = select(newest_runs(root, n), n, None, None, None)
         if len(runs) == n:
             more = max(_count_runs(root) - n, 0)
     else:
         every = all_runs(root)
-        runs = select(every, n, status, grep, sort)
-        if n is not None and not (status or grep):
+        runs = select(every, n, status, grep, sort, sweep)
+        if n is not None and not (status or grep or sweep):
             more = max(len(every) - len(runs), 0)
     if fmt == "json":
         import json
@@ -126,10 +164,11 @@ def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | Non
         return 0
     if tty is None:
         tty = sys.stdout.isatty()
+    fixed = 4 + len(extra_columns(runs))
     if tty:
-        _rich_table(header, table, len(differing_args(runs)))
+        _rich_table(header, table, len(differing_args(runs)), fixed)
     else:
-        _plain(header, table)
+        _plain(header, table, fixed)
     if more:
         sys.stderr.write(f"runlog: … {more} more run{'s' if more != 1 else ''} "
                          "(use -n N or --all)\n")
@@ -147,18 +186,15 @@ def _count_runs(root: str) -> int:
     return sum(1 for i in run_ids(root) if os.path.exists(d.run(i).record))
 
 
-def _plain(header: list[str], table: list[list[str]]) -> None:
-    cells = [header] + [[_cut(c, NOTE_WIDTH) if i == 3 else c for i, c in enumerate(row)]
-                        for row in table]
+def _plain(header: list[str], table: list[list[str]], fixed: int = 4) -> None:
+    error = header.index("error") if "error" in header[4:fixed] else None
+    cells = [header] + [[cut(c, NOTE_WIDTH) if i == 3 else cut(c, ERROR_WIDTH) if i == error else c
+                         for i, c in enumerate(row)] for row in table]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = []
     for row in cells:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
     out("\n".join(lines) + "\n")
-
-
-def _cut(s: str, width: int) -> str:
-    return s if len(s) <= width else s[: width - 1] + "…"
 
 
 _STATUS_STYLE = {"finished": "green", "failed": "red", "killed": "red", "interrupted": "yellow",
@@ -169,7 +205,7 @@ NOTE_MIN = 12  # what a note keeps on a narrow terminal before argument columns 
 
 
 def fit_columns(header: list[str], table: list[list[str]], n_args: int,
-                width: int) -> tuple[list[int], int]:
+                width: int, fixed: int = 4) -> tuple[list[int], int]:
     """Which columns a terminal of ``width`` shows. The id (what you type next), status,
     duration, note and metrics always; the differing arguments while they fit, the
     rest left out (and counted) — never an id cut to look like another. Returns the
@@ -177,8 +213,8 @@ def fit_columns(header: list[str], table: list[list[str]], n_args: int,
     def w(i: int) -> int:
         return max(len(r[i]) for r in [header, *table]) + 2
 
-    args = list(range(4, 4 + n_args))
-    always = [0, 1, 2, 3] + list(range(4 + n_args, len(header)))
+    args = list(range(fixed, fixed + n_args))
+    always = list(range(fixed)) + list(range(fixed + n_args, len(header)))
     used = sum(w(i) for i in always if i != 3) + min(w(3), NOTE_MIN + 2)
     shown = []
     for i in args:
@@ -190,25 +226,27 @@ def fit_columns(header: list[str], table: list[list[str]], n_args: int,
     return sorted(always + shown), max(note, len(header[3]))
 
 
-def _rich_table(header: list[str], table: list[list[str]], n_args: int) -> None:
+def _rich_table(header: list[str], table: list[list[str]], n_args: int, fixed: int = 4) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     console = Console()
-    keep, note_width = fit_columns(header, table, n_args, console.width)
+    keep, note_width = fit_columns(header, table, n_args, console.width, fixed)
+    error = header.index("error") if "error" in header[4:fixed] else None
     t = Table(box=None, pad_edge=False, header_style="bold")
     for i in keep:
-        whole = i != 3  # every column but the note shows its whole value
+        whole = i not in (3, error)  # every column but the note and the error shows its whole value
+        widest = max(len(r[i]) for r in [header, *table])
+        cut = note_width if i == 3 else min(widest, ERROR_WIDTH)
         t.add_column(header[i], no_wrap=True, overflow="ellipsis" if not whole else "fold",
-                     max_width=note_width if i == 3 else None,
-                     min_width=max(len(r[i]) for r in [header, *table]) if whole else note_width)
+                     max_width=None if whole else cut, min_width=widest if whole else cut)
     for row in table:
         cells = [Text(row[i]) for i in keep]
         cells[1].stylize(_STATUS_STYLE.get(row[1], ""))
         t.add_row(*cells)
     console.print(t)
-    hidden = n_args - sum(1 for i in keep if 4 <= i < 4 + n_args)
+    hidden = n_args - sum(1 for i in keep if fixed <= i < fixed + n_args)
     if hidden:
         console.print(f"… {hidden} more differing argument{'s' if hidden != 1 else ''} "
                       "(widen the terminal, or --csv)", style="dim")

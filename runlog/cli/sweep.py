@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from ..fmt import command_line, fmt_num
+from ..fmt import command_line, cut, error_text, fmt_num
 from ..folder import record
 from ..folder.layout import LogDir
 from ..folder.record import write_atomic
@@ -45,6 +45,7 @@ class Param:
             raise CliError(f"bad parameter {text!r}: use NAME=a,b,c or NAME=2..4 or NAME=lo:hi[:log]")
         self.name, self.spec = name, spec
         self.kind, self.choices, self.low, self.high, self.log = "choices", None, None, None, False
+        self.spelled: dict[str, str] = {}  # a choice as typed: -p lr=1e-3 puts 1e-3 in the command
         m = re.fullmatch(r"(-?\d+)\.\.(-?\d+)", spec)
         if m:
             lo, hi = int(m.group(1)), int(m.group(2))
@@ -63,6 +64,7 @@ class Param:
                 raise CliError(f"bad float range for {name}: {spec!r}")
         else:
             self.choices = [_value(v) for v in spec.split(",")]
+            self.spelled = {repr(v): w for v, w in zip(self.choices, spec.split(","))}
 
     def distribution(self):
         import optuna
@@ -116,6 +118,7 @@ class Trial:
         self.status = "running"
         self.metric = None
         self.exit_code = None
+        self.error = None  # "Type: message" of a failed trial
         self.started = time.time()
 
 
@@ -146,12 +149,14 @@ class Sweep:
         return os.path.join(LogDir(self.root).sweeps, f"{self.id}.json")
 
     def launch(self, n: int, values: dict, handle=None) -> Trial:
-        cmd = substitute(self.cmd, values)
+        # each value as it goes into the command and the tags: as typed in -p, else shown()
+        words = {p.name: p.spelled.get(repr(values[p.name]), shown(values[p.name])) for p in self.params}
+        cmd = substitute(self.cmd, words)
         id_file = os.path.join(self.tmp, f"trial-{n}")
         argv = [sys.executable, "-m", "runlog", "--dir", self.root, "run"]
         if self.note:
             argv += ["--note", self.note]
-        for t in [f"sweep:{self.id}", *(f"{k}={shown(v)}" for k, v in values.items()), *self.tags]:
+        for t in [f"sweep:{self.id}", *(f"{k}={words[k]}" for k in values), *self.tags]:
             argv += ["--tag", t]
         env = dict(os.environ, RUNLOG_ID_FILE=id_file)
         proc = subprocess.Popen([*argv, "--", *cmd], env=env, stdin=subprocess.DEVNULL,
@@ -180,13 +185,15 @@ class Sweep:
         trial.status = (rec or {}).get("status") or ("finished" if trial.exit_code == 0
                                                       else "failed")
         trial.metrics = {k: v.get("last") for k, v in ((rec or {}).get("metrics") or {}).items()}
+        trial.error = error_text((rec or {}).get("error")) or None
         if self.metric:
             v = trial.metrics.get(self.metric)
             trial.metric = v if isinstance(v, (int, float)) and v == v else None
         line = f"runlog sweep: trial {trial.n} {trial.status}"
         if self.metric:
             line += f", {self.metric} {fmt_num(trial.metric) if trial.metric is not None else '—'}"
-        sys.stderr.write(line + (f" ({trial.run_id})" if trial.run_id else "") + "\n")
+        line += f" ({trial.run_id})" if trial.run_id else ""
+        sys.stderr.write(line + (f": {trial.error}" if trial.error else "") + "\n")
         self.save()
 
     def save(self) -> None:
@@ -194,7 +201,7 @@ class Sweep:
             "id": self.id, "command": self.cmd, "params": {p.name: p.spec for p in self.params},
             "metric": self.metric, "direction": self.direction, "jobs": self.jobs,
             "trials": [{"n": t.n, "values": t.values, "run": t.run_id, "status": t.status,
-                        "metric": t.metric, "exit_code": t.exit_code,
+                        "metric": t.metric, "exit_code": t.exit_code, "error": t.error,
                         "command_line": command_line(t.cmd)} for t in self.trials],
         }
         write_atomic(self.path, json.dumps(data, indent=1, default=str))
@@ -305,13 +312,15 @@ def summary(data: dict) -> str:
         rows = scored + [t for t in trials if t.get("metric") is None]
     else:
         rows = sorted(trials, key=lambda t: t["n"])
-    header = ["trial", "run", "status", *names] + ([metric] if metric else [])
+    errors = any(t.get("error") for t in trials)
+    header = ["trial", "run", "status", *names] + ([metric] if metric else []) + (["error"] if errors else [])
     table = [header]
     for t in rows:
         table.append([str(t["n"]), t.get("run") or "—", t.get("status") or "?",
                       *[shown(t["values"].get(k)) for k in names]]
                      + ([fmt_num(t["metric"]) if t.get("metric") is not None else "—"]
-                        if metric else []))
+                        if metric else [])
+                     + ([cut(t.get("error") or "", 60)] if errors else []))
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     lines = [f"Sweep {data['id']}: {len(trials)} trials"
              + (f", best {metric} first" if metric else "")]

@@ -209,8 +209,9 @@ def upgrade(record: dict) -> dict:
 SUMMARY_FIELDS = (
     "schema", "id", "name", "tags", "status", "exit_code", "signal", "started_at", "ended_at",
     "duration_s", "note", "script", "script_path", "command_line", "args", "args_given",
-    "metrics", "pid", "pid_start", "host", "previous", "git",
+    "metrics", "pid", "pid_start", "host", "previous", "git", "error",
 )
+ERROR_MESSAGE = 200  # characters of an error's message in the summary
 GIT_SUMMARY = ("commit", "short", "branch", "dirty")
 
 
@@ -223,6 +224,9 @@ def summary(record: dict) -> dict:
     out = {k: record.get(k) for k in SUMMARY_FIELDS}
     git = record.get("git")
     out["git"] = {k: git.get(k) for k in GIT_SUMMARY} if isinstance(git, dict) else None
+    err = record.get("error")  # what `ls` shows of a failed run: its type and message, no traceback
+    out["error"] = {"type": err.get("type"), "message": str(err.get("message") or "")[:ERROR_MESSAGE]} \
+        if isinstance(err, dict) else None
     if record.get("notes"):
         out["notes"] = record["notes"]
     return out
@@ -231,7 +235,7 @@ def summary(record: dict) -> dict:
 _SUMMARY_SHAPES = {
     "id": str, "status": (str, type(None)), "args": (dict, type(None)),
     "metrics": (dict, type(None)), "tags": (list, type(None)), "args_given": (list, type(None)),
-    "git": (dict, type(None)), "duration_s": (int, float, type(None)),
+    "git": (dict, type(None)), "duration_s": (int, float, type(None)), "error": (dict, type(None)),
     "started_at": (str, type(None)), "note": (str, type(None)), "name": (str, type(None)),
     "notes": (str, type(None)), "notes_added": str, "script_path": (str, type(None)),
 }
