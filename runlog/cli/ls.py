@@ -11,6 +11,7 @@ from .common import CliError, all_runs, newest_runs, out, settled, shown_status
 
 NOTE_WIDTH = 40
 ERROR_WIDTH = 40
+ERROR_MIN = 16  # what an error keeps on a narrow terminal before argument columns go
 
 
 def differing_args(runs: list[dict]) -> list[str]:
@@ -205,25 +206,34 @@ NOTE_MIN = 12  # what a note keeps on a narrow terminal before argument columns 
 
 
 def fit_columns(header: list[str], table: list[list[str]], n_args: int,
-                width: int, fixed: int = 4) -> tuple[list[int], int]:
+                width: int, fixed: int = 4) -> tuple[list[int], int, int]:
     """Which columns a terminal of ``width`` shows. The id (what you type next), status,
-    duration, note and metrics always; the differing arguments while they fit, the
+    duration, note and metrics always; then the sweep and error columns (an error cut to
+    what is left, at least ERROR_MIN) and the differing arguments while they fit, the
     rest left out (and counted) — never an id cut to look like another. Returns the
-    columns and the note's width (what is left, between NOTE_MIN and NOTE_WIDTH)."""
+    columns, the note's width (what is left, between NOTE_MIN and NOTE_WIDTH) and the
+    error's."""
     def w(i: int) -> int:
         return max(len(r[i]) for r in [header, *table]) + 2
 
+    error = header.index("error") if "error" in header[4:fixed] else None
     args = list(range(fixed, fixed + n_args))
-    always = list(range(fixed)) + list(range(fixed + n_args, len(header)))
+    always = [0, 1, 2, 3] + list(range(fixed + n_args, len(header)))
     used = sum(w(i) for i in always if i != 3) + min(w(3), NOTE_MIN + 2)
     shown = []
-    for i in args:
-        if used + w(i) > width:
-            break
+    for i in list(range(4, fixed)) + args:
+        need = min(w(i), ERROR_MIN + 2) if i == error else w(i)
+        if used + need > width:
+            if i in args:
+                break
+            continue  # a sweep or error column that does not fit: the arguments may
         shown.append(i)
-        used += w(i)
-    note = min(w(3) - 2, NOTE_WIDTH, max(NOTE_MIN, width - (used - min(w(3), NOTE_MIN + 2)) - 2))
-    return sorted(always + shown), max(note, len(header[3]))
+        used += need
+    spare = max(width - used, 0)
+    note = min(w(3) - 2, NOTE_WIDTH, max(NOTE_MIN, NOTE_MIN + spare))
+    spare -= max(note - NOTE_MIN, 0)
+    err = min(w(error) - 2, ERROR_WIDTH, ERROR_MIN + max(spare, 0)) if error in shown else 0
+    return sorted(always + shown), max(note, len(header[3])), err
 
 
 def _rich_table(header: list[str], table: list[list[str]], n_args: int, fixed: int = 4) -> None:
@@ -232,15 +242,15 @@ def _rich_table(header: list[str], table: list[list[str]], n_args: int, fixed: i
     from rich.text import Text
 
     console = Console()
-    keep, note_width = fit_columns(header, table, n_args, console.width, fixed)
+    keep, note_width, error_width = fit_columns(header, table, n_args, console.width, fixed)
     error = header.index("error") if "error" in header[4:fixed] else None
     t = Table(box=None, pad_edge=False, header_style="bold")
     for i in keep:
         whole = i not in (3, error)  # every column but the note and the error shows its whole value
-        widest = max(len(r[i]) for r in [header, *table])
-        cut = note_width if i == 3 else min(widest, ERROR_WIDTH)
+        cut = note_width if i == 3 else error_width
         t.add_column(header[i], no_wrap=True, overflow="ellipsis" if not whole else "fold",
-                     max_width=None if whole else cut, min_width=widest if whole else cut)
+                     max_width=None if whole else cut,
+                     min_width=max(len(r[i]) for r in [header, *table]) if whole else cut)
     for row in table:
         cells = [Text(row[i]) for i in keep]
         cells[1].stylize(_STATUS_STYLE.get(row[1], ""))
