@@ -368,6 +368,8 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
         capture_args(run, args, scopes)
     except Exception as e:  # finding the arguments must never cost the run
         say(f"could not record the arguments ({type(e).__name__}: {e})")
+    if ip is not None:  # a notebook's globals are its cells' state, not a configuration
+        run._globals_argv = None
     from . import exits
 
     exits.install(run, p, interactive=ip is not None)
