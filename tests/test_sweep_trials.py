@@ -166,3 +166,67 @@ def test_without_a_close_sibling_the_best_so_far_is_the_comparison(tmp_path):
     assert p.returncode == 0, p.stderr
     (fifth,) = [r for r in records(tmp_path).values() if r["id"] not in made]
     assert fifth["previous"] == fourth["id"]
+
+
+def ls_on_a_pty(cwd: Path, columns: int) -> str:
+    """`runlog ls` as a terminal of ``columns`` shows it (rich, on a real pty)."""
+    import pty
+    import re
+    import tty
+
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    e = dict(env(), COLUMNS=str(columns), TERM="xterm-256color")
+    p = subprocess.Popen([*RUNLOG, "ls"], cwd=cwd, stdout=slave, stderr=subprocess.PIPE, env=e)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 65536)
+        except OSError:
+            break
+        if not b:
+            break
+        chunks.append(b)
+    os.close(master)
+    assert p.wait(timeout=60) == 0
+    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode("utf-8"))
+
+
+def test_sweep_and_error_columns_on_narrow_and_wide_terminals(swept):
+    d, sweep_id, _ = swept
+    ids = list(records(d))
+    for columns in (80, 120, 200):
+        out = ls_on_a_pty(d, columns)
+        lines = out.splitlines()
+        assert all(len(ln.rstrip()) <= columns for ln in lines), (columns, out)
+        assert all(i in out for i in ids) and "score" in lines[0], (columns, out)  # whole ids, metrics
+        assert sweep_id in out
+        if columns >= 120:
+            assert "error" in lines[0] and "ValueError: lr too" in out, (columns, out)
+    assert "ValueError: lr too big for 2 layers" in out  # at 200 columns, whole
+
+
+def test_a_trial_known_by_the_sweep_key_alone(tmp_path):
+    """A newer runlog's trial carries ``sweep`` = {id, trial, params, seed} (and maybe no tags)."""
+    from runlog.folder import record
+
+    logs = tmp_path / "logs"
+    for n, (lr, status) in enumerate([("1e-3", "finished"), ("1e-2", "failed")]):
+        run_id = f"20200101-00000{n}"
+        (logs / run_id).mkdir(parents=True)
+        r = record.new_record(run_id, 1577836800.0 + n, command=["python", "f.py"],
+                              command_line="python f.py", script="f.py", script_path="/x/f.py")
+        r.update(status=status, sweep={"id": "20200101-000000-grid", "trial": n,
+                                       "params": {"lr": lr}, "seed": None})
+        if status == "failed":
+            r["error"] = {"type": "ValueError", "message": "nan loss", "where": None, "traceback": []}
+        record.write(str(logs / run_id), r)
+    p = runlog(tmp_path, "ls", "--sweep", "20200101-000000-g")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert len(lines) == 3 and "20200101-000000-grid #1" in lines[1]
+    assert "ValueError: nan loss" in lines[1]
+    j = runlog(tmp_path, "ls", "--json")
+    rows = [json.loads(ln) for ln in j.stdout.splitlines()]
+    assert {r["sweep"]["trial"] for r in rows} == {0, 1}

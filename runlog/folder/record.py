@@ -209,7 +209,7 @@ def upgrade(record: dict) -> dict:
 SUMMARY_FIELDS = (
     "schema", "id", "name", "tags", "status", "exit_code", "signal", "started_at", "ended_at",
     "duration_s", "note", "script", "script_path", "command_line", "args", "args_given",
-    "metrics", "pid", "pid_start", "host", "previous", "git", "error",
+    "metrics", "pid", "pid_start", "host", "previous", "git", "error", "sweep",
 )
 ERROR_MESSAGE = 200  # characters of an error's message in the summary
 GIT_SUMMARY = ("commit", "short", "branch", "dirty")
@@ -236,6 +236,7 @@ _SUMMARY_SHAPES = {
     "id": str, "status": (str, type(None)), "args": (dict, type(None)),
     "metrics": (dict, type(None)), "tags": (list, type(None)), "args_given": (list, type(None)),
     "git": (dict, type(None)), "duration_s": (int, float, type(None)), "error": (dict, type(None)),
+    "sweep": (dict, type(None)),
     "started_at": (str, type(None)), "note": (str, type(None)), "name": (str, type(None)),
     "notes": (str, type(None)), "notes_added": str, "script_path": (str, type(None)),
 }

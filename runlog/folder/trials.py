@@ -82,7 +82,7 @@ def siblings(root: str, sweep_id: str, data: dict | None) -> list[dict]:
                 rec = index.read_run(root, run_id)
                 if rec is not None:
                     s = _record.summary(rec)
-                    s["dir"], s["sweep"] = rec["dir"], rec.get("sweep")
+                    s["dir"] = rec["dir"]
                     out[run_id] = s
         return list(out.values())
     needle = sweep_id.encode("utf-8", "surrogateescape")
