@@ -17,9 +17,9 @@ executed):
 - if the top level has an ``exec(...)`` statement (the configurator), only
   names assigned before the first one: what comes after is derived state
   (``iter_num = 0``, ``tokens_per_iter = ...``);
-- not a name that a top-level loop also assigns (state, not configuration:
-  its value at exit is not what the run was given), nor one bound by an
-  ``import``, nor one starting with ``_``;
+- not a name that a top-level loop also assigns or a function declares
+  ``global`` (state, not configuration: its value at exit is not what the run
+  was given), nor one bound by an ``import``, nor one starting with ``_``;
 - plus every name a config file given on the command line assigns.
 
 A value is recorded when it is None, a bool, a number, a string of at most
@@ -90,6 +90,11 @@ class Names:
         self.stopped = False
         tree = ast.parse(source)
         self._walk(tree.body, stop_at_exec)
+        for node in ast.walk(tree):  # a function that rebinds a global (a step counter) keeps state in it
+            if isinstance(node, ast.Global):
+                self.excluded.update(node.names)
+        for name in self.excluded:
+            self.config.pop(name, None)
 
     def _walk(self, body, stop_at_exec: bool) -> None:
         for stmt in body:
