@@ -259,6 +259,11 @@ def test_runlog_run_records_an_unchanged_nanogpt_script(tmp_path):
     assert second["note"] == "why" and "note" not in second["args"]
     assert second["metrics"]["loss"]["count"] == 4
     assert "Since " + first["id"] + ": n_layer 2 → 1" in p.stderr
+    show = subprocess.run([*RUNLOG, "show"], cwd=tmp_path, capture_output=True, text=True, env=env())
+    lines = show.stdout.splitlines()
+    assert next(ln for ln in lines if ln.split()[:1] == ["dropout"]).split() == [
+        "dropout", "from", "config/train_shakespeare_char.py", "0.2"]
+    assert next(ln for ln in lines if ln.split()[:1] == ["n_layer"]).split() == ["n_layer", "given", "1"]
 
 
 def test_runlog_run_with_start_inside_reads_them_at_the_first_metric(tmp_path):
