@@ -72,8 +72,9 @@ def _sweep_file(root: str, sweep_id: str) -> dict | None:
 
 
 def siblings(root: str, sweep_id: str, data: dict | None) -> list[dict]:
-    """The sweep's trials as run summaries (with ``dir``): those its file names, else
-    those the index holds, read from the index's end back to the sweep's start."""
+    """The sweep's trials as run summaries (with ``dir``): those its file names, else (no
+    file, or one that names no run yet) those the index holds, read from the index's end
+    back to the sweep's start."""
     out: dict[str, dict] = {}
     if data is not None:
         for t in data.get("trials") or []:
@@ -84,7 +85,8 @@ def siblings(root: str, sweep_id: str, data: dict | None) -> list[dict]:
                     s = _record.summary(rec)
                     s["dir"] = rec["dir"]
                     out[run_id] = s
-        return list(out.values())
+        if out:  # else (trials run elsewhere, by a scheduler) the index may know them
+            return list(out.values())
     needle = sweep_id.encode("utf-8", "surrogateescape")
     since = sweep_id[:15]  # a sweep id starts with its start time, as a run id does
     for line in index.lines_backwards(LogDir(root).index):
