@@ -190,7 +190,88 @@ def sys_exit(on_exit):
 
     _mark(exit, previous)
     sys.exit = exit
-    return _undo_replacement(lambda: sys.exit, lambda v: setattr(sys, "exit", v), exit, previous)
+    undos = [_undo_replacement(lambda: sys.exit, lambda v: setattr(sys, "exit", v), exit, previous)]
+    undos += [_quitter(name, on_exit) for name in ("exit", "quit")]
+    undos.append(_raise_system_exit(on_exit))
+
+    def undo():
+        for u in reversed(undos):
+            if u is not None:
+                u()
+
+    return undo
+
+
+class _Quit:
+    """``exit(n)`` / ``quit(n)`` (site's builtins raise SystemExit without sys.exit)."""
+
+    def __init__(self, previous, on_exit):
+        self._runlog_previous, self._on_exit, self._runlog_undone = previous, on_exit, False
+
+    def __call__(self, code=None):
+        if not self._runlog_undone:
+            try:
+                self._on_exit(code)
+            except Exception:
+                pass
+        return self._runlog_previous(code)
+
+    def __repr__(self):
+        return repr(self._runlog_previous)
+
+
+def _quitter(name: str, on_exit):
+    import builtins
+
+    previous = getattr(builtins, name, None)
+    if previous is None:  # python -S: no site, no exit()/quit()
+        return None
+    wrapper = _Quit(previous, on_exit)
+    setattr(builtins, name, wrapper)
+    return _undo_replacement(lambda: getattr(builtins, name, None),
+                             lambda v: setattr(builtins, name, v), wrapper, previous)
+
+
+def _raise_system_exit(on_exit):
+    """``raise SystemExit(n)`` at the script's top level (``raise SystemExit(main())``)
+    never calls sys.exit. Python 3.12+ tells of every exception leaving a Python
+    frame (``sys.monitoring``'s PY_UNWIND, a global event: one call more per frame an
+    exception leaves, and nothing on any other path); the module's own is kept.
+    Python 3.11 has no such hook, and the run then ends as the script's last
+    sys.exit/exit() said, or finished."""
+    mon = getattr(sys, "monitoring", None)
+    if mon is None:
+        return None
+    from .args.frames import main_module_code
+
+    code = main_module_code()
+    tool = next((t for t in (3, 4) if mon.get_tool(t) is None), None)
+    if code is None or tool is None:
+        return None
+    try:
+        mon.use_tool_id(tool, "runlog")
+
+        def unwound(where, _offset, exc):
+            if where is code and isinstance(exc, SystemExit):
+                try:
+                    on_exit(exc.code)
+                except Exception:
+                    pass
+
+        mon.register_callback(tool, mon.events.PY_UNWIND, unwound)
+        mon.set_events(tool, mon.events.PY_UNWIND)
+    except (ValueError, RuntimeError, TypeError):
+        return None
+
+    def undo():
+        try:
+            mon.set_events(tool, 0)
+            mon.register_callback(tool, mon.events.PY_UNWIND, None)
+            mon.free_tool_id(tool)
+        except (ValueError, RuntimeError):
+            pass
+
+    return undo
 
 
 def signals(names, on_signal):

@@ -3,12 +3,15 @@ normal end, exception, sys.exit, Ctrl-C, SIGTERM, and ending the run explicitly.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -102,12 +105,65 @@ def test_sys_exit(run_script, call, rc, status, exit_code):
         assert "bad config" in proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: a SystemExit raised without sys.exit() "
-                   "leaves no trace Python code can see at exit (3.11 has no sys.monitoring)")
+@pytest.mark.parametrize("call,rc,status", [("exit(3)", 3, "failed"), ("quit()", 0, "finished"),
+                                            ("exit('bad')", 1, "failed")])
+def test_the_exit_and_quit_builtins(run_script, call, rc, status):
+    # site's exit()/quit() raise SystemExit themselves, without sys.exit
+    proc, _, r = run_script(f"import runlog\nrunlog.start(git=False)\n{call}\n", rc=rc)
+    assert (r["status"], r["exit_code"]) == (status, rc)
+    assert reports(proc.stderr) == 1
+
+
+RAISE_MAIN = """\
+import runlog
+def main():
+    runlog.start(git=False)
+    return 2
+if __name__ == "__main__":
+    raise SystemExit(main())
+"""
+
+
+@pytest.mark.xfail(sys.version_info < (3, 12), strict=True,
+                   reason="known gap: a SystemExit raised without sys.exit() leaves no trace "
+                   "Python 3.11 code can see at exit (3.12+ has sys.monitoring)")
 def test_raise_system_exit_directly(run_script):
     # `raise SystemExit(main())` is a common way to end a script
-    _, _, r = run_script("import runlog\nrunlog.start(git=False)\nraise SystemExit(2)\n", rc=2)
+    _, _, r = run_script(RAISE_MAIN, rc=2)
     assert (r["status"], r["exit_code"]) == ("failed", 2)
+
+
+def _newer_pythons() -> list[str]:
+    """Python 3.12+ interpreters on this machine (on PATH, or pyenv's, whose shims may refuse)."""
+    found = [shutil.which(v) for v in ("python3.12", "python3.13", "python3.14")]
+    found += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[2-9]*/bin/python3")))
+    ok = []
+    for py in filter(None, found):
+        try:
+            out = subprocess.run([py, "-c", "import sys; print(sys.version_info >= (3, 12))"],
+                                 capture_output=True, text=True, timeout=30).stdout
+        except OSError:
+            continue
+        if out.strip() == "True" and py not in ok:
+            ok.append(py)
+    return ok[:2]
+
+
+NEWER = _newer_pythons()
+
+
+@pytest.mark.skipif(not NEWER, reason="no Python 3.12+ interpreter on PATH")
+@pytest.mark.parametrize("python", NEWER)
+def test_raise_system_exit_directly_on_newer_pythons(run_script, python):
+    """Where sys.monitoring exists the raise is seen, and a SystemExit caught inside the
+    script's top level is not taken for its end."""
+    root = str(Path(__file__).resolve().parent.parent)  # runlog's start() needs no dependency
+    env = {"PYTHONPATH": root}
+    _, _, r = run_script(RAISE_MAIN, rc=2, python=python, env=env)
+    assert (r["status"], r["exit_code"]) == ("failed", 2)
+    _, _, r = run_script("import runlog\nrunlog.start(git=False)\ntry:\n    raise SystemExit(4)\n"
+                         "except SystemExit:\n    pass\n", rc=0, python=python, env=env)
+    assert (r["status"], r["exit_code"]) == ("finished", 0)
 
 
 @pytest.mark.xfail(strict=True, reason="known gap: runlog sees sys.exit() called, not whether "

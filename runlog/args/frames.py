@@ -12,6 +12,9 @@
   that prints a record on the captured stderr; runlog's own handler on the
   root logger already wrote that record to run.log, so the echo is not
   logged twice. Looked at only when the script has handlers of its own.
+- ``main_module_code()``: the code object of the script's ``<module>`` frame,
+  the outermost frame of the main thread, so that (Python 3.12+) a
+  ``raise SystemExit(n)`` leaving it is seen.
 """
 
 from __future__ import annotations
@@ -102,3 +105,14 @@ def written_by_log_handler() -> bool:
             return False
         logger = logger.parent
     return False
+
+
+def main_module_code():
+    """The code of ``__main__``'s module frame, if the script's top level is on the stack."""
+    main = sys.modules.get("__main__")
+    f = sys._getframe(1)
+    while f is not None:
+        if f.f_code.co_name == "<module>" and main is not None and f.f_globals is vars(main):
+            return f.f_code
+        f = f.f_back
+    return None
