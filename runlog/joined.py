@@ -63,6 +63,8 @@ def boot() -> None:
     argparse_hook.listen(_on_parse)
     import atexit
 
+    # registered first, so it runs last: every module the program imported is in sys.modules
+    atexit.register(_hand_over_env, os.getpid())
     atexit.register(_globals_at_exit, os.getpid(), list(sys.argv[1:]), os.getcwd())
 
 
@@ -98,6 +100,15 @@ def _is_the_program(run_dir: str, cwd: str, script_globals) -> bool:
     if "::" in key or not path:  # not a Python script (make, a shell script, -m): cannot tell
         return True
     return os.path.realpath(path) == key
+
+
+def _hand_over_env(pid: int) -> None:
+    """The program's environment (packages it imported, frameworks) for the parent's record."""
+    d = parent_run_dir()
+    if d is not None and os.getpid() == pid and not is_worker():
+        from .facts.collect import hand_over
+
+        hand_over(d)
 
 
 def _on_parse(parser, namespace, given) -> None:

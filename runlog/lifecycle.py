@@ -24,6 +24,7 @@ from .mask import mask_args, mask_argv
 from .outcome import SIGHUP, SIGINT, SIGTERM, Outcome
 
 GIT_WAIT_S = 5.0  # how long finish() waits for a slow git capture
+FACTS_WAIT_S = 2.0  # … and for the machine and environment facts after it
 
 
 # ---------------------------------------------------------------- the life of a run
@@ -35,8 +36,10 @@ class Lifecycle:
     def __init__(self, root: str, *, command: list[str], script: str | None,
                  script_path: str | None, typed_note: str | None = None,
                  code_note: str | None = None, name=None, tags=(), t0: float | None = None,
-                 secret_opts=None, reproduces: str | None = None):
+                 secret_opts=None, reproduces: str | None = None,
+                 own_process: bool = True):
         from .args.note import decide
+        from .facts import scheduler
         from .fmt import command_line
 
         self.root = root
@@ -54,7 +57,11 @@ class Lifecycle:
         self.record = record.new_record(
             self.id, self.t0, command=shown, command_line=command_line(shown) if shown else None,
             script=script, script_path=script_path, note=note, name=name, tags=tags,
-            reproduces=reproduces)  # `runlog reproduce --run`: compared with the run it reproduces
+            reproduces=reproduces,  # `runlog reproduce --run`: compared with the run it reproduces
+            scheduler=scheduler.current())
+        self.own_process = own_process  # start(): the program is this process (not `runlog run`)
+        self._facts = None
+        self._facts_done: threading.Event | None = None
         self.lock = threading.RLock()
         self.finished = False
         self.prev: dict | None = None
@@ -152,14 +159,16 @@ class Lifecycle:
         scheduled, which costs start() most of a millisecond. A thread inherits
         the signal mask, so `runlog run` calls this after blocking its signals.
         """
+        import _thread
+
+        self._facts_done = threading.Event()
         if not git:
             from .folder import trials
 
             self.prev = trials.previous(self.root, self.record)
             self.record["previous"] = self.prev["id"] if self.prev else None
+            _thread.start_new_thread(self._gather_facts, ())
             return
-        import _thread
-
         self._git_done = threading.Event()
         _thread.start_new_thread(self._code_state, ())
 
@@ -190,6 +199,43 @@ class Lifecycle:
             self.fail_once("git", f"could not record the code state ({type(e).__name__}: {e})")
         finally:
             self._git_done.set()
+        self._gather_facts()  # on the same thread, after git: the finish waits for both
+
+    def _gather_facts(self) -> None:
+        """The machine, the installed set and the previous run's whole record (for "Since"),
+        off the script's thread."""
+        try:
+            from .facts.collect import Facts
+
+            facts = Facts(self.root, self.own_process)
+            full = facts.background(self.prev)
+            with self.lock:
+                self._facts = facts
+                if full is not None and self.prev is not None:
+                    self.prev = {**full, **self.prev}
+        except Exception as e:
+            self.fail_once("facts", f"could not record the machine and environment ({type(e).__name__}: {e})")
+        finally:
+            self._facts_done.set()
+
+    def _end_facts(self) -> None:
+        """The facts known at the end (packages imported, resources, data), into the record."""
+        done = self._facts_done
+        if done is None:
+            return
+        if not done.wait(FACTS_WAIT_S):
+            self.fail_once("facts", "the machine facts took too long; they are not recorded")
+        try:
+            facts = self._facts
+            if facts is None:
+                from .facts.collect import Facts
+
+                facts = Facts(self.root, self.own_process)  # the background part failed or is late
+            got = facts.finish(self.record, self.dir, self.t0)
+            with self.lock:
+                self.record.update(got)
+        except Exception as e:
+            self.fail_once("facts", f"could not record the resources and data ({type(e).__name__}: {e})")
 
     def wait_code_state(self, unmask: bool = False) -> None:
         """Wait (briefly) for the code state; a Ctrl-C here stops the wait, not the record.
@@ -271,6 +317,7 @@ class Lifecycle:
             r["duration_s"] = round(t - self.t0, 3)
             self.metrics.close()
             r["metrics"] = metrics if metrics is not None else self.metrics.summary
+        self._end_facts()
         if before_save is not None:
             before_save(r)
         from .folder import notes

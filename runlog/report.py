@@ -60,6 +60,25 @@ def _startup(record: dict) -> str:
     return f" (+ {fmt_duration(s)} before start())"
 
 
+def _facts_changes(prev: dict, record: dict) -> list[str]:
+    """Packages, Python, host, GPU, data and peak memory that changed (facts/text.py)."""
+    if not any(record.get(k) for k in ("env", "machine", "data", "resources")):
+        return []
+    from .facts.text import since_parts
+
+    return since_parts(prev, record)
+
+
+def _facts_lines(record: dict) -> list[str]:
+    """The report's Machine and Resources lines, for runs that recorded them."""
+    if not record.get("machine") and not record.get("env") and not record.get("resources"):
+        return []
+    from .facts.text import machine_line, resources_line
+
+    m, r = machine_line(record), resources_line(record)
+    return ([f"- Machine: {m}"] if m else []) + ([f"- Resources: {r}"] if r else [])
+
+
 def changes_since(record: dict, prev: dict | None) -> str | None:
     """One line: what differs from the previous run of the same script."""
     if not prev:
@@ -77,6 +96,7 @@ def changes_since(record: dict, prev: dict | None) -> str | None:
         parts.append(f"{n} new commit{'s' if n != 1 else ''}" + (f" ({shown})" if shown else ""))
     elif files:  # the same commit, other uncommitted changes: the code is not the same
         parts.append(f"uncommitted changes differ ({shown})")
+    parts += _facts_changes(prev, record)
     # "same code" only when the recorded states are known to be equal
     same = "same arguments and code" if code.get("same") else "same arguments"
     how = ""
@@ -160,6 +180,7 @@ def render(record: dict, prev: dict | None = None, fmt: str = "md") -> str:
     if others:
         label = "Defaults" if given or record.get("args_given") is not None else "Args"
         item(f"- {label}: " + _cut_list(others))
+    lines += _facts_lines(record)
     since = changes_since(record, prev)
     if since:
         item(f"- {since}")

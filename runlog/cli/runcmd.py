@@ -156,7 +156,8 @@ class Recorder:
         argv += ["--", *words]
         typed = note or word_note or None
         self.life = Lifecycle(root, command=argv, script=shown, script_path=key,
-                              typed_note=typed, name=name, tags=tags, reproduces=reproduces)
+                              typed_note=typed, name=name, tags=tags, reproduces=reproduces,
+                              own_process=False)
         self.run_id, self.dir = self.life.id, self.life.dir
         id_file = os.environ.get("RUNLOG_ID_FILE")
         if id_file:  # `runlog sweep` learns which run is its trial

@@ -19,11 +19,13 @@ REPORT = "report.md"       # the final report
 CELLS = "cells.py"         # a notebook run's executed cells
 ARGS = "args.json"         # a program's own arguments, written from inside `runlog run`
 NOTE = "note.txt"          # start(note=...) of a program inside `runlog run`
+ENV = "env.json"           # the environment of a Python program inside `runlog run`
 
 # in the log directory
 INDEX = ".runlog-index.jsonl"
 LATEST = ".runlog-latest"  # the last finished run of each script (latest.py)
 SWEEPS = ".sweeps"
+ENVS = ".runlog-envs"  # the installed set of each distinct environment (facts/env.py)
 JOURNAL = "journal.html"
 
 ARTIFACTS = (LOG, PATCH, REPORT, NOTES, CELLS)  # the files a run is read by, besides its record
@@ -90,6 +92,10 @@ class RunFolder:
     @property
     def note(self) -> str:
         return os.path.join(self.path, NOTE)
+
+    @property
+    def env(self) -> str:
+        return os.path.join(self.path, ENV)
 
     def has_record(self) -> bool:
         return os.path.isfile(self.record)

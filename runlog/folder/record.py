@@ -76,7 +76,8 @@ def clean_text(s: str) -> str:
 
 def new_record(run_id: str, t0: float, *, command: list[str], command_line: str | None,
                script: str | None, script_path: str | None, note: str | None = None,
-               name: str | None = None, tags=(), reproduces: str | None = None) -> dict:
+               name: str | None = None, tags=(), reproduces: str | None = None,
+               scheduler: dict | None = None) -> dict:
     """The first run.json of a run; ``lifecycle`` fills the rest as the run goes on.
 
     ``reproduces``: the run id a ``runlog reproduce --run`` run reproduces (only then a key).
@@ -107,6 +108,11 @@ def new_record(run_id: str, t0: float, *, command: list[str], command_line: str 
         "python": sys.version.split()[0],
         "metrics": {},
         "previous": None,
+        "scheduler": scheduler,
+        "env": None,
+        "machine": None,
+        "resources": None,
+        "data": None,
     }
     if reproduces:
         rec["reproduces"] = reproduces
@@ -192,7 +198,7 @@ def upgrade(record: dict) -> dict:
     record.setdefault("schema", 0)
     for key in ("name", "note", "error", "git", "previous", "ended_at", "duration_s",
                 "exit_code", "script", "script_path", "cwd", "host", "pid", "pid_start", "python",
-                "command_line", "started_at"):
+                "command_line", "started_at", "scheduler", "env", "machine", "resources", "data"):
         record.setdefault(key, None)
     record.setdefault("tags", [])
     record.setdefault("status", "running")
@@ -209,7 +215,8 @@ def upgrade(record: dict) -> dict:
 SUMMARY_FIELDS = (
     "schema", "id", "name", "tags", "status", "exit_code", "signal", "started_at", "ended_at",
     "duration_s", "note", "script", "script_path", "command_line", "args", "args_given",
-    "metrics", "pid", "pid_start", "host", "previous", "git", "error", "sweep",
+    "metrics", "pid", "pid_start", "host", "previous", "git", "error", "sweep", "python",
+    "frameworks",
 )
 ERROR_MESSAGE = 200  # characters of an error's message in the summary
 GIT_SUMMARY = ("commit", "short", "branch", "dirty")
@@ -227,9 +234,18 @@ def summary(record: dict) -> dict:
     err = record.get("error")  # what `ls` shows of a failed run: its type and message, no traceback
     out["error"] = {"type": err.get("type"), "message": str(err.get("message") or "")[:ERROR_MESSAGE]} \
         if isinstance(err, dict) else None
+    out["frameworks"] = frameworks_brief(record.get("env"))
     if record.get("notes"):
         out["notes"] = record["notes"]
     return out
+
+
+def frameworks_brief(env) -> dict | None:
+    """{"torch": "2.4.1", …}: the framework versions ``ls`` shows when they differ."""
+    fw = env.get("frameworks") if isinstance(env, dict) else None
+    if not isinstance(fw, dict) or not fw:
+        return None
+    return {k: v.get("version") for k, v in fw.items() if isinstance(v, dict)}
 
 
 _SUMMARY_SHAPES = {
@@ -239,6 +255,7 @@ _SUMMARY_SHAPES = {
     "sweep": (dict, type(None)),
     "started_at": (str, type(None)), "note": (str, type(None)), "name": (str, type(None)),
     "notes": (str, type(None)), "notes_added": str, "script_path": (str, type(None)),
+    "frameworks": (dict, type(None)),
 }
 
 

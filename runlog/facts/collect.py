@@ -1,0 +1,115 @@
+"""When and where the facts are gathered: on the code-state thread and at the finish.
+
+``Facts.background`` runs on the thread that captures the code state (after
+git): the installed set and its module map, the machine, the GPU sampler, the
+previous run's full record. ``Facts.finish`` runs in the finish: imported
+packages and frameworks (from ``sys.modules``), resources, data fingerprints.
+Under ``runlog run`` the program is another process: a Python program hands its
+``env`` over at its exit (``hand_over``, from ``joined.boot``); for any other
+program only the platform is known.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import env as env_mod
+
+
+class Facts:
+    def __init__(self, root: str, own_process: bool = True):
+        self.root = root
+        self.own_process = own_process  # start(): this process is the program
+        self.installed: env_mod.Installed | None = None
+        self.machine: dict | None = None
+        self.sampler = None
+        self.installed_diff: dict | None = None
+
+    def background(self, prev: dict | None) -> dict | None:
+        """Off the script's thread. Returns the previous run's full record (or None)."""
+        from . import gpu, machine
+
+        if self.own_process:
+            self.installed = env_mod.Installed(self.root)
+        self.machine = machine.gather()
+        if self.machine["gpus"]:
+            self.sampler = gpu.Sampler([g["index"] for g in self.machine["gpus"]])
+        full = None
+        if prev and prev.get("id"):
+            from ..folder import record
+
+            try:
+                full = record.read(os.path.join(self.root, prev["id"]))
+            except record.RecordError:
+                full = None
+        if full and self.installed:
+            self.installed_diff = installed_diff(self.root, full, self.installed)
+        return full
+
+    def finish(self, rec: dict, run_dir: str, started: float) -> dict:
+        """The facts known at the end: {"env", "machine", "resources", "data"}."""
+        from . import data, resources
+        from ..fmt import flatten
+
+        out: dict = {}
+        if self.own_process:
+            e = env_mod.gather(self.installed)
+        else:
+            e = read_handed_over(run_dir) or env_mod.without_python()
+        if self.installed_diff and e.get("installed_hash") == self.installed.hash:
+            e["installed_diff"] = self.installed_diff
+        out["env"] = e
+        out["machine"] = self.machine
+        res = resources.usage(children_only=not self.own_process)
+        if self.sampler is not None:
+            if not self.sampler.utils:
+                self.sampler.take()  # a run shorter than one sample still gets one
+            res.update(self.sampler.stop())
+        else:
+            res.update(gpu_peak_memory_bytes=None, gpu_util_mean=None)
+        out["resources"] = res
+        cwd = rec.get("cwd") or os.getcwd()
+        out["data"] = data.fingerprints(flatten(rec.get("args") or {}), cwd, started, skip=(self.root,))
+        return out
+
+
+def installed_diff(root: str, prev: dict, inst: env_mod.Installed) -> dict | None:
+    """Which distributions differ from the previous run's installed set (from the stored lists)."""
+    pe = prev.get("env") if isinstance(prev.get("env"), dict) else {}
+    ph = pe.get("installed_hash")
+    if not ph or ph == inst.hash:
+        return None
+    old = env_mod.stored_list(root, ph)
+    if old is None:
+        return None
+    changed = env_mod.list_changes(old, inst.lines)
+    return {"previous": prev.get("id"), "count": len(changed), "changed": changed[:20]}
+
+
+def read_handed_over(run_dir: str) -> dict | None:
+    import json
+
+    from ..folder.layout import RunFolder
+
+    try:
+        with open(RunFolder(run_dir).env, encoding="utf-8") as f:
+            got = json.load(f)
+        return got if isinstance(got, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def hand_over(run_dir: str) -> None:
+    """At the exit of a Python program inside ``runlog run``: its ``env`` for the parent."""
+    import json
+
+    from ..folder.layout import RunFolder
+    from ..folder.record import write_atomic
+
+    try:
+        inst = env_mod.Installed(os.path.dirname(os.path.abspath(run_dir)))
+        e = env_mod.gather(inst, sys.modules)
+        write_atomic(RunFolder(run_dir).env, json.dumps(e, ensure_ascii=False, default=str))
+    except Exception:
+        pass  # the program's exit is not ours to disturb; the parent records less

@@ -1,0 +1,199 @@
+"""The Python environment: interpreter, the distributions behind the imported modules, and
+a short hash of the whole installed set.
+
+What costs is mapping module names to distributions
+(``importlib.metadata.packages_distributions()`` reads every distribution's
+files: 0.17 s for 150 of them). It is done once per distinct installed set and
+kept in the log directory (``.runlog-envs/<hash>.json``, beside the full
+``name==version`` list in ``<hash>.txt``); every later run in the same
+environment lists the site-packages folders (about 1 ms) and reads that file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+
+from ..folder.layout import ENVS
+
+SITE_DIRS = ("site-packages", "dist-packages")
+FRAMEWORKS = ("torch", "jax", "tensorflow")
+_NORM = re.compile(r"[-_.]+")
+
+
+def norm(name: str) -> str:
+    """A distribution name as PEP 503 compares them (``PyYAML`` = ``pyyaml``, ``a_b`` = ``a-b``)."""
+    return _NORM.sub("-", name).lower()
+
+
+def base() -> dict:
+    """What the interpreter says of itself (no file read, no subprocess)."""
+    u = os.uname() if hasattr(os, "uname") else None
+    plat = f"{u.sysname}-{u.release}-{u.machine}" if u else sys.platform
+    return {"python": sys.version.split()[0], "implementation": sys.implementation.name.replace(
+        "cpython", "CPython").replace("pypy", "PyPy"), "executable": sys.executable, "platform": plat}
+
+
+def site_dirs(path: list[str] | None = None) -> list[str]:
+    """The folders distributions are installed in: the site-packages on ``sys.path`` (the
+    current folder and source folders are never listed: a data folder can be huge)."""
+    return [p for p in (sys.path if path is None else path)
+            if p and os.path.basename(p.rstrip(os.sep)) in SITE_DIRS]
+
+
+def installed(dirs: list[str]) -> dict[str, tuple[str, str]]:
+    """Every installed distribution: normalised name → (name, version), read from the
+    ``name-version.dist-info`` folder names alone. The first on the path wins, as for imports."""
+    out: dict[str, tuple[str, str]] = {}
+    for d in dirs:
+        try:
+            entries = os.scandir(d)
+        except OSError:
+            continue
+        with entries:
+            for e in entries:
+                n = e.name
+                if n.endswith(".dist-info"):
+                    name, _, version = n[:-10].partition("-")
+                elif n.endswith(".egg-info"):
+                    name, _, version = n[:-9].partition("-")
+                    version = version.split("-py")[0] or _egg_version(e.path)
+                else:
+                    continue
+                if name and norm(name) not in out:
+                    out[norm(name)] = (name, version or "?")
+    return out
+
+
+def _egg_version(path: str) -> str:
+    try:
+        with open(os.path.join(path, "PKG-INFO") if os.path.isdir(path) else path,
+                  encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("Version:"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+
+
+def listing(dists: dict[str, tuple[str, str]]) -> list[str]:
+    return sorted(f"{norm(name)}=={version}" for name, version in dists.values())
+
+
+def installed_hash(lines: list[str]) -> str:
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
+
+
+def module_map(root: str | None, digest: str, lines: list[str]) -> dict[str, list[str]]:
+    """Top-level module name → normalised distribution names, cached per installed set."""
+    d = os.path.join(root, ENVS) if root else None
+    if d:
+        try:
+            with open(os.path.join(d, f"{digest}.json"), encoding="utf-8") as f:
+                got = json.load(f)
+            if isinstance(got, dict) and isinstance(got.get("modules"), dict):
+                return got["modules"]
+        except (OSError, ValueError):
+            pass
+    import importlib.metadata as md
+
+    try:
+        mapping = {k: sorted({norm(x) for x in v}) for k, v in md.packages_distributions().items()}
+    except Exception:  # a broken distribution's metadata must not cost the record
+        mapping = {}
+    if d:
+        from ..folder.record import write_atomic
+
+        try:
+            os.makedirs(d, exist_ok=True)
+            write_atomic(os.path.join(d, f"{digest}.txt"), "\n".join(lines) + "\n")
+            write_atomic(os.path.join(d, f"{digest}.json"),
+                         json.dumps({"modules": mapping}, separators=(",", ":")))
+        except OSError:
+            pass  # a read-only log directory: computed again next time
+    return mapping
+
+
+def stored_list(root: str, digest: str) -> list[str] | None:
+    """The ``name==version`` list kept for an installed set, if it is there."""
+    if not digest or not re.fullmatch(r"[0-9a-f]{6,64}", str(digest)):
+        return None
+    try:
+        with open(os.path.join(root, ENVS, f"{digest}.txt"), encoding="utf-8") as f:
+            return [ln.strip() for ln in f if ln.strip()]
+    except OSError:
+        return None
+
+
+def list_changes(a: list[str], b: list[str]) -> list[str]:
+    """Distribution names added, removed or at another version between two lists."""
+    da = dict(x.split("==", 1) for x in a if "==" in x)
+    db = dict(x.split("==", 1) for x in b if "==" in x)
+    return sorted(k for k in set(da) | set(db) if da.get(k) != db.get(k))
+
+
+class Installed:
+    """What the background thread learns of the installed set, for the finish to use."""
+
+    def __init__(self, root: str | None, path: list[str] | None = None):
+        dists = installed(site_dirs(path))
+        self.lines = listing(dists)
+        self.hash = installed_hash(self.lines)
+        self.names = {k: v[0] for k, v in dists.items()}
+        self.versions = {k: v[1] for k, v in dists.items()}
+        self.modules = module_map(root, self.hash, self.lines)
+
+
+def imported(modules, inst: Installed) -> dict[str, str]:
+    """{distribution: version} of the distributions behind the imported top-level modules."""
+    out: dict[str, str] = {}
+    for name in list(modules):
+        if "." in name or name.startswith("_"):  # a submodule; a private helper (_distutils_hack)
+            continue
+        for dist in inst.modules.get(name, ()):
+            if dist in inst.versions:
+                out[inst.names[dist]] = inst.versions[dist]
+    return dict(sorted(out.items(), key=lambda kv: kv[0].lower()))
+
+
+def frameworks(modules) -> dict[str, dict]:
+    """torch (with its CUDA and cuDNN), jax and tensorflow — only when already imported."""
+    out: dict[str, dict] = {}
+    torch = modules.get("torch")
+    if torch is not None:
+        info = {"version": str(getattr(torch, "__version__", "?"))}
+        try:
+            info["cuda"] = torch.version.cuda
+        except Exception:
+            info["cuda"] = None
+        try:
+            info["cudnn"] = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+        except Exception:
+            info["cudnn"] = None
+        out["torch"] = info
+    for name in ("jax", "tensorflow"):
+        mod = modules.get(name)
+        if mod is not None and getattr(mod, "__version__", None):
+            out[name] = {"version": str(mod.__version__)}
+    return out
+
+
+def gather(inst: Installed | None, modules=None) -> dict:
+    """The ``env`` of a Python process, from its own ``sys.modules``."""
+    modules = sys.modules if modules is None else modules
+    env = base()
+    env["packages"] = imported(modules, inst) if inst else {}
+    env["installed_hash"] = inst.hash if inst else None
+    env["frameworks"] = frameworks(modules)
+    return env
+
+
+def without_python() -> dict:
+    """The ``env`` of a program that is not Python (under ``runlog run``): runlog's own
+    interpreter says nothing of it, so only the platform is recorded."""
+    return {"python": None, "implementation": None, "executable": None,
+            "platform": base()["platform"], "packages": {}, "installed_hash": None, "frameworks": {}}
