@@ -4,6 +4,8 @@ render() on records made by hand."""
 
 from __future__ import annotations
 
+import os
+import platform
 import re
 
 import pytest
@@ -49,6 +51,11 @@ def test_the_report_printed_at_exit(repo, run_script):
     report = printed_report(proc.stderr)
     short = git_out(repo, "rev-parse", "--short=7", "HEAD").strip()
     lines = report.splitlines()
+    # the machine and what the run used: one line each (their figures are this machine's)
+    host, py = os.uname().nodename, platform.python_version()
+    assert re.fullmatch(rf"- Machine: {re.escape(host)}, \d+ CPUs, Python {py}", lines[8]), lines[8]
+    assert re.fullmatch(r"- Resources: peak RSS [\d.]+ MB, CPU [\d.]+ s", lines[9]), lines[9]
+    del lines[8:10]
     assert re.fullmatch(rf"## Run {r['id']} · finished · \d+\.\d\d s", lines[0])
     assert lines[1] == ""
     assert lines[2:] == [
@@ -62,7 +69,7 @@ def test_the_report_printed_at_exit(repo, run_script):
     ]
     # saved as printed, short, plain Markdown
     assert (d / "report.md").read_text(encoding="utf-8") == report
-    assert len(lines) <= 15 and not BOX & set(report)
+    assert len(lines) + 2 <= 15 and not BOX & set(report)
 
 
 def test_metrics_show_last_and_best(run_script):

@@ -9,8 +9,6 @@ ends at the first entry that names no GPU.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
 MIB = 1024 * 1024
 INFO_FIELDS = "index,name,memory.total,driver_version,uuid"
@@ -18,9 +16,18 @@ USAGE_FIELDS = "index,memory.used,utilization.gpu"
 SMI_TIMEOUT_S = 5.0
 
 
+def which(name: str, path: str | None = None) -> str | None:
+    """``shutil.which`` without importing shutil (a stat per PATH folder)."""
+    for d in (os.environ.get("PATH", "") if path is None else path).split(os.pathsep):
+        p = os.path.join(d or ".", name)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    return None
+
+
 def present() -> bool:
-    """Whether an NVIDIA driver could be there at all (two stats, no process started)."""
-    return os.path.exists("/dev/nvidiactl") or shutil.which("nvidia-smi") is not None
+    """Whether an NVIDIA driver could be there at all (stats only, no process started)."""
+    return os.path.exists("/dev/nvidiactl") or which("nvidia-smi") is not None
 
 
 def _num(s: str) -> int | None:
@@ -78,13 +85,15 @@ def visible(gpus: list[dict], cuda_visible: str | None) -> list[dict]:
 
 
 def _smi(fields: str) -> str | None:
-    exe = shutil.which("nvidia-smi")
+    exe = which("nvidia-smi")
     if exe is None:
         return None
+    import subprocess
+
     try:
         p = subprocess.run([exe, f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
                            capture_output=True, text=True, timeout=SMI_TIMEOUT_S)
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError):  # a hung driver: the timeout
         return None
     return p.stdout if p.returncode == 0 else None
 

@@ -215,7 +215,8 @@ def diff_rows(a: dict, b: dict) -> list[tuple[str, str, str]]:
         x, y = _d(da, k), _d(db, k)
         if x.get("fingerprint") != y.get("fingerprint"):
             rows.append((f"data {k}", str(x.get("fingerprint") or "—"), str(y.get("fingerprint") or "—")))
-    ra, rb = resources_line({"resources": _d(a, "resources")}), resources_line({"resources": _d(b, "resources")})
+    ra = resources_line({"resources": _d(a, "resources")})
+    rb = resources_line({"resources": _d(b, "resources")})
     if ra or rb:
         rows.append(("resources", ra or "—", rb or "—"))
     return rows
