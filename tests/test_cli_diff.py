@@ -22,7 +22,9 @@ def test_diff_arguments_metrics_notes_code(history, capsys):
     capsys.readouterr()
     assert cli(history.cli("diff", ids[1], ids[2])) == 0
     out = capsys.readouterr().out
-    head, args, metrics, notes, code = out.split("\n\n")
+    head, args, metrics, notes, code, env = out.split("\n\n")
+    assert env.startswith("Environment (A → B):")  # the same machine and Python: no host row
+    assert "host" not in env
     a_line, b_line = head.splitlines()
     assert a_line.split() == ["A", ids[1], "finished", "higher", "lr"]
     assert b_line.split() == ["B", ids[2], "finished", "a", "cnn"]

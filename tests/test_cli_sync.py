@@ -141,6 +141,11 @@ def test_sync_sends_everything_once(server, project):
     assert tags["mlflow.note.content"].startswith("first try") and "looks stable" in tags[
         "mlflow.note.content"]
     assert first.info.status == "FINISHED" and by[ids[1]].info.status == "FAILED"
+    # the environment as tags, what the run used as system metrics
+    assert tags["runlog.env.python"] == sys.version.split()[0]
+    assert tags["runlog.machine.host"] == os.uname().nodename
+    assert "runlog.env.installed_hash" in tags
+    assert first.data.metrics["system/peak_rss_bytes"] > 0 and first.data.metrics["system/cpu_s"] > 0
     hist = client.get_metric_history(first.info.run_id, "loss")
     assert sorted(m.step for m in hist) == list(range(20))
     arts = {a.path for a in client.list_artifacts(first.info.run_id)}
@@ -156,6 +161,7 @@ def test_sync_sends_everything_once(server, project):
     client, by2 = runs_by_id(server, "e1")
     assert len(by2) == 2
     assert len(client.get_metric_history(first.info.run_id, "loss")) == 20
+    assert len(client.get_metric_history(first.info.run_id, "system/peak_rss_bytes")) == 1
     # a note added later is sent on the next sync, said as what it is
     subprocess.run([*RUNLOG, "note", ids[1], "crashed on purpose"], cwd=d, env=env, check=True)
     p = sync(project, server, experiment="e1")

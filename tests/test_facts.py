@@ -139,6 +139,13 @@ def test_installed_set_from_dist_info_names(tmp_path):
     assert lines == ["old==0.3", "pyyaml==6.0.1", "tiny-pkg==1.0"]
     assert len(env.installed_hash(lines)) == 12
     assert env.list_changes(lines, ["old==0.3", "pyyaml==6.0.2"]) == ["pyyaml", "tiny-pkg"]
+    # which modules each installs: top_level.txt, else the RECORD's first parts
+    (site / "PyYAML-6.0.1.dist-info" / "top_level.txt").write_text("_yaml\nyaml\n")
+    (site / "tiny_pkg-1.0.dist-info" / "RECORD").write_text(
+        "tiny/__init__.py,sha256=x,10\ntiny_c.cpython-311-x86_64-linux-gnu.so,,\n"
+        "tiny_pkg-1.0.dist-info/RECORD,,\n../../bin/tiny,,\n__pycache__/x.pyc,,\n")
+    assert env.top_levels(dirs) == {"_yaml": ["pyyaml"], "yaml": ["pyyaml"], "tiny": ["tiny-pkg"],
+                                    "tiny_c": ["tiny-pkg"]}
 
 
 def test_machine_reads_proc():

@@ -3,6 +3,7 @@ runs, memory used by a child of `runlog run`, Slurm variables, a (stand-in) nvid
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -66,7 +67,7 @@ def _venv(where: Path, *wheels: Path) -> Path:
 
 
 def _env(**extra) -> dict:
-    e = dict(os.environ, PYTHONPATH=RUNLOG_SRC, **extra)
+    e = dict(os.environ, **{"PYTHONPATH": RUNLOG_SRC, **extra})
     e.pop("RUNLOG_DIR", None)
     return e
 
@@ -208,3 +209,68 @@ def test_nvidia_smi_is_asked_only_where_it_is(tmp_path, run_script):
     assert r["resources"]["gpu_peak_memory_bytes"] == 30000 * MIB and r["resources"]["gpu_util_mean"] == 90
     assert "NVIDIA H100 80GB HBM3" in proc.stderr  # the report's Machine line
     assert calls.read_text().count("--query-gpu") >= 2
+
+
+FAKE_TORCH = """\
+__version__ = "{v}"
+class version:
+    cuda = "{cuda}"
+class backends:
+    class cudnn:
+        is_available = staticmethod(lambda: True)
+        version = staticmethod(lambda: 8902)
+"""
+
+
+def test_show_diff_ls_and_journal_carry_the_facts(tmp_path):
+    """A stand-in ``torch`` module (this machine has no torch) at two versions: the run
+    records what an imported torch says of itself, and every reader shows it."""
+    for v, cuda in (("2.3.0", "12.1"), ("2.4.1", "12.4")):
+        (tmp_path / f"t{v}" / "torch").mkdir(parents=True)
+        (tmp_path / f"t{v}" / "torch" / "__init__.py").write_text(FAKE_TORCH.format(v=v, cuda=cuda))
+    (tmp_path / "s.py").write_text(textwrap.dedent("""\
+        import argparse, runlog, torch
+        p = argparse.ArgumentParser()
+        p.add_argument("--data", default="train.csv")
+        a = p.parse_args()
+        runlog.start(git=False)
+        """))
+    (tmp_path / "train.csv").write_text("1\n")
+    runs = []
+    for v in ("2.3.0", "2.4.1"):
+        p = subprocess.run([sys.executable, "s.py"], cwd=tmp_path, capture_output=True, text=True,
+                           env=_env(PYTHONPATH=f"{tmp_path / f't{v}'}{os.pathsep}{RUNLOG_SRC}"), timeout=60)
+        assert p.returncode == 0, p.stderr
+        runs.append(p)
+        (tmp_path / "train.csv").write_text("22\n")
+    (a, b) = sorted(run_dirs(tmp_path / "logs"))
+    rb = read_json(b / "run.json")
+    assert rb["env"]["frameworks"]["torch"] == {"version": "2.4.1", "cuda": "12.4", "cudnn": 8902}
+    assert f"Python {sys.version.split()[0]}, torch 2.4.1 (CUDA 12.4)" in runs[1].stderr
+    (since,) = [ln for ln in runs[1].stderr.splitlines() if ln.startswith("- Since")]
+    assert since == f"- Since {a.name}: torch 2.3.0 → 2.4.1; CUDA 12.1 → 12.4; data train.csv changed"
+
+    def cli(*args):
+        p = subprocess.run([*RUNLOG, "--dir", str(tmp_path / "logs"), *args], cwd=tmp_path,
+                           env=_env(), capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    show = cli("show", b.name)
+    for part in ("Environment:", "  torch 2.4.1 (cuda 12.4, cudnn 8902)", "Machine:", "Resources:",
+                 "  data = train.csv: file, 3 B, b2:"):
+        assert part in show, part
+    diff = cli("diff", a.name, b.name)
+    env = diff[diff.index("Environment (A → B):"):]
+    (row,) = [ln for ln in env.splitlines() if ln.startswith("  data data")]
+    ra = read_json(a / "run.json")
+    assert row.split()[2:] == [ra["data"]["data"]["fingerprint"], rb["data"]["data"]["fingerprint"]]
+    ls = cli("ls").splitlines()
+    assert ls[0].split()[:5] == ["id", "status", "duration", "note", "torch"]
+    assert ls[1].split()[4] == "2.4.1" and ls[2].split()[4] == "2.3.0"  # after "0.03 s"
+    js = [json.loads(x) for x in cli("ls", "--json").splitlines()]
+    assert js[0]["frameworks"] == {"torch": "2.4.1"} and js[0]["python"] == sys.version.split()[0]
+    out = tmp_path / "j.html"
+    cli("journal", "-o", str(out))
+    page = out.read_text()
+    assert "torch 2.3.0 → 2.4.1" in page and "torch 2.4.1 (CUDA 12.4)" in page

@@ -94,6 +94,18 @@ def code_section(a: dict, b: dict) -> list[str]:
     return lines
 
 
+def env_section(a: dict, b: dict, console=None) -> str | None:
+    """Packages, Python, machine, data and resources that differ (runs that recorded them)."""
+    keys = ("env", "machine", "data", "resources")
+    if not any(r.get(k) for r in (a, b) for k in keys):
+        return None
+    from ..facts.text import diff_rows
+
+    rows = [[printable(c) for c in row] for row in diff_rows(a, b)]
+    cols = [Column(), Column(wrap=True), Column(wrap=True)]
+    return "Environment (A → B):\n" + (table(cols, rows, console=console).rstrip("\n") if rows else "  same")
+
+
 def diff(root: str, spec_a: str, spec_b: str | None, patch: bool = False) -> int:
     # each RUN read on its own (the index's end, or one folder): the cost of the runs named,
     # not of the history; only an error or an ambiguous prefix lists every run
@@ -130,6 +142,9 @@ def diff(root: str, spec_a: str, spec_b: str | None, patch: bool = False) -> int
                 f"  {ln}" for ln in notes.splitlines() if ln), lines=True))
     # and whatever else came from the run or git (commit subjects, file names)
     parts.append(printable("Code:\n" + "\n".join(code_section(a, b)), lines=True))
+    env = env_section(a, b, console)
+    if env:
+        parts.append(env)
     out("\n\n".join(parts) + "\n")
     if patch:
         out("\n" + _patch_text(a, b))

@@ -121,12 +121,23 @@ def environment(full: dict) -> dict[str, str]:
     return facts
 
 
-def card(root: str, r: dict, prev: dict | None, envs: dict | None = None) -> dict:
+def _full(root: str, r: dict, fulls: dict) -> dict:
+    """A run's whole record, read once per journal (a card and the next run's "since" share it)."""
+    if r["id"] not in fulls:
+        try:
+            fulls[r["id"]] = record.read(folder(root, r).path)
+        except record.RecordError:
+            fulls[r["id"]] = dict(r)
+    return fulls[r["id"]]
+
+
+def card(root: str, r: dict, prev: dict | None, envs: dict | None = None,
+         fulls: dict | None = None) -> dict:
+    from ..facts.text import machine_line, resources_line, since_parts
+
+    fulls = {} if fulls is None else fulls
     run_dir = folder(root, r).path
-    try:
-        full = record.read(run_dir)
-    except record.RecordError:
-        full = dict(r)
+    full = dict(_full(root, r, fulls))
     full["shown_status"] = shown_status(full)
     full["dir"] = run_dir
     full = settled(full)
@@ -136,7 +147,8 @@ def card(root: str, r: dict, prev: dict | None, envs: dict | None = None) -> dic
         changes = arg_changes(prev.get("args") or {}, full.get("args") or {})
         files = (full.get("code_changes") or {}).get("files") or []
         since = {"id": prev["id"], "args": changes, "files": files[:20],
-                 "commits": (full.get("code_changes") or {}).get("commits") or 0}
+                 "commits": (full.get("code_changes") or {}).get("commits") or 0,
+                 "env": since_parts(_full(root, prev, fulls), full)}
     git = full.get("git") or {}
     return {
         "id": full["id"],
@@ -154,6 +166,8 @@ def card(root: str, r: dict, prev: dict | None, envs: dict | None = None) -> dic
                         "max": fmt_num(m.get("max"))} for k, m in metrics.items()},
         "args": {k: exact(v) for k, v in flatten(full.get("args") or {}).items()},
         "given": full.get("args_given") or [],
+        "machine": machine_line(full) or "",
+        "resources": resources_line(full) or "",
         "git": f"{git.get('short') or ''} {git.get('branch') or ''}".strip(),
         "dirty": bool(git.get("dirty")),
         "since": since,
@@ -206,7 +220,8 @@ def build(root: str, limit: int | None = None) -> str:
     # "changed since": the previous run each run recorded when it started (one definition)
     by_id = {r["id"]: r for r in runs}
     envs: dict[str, int] = {}
-    cards = [card(root, r, by_id.get(r.get("previous") or ""), envs) for r in runs]
+    fulls: dict = {}
+    cards = [card(root, r, by_id.get(r.get("previous") or ""), envs, fulls) for r in runs]
     data = json.dumps({"runs": cards, "envs": [json.loads(k) for k in envs],
                        "dir": os.path.abspath(root),
                        "made": time.strftime("%Y-%m-%d %H:%M")}, ensure_ascii=False,

@@ -26,6 +26,22 @@ def differing_args(runs: list[dict]) -> list[str]:
     return [k for k, vs in values.items() if len(vs) > 1]
 
 
+def env_columns(runs: list[dict]) -> list[str]:
+    """Python, host and framework versions (torch, …), when they differ among the listed runs."""
+    values: dict[str, set] = {}
+    for r in runs:
+        for k, v in env_values(r).items():
+            if v is not None:
+                values.setdefault(k, set()).add(str(v))
+    return [k for k, vs in values.items() if len(vs) > 1]
+
+
+def env_values(r: dict) -> dict:
+    fw = r.get("frameworks")
+    return {"python": r.get("python"), "host": r.get("host"),
+            **({k: v for k, v in fw.items()} if isinstance(fw, dict) else {})}
+
+
 def select(runs: list[dict], n: int | None, status: str | None, grep: str | None,
            sort: str | None, sweep: str | None = None) -> list[dict]:
     for r in runs:
@@ -99,12 +115,13 @@ def rows(runs: list[dict], data: bool = False) -> tuple[list[str], list[list[str
     """The table as text: every cell one line of printable characters (``printable``),
     whichever format then shows it. ``data`` (CSV): durations in seconds, as numbers."""
     diff = differing_args(runs)
+    envs = env_columns(runs)
     metric_names: dict[str, None] = {}
     for r in runs:
         metric_names.update(dict.fromkeys(r.get("metrics") or {}))
     args_shown = set(diff)
     extra = extra_columns(runs)
-    header = ["id", "status", "duration", "note", *extra, *diff,
+    header = ["id", "status", "duration", "note", *extra, *diff, *envs,
               *(f"{m} (metric)" if m in args_shown else m for m in metric_names)]
     table = []
     for r in runs:
@@ -115,6 +132,8 @@ def rows(runs: list[dict], data: bool = False) -> tuple[list[str], list[list[str
         row = [r["id"], r.get("shown_status") or r.get("status") or "?", duration, note]
         row += [_sweep_cell(r) if c == "sweep" else error_text(r.get("error")) for c in extra]
         row += [fmt_value(args[k]) if k in args else "" for k in diff]
+        ev = env_values(r)
+        row += [str(ev.get(k) or "") for k in envs]
         ms = r.get("metrics") or {}
         row += [fmt_num(ms[m].get("last")) if m in ms else "" for m in metric_names]
         table.append([printable(c) for c in row])
@@ -167,7 +186,7 @@ def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | Non
         tty = sys.stdout.isatty()
     fixed = 4 + len(extra_columns(runs))
     if tty:
-        _rich_table(header, table, len(differing_args(runs)), fixed)
+        _rich_table(header, table, len(differing_args(runs)) + len(env_columns(runs)), fixed)
     else:
         _plain(header, table, fixed)
     if more:

@@ -101,6 +101,7 @@ def show(root: str, spec: str | None, patch: bool = False, as_json: bool = False
         if git.get("changed_files"):
             lines.append("  uncommitted: " + ", ".join(git["changed_files"]))
         parts.append(printable("Git:\n" + "\n".join(lines), lines=True))
+    parts += _facts(record)
     notes = read_notes(run_dir).strip()
     if notes:
         parts.append(printable("Notes:\n" + "\n".join(f"  {ln}" if ln else ""
@@ -119,6 +120,15 @@ def show(root: str, spec: str | None, patch: bool = False, as_json: bool = False
                  + table([Column(), Column(align="right")], files, console=console).rstrip("\n"))
     out("\n\n".join(parts) + "\n")
     return 0
+
+
+def _facts(record: dict) -> list[str]:
+    """Environment, Machine, Scheduler, Resources and Data, for runs that recorded them."""
+    if not any(record.get(k) for k in ("env", "machine", "scheduler", "resources", "data")):
+        return []
+    from ..facts.text import show_sections
+
+    return show_sections(record)
 
 
 def _size(n: int) -> str:

@@ -93,6 +93,8 @@ class Syncer:
             tags["mlflow.source.git.commit"] = git["commit"]
         if git.get("branch"):
             tags["mlflow.source.git.branch"] = git["branch"]
+        env_tags, resources = facts_for_mlflow(r)
+        tags.update(env_tags)
         if existing is None:
             mrun = self.client.create_run(self.experiment_id, start_time=_ms(r.get("started_at")),
                                           tags=tags, run_name=r["id"])
@@ -108,6 +110,9 @@ class Syncer:
         points = read_points(run_dir)
         new = [Metric(p["name"], float(p["value"]), int(p.get("time", 0) * 1000), p.get("step") or 0)
                for p in points[sent:] if isinstance(p.get("value"), (int, float))]
+        have_metrics = existing.data.metrics if existing is not None else {}
+        end = _ms(r.get("ended_at")) or 0
+        new += [Metric(k, float(v), end, 0) for k, v in resources.items() if k not in have_metrics]
         for i in range(0, max(len(params), 1), 100):
             chunk = params[i:i + 100]
             if chunk:
@@ -139,6 +144,38 @@ class Syncer:
         if what == "updated" and files_now != files_sent:
             said.append("files (notes, report, log)")
         return f"{r['id']} → {mid} ({what}: {', '.join(said) or 'the run'})"
+
+
+def facts_for_mlflow(r: dict) -> tuple[dict[str, str], dict[str, float]]:
+    """The environment as tags (versions may be corrected by a later sync; params may not),
+    the resources as ``system/…`` metrics, once the run has ended."""
+    tags: dict[str, str] = {}
+    e = r.get("env") if isinstance(r.get("env"), dict) else {}
+    m = r.get("machine") if isinstance(r.get("machine"), dict) else {}
+    for key in ("python", "platform", "installed_hash"):
+        if e.get(key):
+            tags[f"runlog.env.{key}"] = str(e[key])
+    for name, version in list((e.get("packages") or {}).items())[:40]:
+        tags[f"runlog.pkg.{param_key(str(name))}"] = str(version)[:250]
+    for name, info in (e.get("frameworks") or {}).items():
+        if isinstance(info, dict):
+            for k, v in info.items():
+                if v is not None:
+                    tags[f"runlog.{name}.{k}"] = str(v)
+    for key in ("host", "cpu_model", "cpus", "memory_bytes", "container"):
+        if m.get(key) is not None:
+            tags[f"runlog.machine.{key}"] = str(m[key])
+    gpus = [g for g in m.get("gpus") or [] if isinstance(g, dict)]
+    if gpus:
+        tags["runlog.machine.gpus"] = ", ".join(str(g.get("name")) for g in gpus)[:5000]
+    sched = r.get("scheduler") if isinstance(r.get("scheduler"), dict) else {}
+    for k, v in sched.items():
+        if v is not None:
+            tags[f"runlog.scheduler.{k}"] = str(v)
+    res = r.get("resources") if isinstance(r.get("resources"), dict) else {}
+    metrics = {f"system/{k}": v for k, v in res.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return tags, metrics if r.get("status") not in ("running", None) else {}
 
 
 def _unreachable(e: Exception, uri: str | None) -> CliError:

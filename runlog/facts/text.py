@@ -217,6 +217,6 @@ def diff_rows(a: dict, b: dict) -> list[tuple[str, str, str]]:
             rows.append((f"data {k}", str(x.get("fingerprint") or "—"), str(y.get("fingerprint") or "—")))
     ra = resources_line({"resources": _d(a, "resources")})
     rb = resources_line({"resources": _d(b, "resources")})
-    if ra or rb:
+    if ra != rb:
         rows.append(("resources", ra or "—", rb or "—"))
     return rows
