@@ -11,6 +11,7 @@ its program's exit status and the signals it was sent.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -39,7 +40,6 @@ class Lifecycle:
                  secret_opts=None, reproduces: str | None = None,
                  own_process: bool = True):
         from .args.note import decide
-        from .facts import scheduler
         from .fmt import command_line
 
         self.root = root
@@ -58,10 +58,10 @@ class Lifecycle:
             self.id, self.t0, command=shown, command_line=command_line(shown) if shown else None,
             script=script, script_path=script_path, note=note, name=name, tags=tags,
             reproduces=reproduces,  # `runlog reproduce --run`: compared with the run it reproduces
-            scheduler=scheduler.current())
+            scheduler=_scheduler())
         self.own_process = own_process  # start(): the program is this process (not `runlog run`)
-        self._facts = None
-        self._facts_done: threading.Event | None = None
+        self.facts = None  # facts.collect.Facts, once the code-state thread made it
+        self.facts_done: threading.Event | None = None
         self.lock = threading.RLock()
         self.finished = False
         self.prev: dict | None = None
@@ -161,7 +161,7 @@ class Lifecycle:
         """
         import _thread
 
-        self._facts_done = threading.Event()
+        self.facts_done = threading.Event()
         if not git:
             from .folder import trials
 
@@ -202,40 +202,10 @@ class Lifecycle:
         self._gather_facts()  # on the same thread, after git: the finish waits for both
 
     def _gather_facts(self) -> None:
-        """The machine, the installed set and the previous run's whole record (for "Since"),
-        off the script's thread."""
-        try:
-            from .facts.collect import Facts
+        """The machine, the installed set, the previous run's whole record: off the script's thread."""
+        from .facts.collect import gather_background
 
-            facts = Facts(self.root, self.own_process)
-            full = facts.background(self.prev)
-            with self.lock:
-                self._facts = facts
-                if full is not None and self.prev is not None:
-                    self.prev = {**full, **self.prev}
-        except Exception as e:
-            self.fail_once("facts", f"could not record the machine and environment ({type(e).__name__}: {e})")
-        finally:
-            self._facts_done.set()
-
-    def _end_facts(self) -> None:
-        """The facts known at the end (packages imported, resources, data), into the record."""
-        done = self._facts_done
-        if done is None:
-            return
-        if not done.wait(FACTS_WAIT_S):
-            self.fail_once("facts", "the machine facts took too long; they are not recorded")
-        try:
-            facts = self._facts
-            if facts is None:
-                from .facts.collect import Facts
-
-                facts = Facts(self.root, self.own_process)  # the background part failed or is late
-            got = facts.finish(self.record, self.dir, self.t0)
-            with self.lock:
-                self.record.update(got)
-        except Exception as e:
-            self.fail_once("facts", f"could not record the resources and data ({type(e).__name__}: {e})")
+        gather_background(self)
 
     def wait_code_state(self, unmask: bool = False) -> None:
         """Wait (briefly) for the code state; a Ctrl-C here stops the wait, not the record.
@@ -317,7 +287,10 @@ class Lifecycle:
             r["duration_s"] = round(t - self.t0, 3)
             self.metrics.close()
             r["metrics"] = metrics if metrics is not None else self.metrics.summary
-        self._end_facts()
+        if self.facts_done is not None:
+            from .facts.collect import gather_at_end
+
+            gather_at_end(self, FACTS_WAIT_S)
         if before_save is not None:
             before_save(r)
         from .folder import notes
@@ -343,6 +316,18 @@ class Lifecycle:
     def close(self) -> None:
         self.metrics.close()
         self.log.close()
+
+
+def _scheduler() -> dict | None:
+    """The batch job this run is part of; nothing is imported outside one (start()'s cost)."""
+    if not any(k in os.environ for k in _JOB_VARS):
+        return None
+    from .facts import scheduler
+
+    return scheduler.current()
+
+
+_JOB_VARS = ("SLURM_JOB_ID", "SLURM_JOBID", "PBS_JOBID", "LSB_JOBID")
 
 
 class no_interrupts:

@@ -74,6 +74,35 @@ class Facts:
         return out
 
 
+def gather_background(life) -> None:
+    """On a ``Lifecycle``'s code-state thread: its ``facts``, and its previous run read whole
+    (the "Since" line compares environments, data and resources)."""
+    try:
+        facts = Facts(life.root, life.own_process)
+        full = facts.background(life.prev)
+        with life.lock:
+            life.facts = facts
+            if full is not None and life.prev is not None:
+                life.prev = {**full, **life.prev}
+    except Exception as e:
+        life.fail_once("facts", f"could not record the machine and environment ({type(e).__name__}: {e})")
+    finally:
+        life.facts_done.set()
+
+
+def gather_at_end(life, wait_s: float) -> None:
+    """In a ``Lifecycle``'s finish: the facts known at the end, into its record."""
+    if not life.facts_done.wait(wait_s):
+        life.fail_once("facts", "the machine facts took too long; they are not recorded")
+    try:
+        facts = life.facts or Facts(life.root, life.own_process)  # the background part failed or is late
+        got = facts.finish(life.record, life.dir, life.t0)
+        with life.lock:
+            life.record.update(got)
+    except Exception as e:
+        life.fail_once("facts", f"could not record the resources and data ({type(e).__name__}: {e})")
+
+
 def installed_diff(root: str, prev: dict, inst: env_mod.Installed) -> dict | None:
     """Which distributions differ from the previous run's installed set (from the stored lists)."""
     pe = prev.get("env") if isinstance(prev.get("env"), dict) else {}
