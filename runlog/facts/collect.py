@@ -28,12 +28,14 @@ class Facts:
 
     def background(self, prev: dict | None) -> dict | None:
         """Off the script's thread. Returns the previous run's full record (or None)."""
-        from . import gpu, machine
+        from . import machine
 
         if self.own_process:
             self.installed = env_mod.Installed(self.root)
         self.machine = machine.gather()
         if self.machine["gpus"]:
+            from . import gpu
+
             self.sampler = gpu.Sampler([g["index"] for g in self.machine["gpus"]])
         full = None
         if prev and prev.get("id"):

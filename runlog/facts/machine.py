@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-from . import gpu
 from .scheduler import container
 
 
@@ -45,12 +44,26 @@ def cpus() -> int | None:
         return os.cpu_count()
 
 
+def _gpus(environ) -> list[dict]:
+    """The visible GPUs; without an NVIDIA driver (its device file, nvidia-smi on PATH), [] at
+    the cost of a few stats — gpu.py is not even loaded."""
+    if not os.path.exists("/dev/nvidiactl"):
+        for d in environ.get("PATH", "").split(os.pathsep):
+            if os.path.isfile(os.path.join(d or ".", "nvidia-smi")):
+                break
+        else:
+            return []
+    from . import gpu
+
+    return gpu.query(environ)
+
+
 def gather(environ=os.environ) -> dict:
     return {
         "host": os.uname().nodename if hasattr(os, "uname") else None,
         "cpu_model": cpu_model(),
         "cpus": cpus(),
         "memory_bytes": memory_bytes(),
-        "gpus": gpu.query(environ),
+        "gpus": _gpus(environ),
         "container": container(environ),
     }
