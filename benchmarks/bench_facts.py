@@ -19,6 +19,9 @@ Measures:
      repository. Goal: ratio ≤ 1.05.
   5. 1 and 2 again with 500 more distributions installed (a site-packages
      folder of 500 tiny packages on PYTHONPATH), 50 of them imported.
+  6. with ``--against DIR`` (another runlog checkout, e.g. one from before the
+     facts): the whole process's wall and CPU time (user + system, from
+     getrusage) with this runlog and with that one, alternating.
 """
 
 from __future__ import annotations
@@ -116,6 +119,33 @@ def many_packages(where: str, n: int = 500) -> str:
     return site
 
 
+def against(repo: str, other: str, rounds: int) -> None:
+    import resource
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    srcs = {"this": here, "other": os.path.abspath(other)}
+    wall: dict[str, list[float]] = {k: [] for k in srcs}
+    cpu: dict[str, list[float]] = {k: [] for k in srcs}
+    for i in range(rounds + 1):
+        for k in (list(srcs) if i % 2 else list(srcs)[::-1]):
+            e = env({"PYTHONPATH": srcs[k], "BENCH_OUT": os.devnull, "BENCH_OFF": ""})
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "w.py"], cwd=repo, env=e, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True)
+            t = time.perf_counter() - t
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if i:  # the first round warms up
+                wall[k].append(t)
+                cpu[k].append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
+    print(f"6. whole process, this runlog against {srcs['other']}:")
+    for k in srcs:
+        print(f"   {k:5s} wall {ms(wall[k])}; CPU {ms(cpu[k])}")
+    rw = statistics.median(wall["this"]) / statistics.median(wall["other"])
+    rc = statistics.median(cpu["this"]) / statistics.median(cpu["other"])
+    print(f"   ratio of medians: wall {rw:.3f}, CPU {rc:.3f}")
+
+
 def ms(xs: list[float]) -> str:
     return f"median {statistics.median(xs) * 1000:6.2f} ms, best {min(xs) * 1000:6.2f} ms"
 
@@ -124,6 +154,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--against", help="another runlog source folder to compare the whole process with")
     o = ap.parse_args()
     rounds = o.rounds or (5 if o.quick else 21)
     import compileall
@@ -141,6 +172,9 @@ def main() -> int:
         with open(os.path.join(repo, "m.py"), "w") as f:
             imports = "\n".join(f"import benchpkg{i:03d}" for i in range(0, 500, 10))
             f.write(SCRIPT.format(imports=imports, git=False))
+        with open(os.path.join(repo, "w.py"), "w") as f:  # 6: what any runlog can run
+            f.write("import logging, runlog\nrunlog.start()\nlog = logging.getLogger(__name__)\n"
+                    "for i in range(100):\n    log.info('step %d', i)\n")
         with open(os.path.join(repo, "train.csv"), "w") as f:
             f.write("x,y\n" + "1,2\n" * 10000)
         with open(os.path.join(repo, ".gitignore"), "w") as f:
@@ -211,6 +245,8 @@ def main() -> int:
         r5 = statistics.median(on5) / statistics.median(off5)
         print(f"   whole process on / off  {statistics.median(on5) * 1000:.1f} / "
               f"{statistics.median(off5) * 1000:.1f} ms   ratio {r5:.3f}")
+        if o.against:
+            against(repo, o.against, rounds)
     return 0
 
 
