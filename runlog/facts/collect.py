@@ -86,6 +86,9 @@ def gather_background(life) -> None:
             life.facts = facts
             if full is not None and life.prev is not None:
                 life.prev = {**full, **life.prev}
+            late = life.finished  # the end gave up waiting: no sampler may outlive the run
+        if late and facts.sampler is not None:
+            facts.sampler.stop()
     except Exception as e:
         life.fail_once("facts", f"could not record the machine and environment ({type(e).__name__}: {e})")
     finally:
