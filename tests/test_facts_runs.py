@@ -274,3 +274,24 @@ def test_show_diff_ls_and_journal_carry_the_facts(tmp_path):
     cli("journal", "-o", str(out))
     page = out.read_text()
     assert "torch 2.3.0 → 2.4.1" in page and "torch 2.4.1 (CUDA 12.4)" in page
+
+
+def test_facts_of_the_wrong_shape_are_shown_without_a_traceback(tmp_path):
+    """A record edited by hand or written by another tool: the facts are skipped, never fatal."""
+    (tmp_path / "s.py").write_text("import runlog\nrunlog.start(git=False)\n")
+    for _ in range(2):
+        p = subprocess.run([sys.executable, "s.py"], cwd=tmp_path, env=_env(), capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+    a, b = sorted(run_dirs(tmp_path / "logs"))
+    for d, bad in ((a, {"env": "x", "machine": [1], "data": 5, "resources": "y", "scheduler": 3}),
+                   (b, {"env": {"packages": [1], "frameworks": {"torch": 2}, "installed_diff": 7},
+                        "machine": {"gpus": "none"}, "data": {"d": 1}, "resources": {"cpu_s": "?"}})):
+        r = read_json(d / "run.json")
+        r.update(bad)
+        (d / "run.json").write_text(json.dumps(r))
+    for args in (["show", b.name], ["report", b.name], ["diff", a.name, b.name], ["ls"],
+                 ["journal", "-o", str(tmp_path / "j.html")]):
+        p = subprocess.run([*RUNLOG, "--dir", str(tmp_path / "logs"), *args], cwd=tmp_path, env=_env(),
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and "Traceback" not in p.stderr, (args, p.stderr)
