@@ -53,9 +53,13 @@ def test_the_report_printed_at_exit(repo, run_script):
     lines = report.splitlines()
     # the machine and what the run used: one line each (their figures are this machine's)
     host, py = os.uname().nodename, platform.python_version()
-    assert re.fullmatch(rf"- Machine: {re.escape(host)}, \d+ CPUs, Python {py}", lines[8]), lines[8]
-    assert re.fullmatch(r"- Resources: peak RSS [\d.]+ MB, CPU [\d.]+ s", lines[9]), lines[9]
-    del lines[8:10]
+    (machine,) = [ln for ln in lines if ln.startswith("- Machine: ")]
+    (used,) = [ln for ln in lines if ln.startswith("- Resources: ")]
+    assert lines.index(used) == lines.index(machine) + 1
+    assert re.fullmatch(rf"- Machine: {re.escape(host)}, \d+ CPUs, Python {py}", machine), machine
+    assert re.fullmatch(r"- Resources: peak RSS [\d.]+ MB, CPU [\d.]+ s", used), used
+    lines.remove(machine)
+    lines.remove(used)
     assert re.fullmatch(rf"## Run {r['id']} · finished · \d+\.\d\d s", lines[0])
     assert lines[1] == ""
     assert lines[2:] == [
