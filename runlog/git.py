@@ -105,7 +105,13 @@ def _spawn(argv, env) -> tuple[int, bytes, bytes]:
     finally:
         os.close(r_out)
         os.close(r_err)
-    _, status = os.waitpid(pid, 0)
+    if hasattr(os, "wait4"):  # its usage is runlog's, not the run's (resources.own_child)
+        _, status, usage = os.wait4(pid, 0)
+        from .facts.resources import own_child
+
+        own_child(usage)
+    else:  # pragma: no cover - not POSIX
+        _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), b"".join(out), b"".join(err)
 
 

@@ -129,7 +129,8 @@ def test_copy_is_the_recorded_state_and_the_users_tree_is_untouched(repo, tmp_pa
     assert git_out(dest, "rev-parse", "HEAD").strip() == repo.commit
     assert "its files are the recorded code state" in p.stdout
     assert "a git worktree" in p.stdout
-    assert f"cd {dest} && RUNLOG_DIR={repo.logs} python train.py --lr 0.2 --note 'reproduces {rid}'" \
+    exe = repo.record(rid)["env"]["executable"]  # the interpreter the run used
+    assert f"cd {dest} && RUNLOG_DIR={repo.logs} {exe} train.py --lr 0.2 --note 'reproduces {rid}'" \
         in p.stdout
     # git lists the copy as a worktree, detached: no branch was made for it
     listed = git_out(repo.top, "worktree", "list", "--porcelain").split("\n\n")
@@ -182,7 +183,8 @@ def test_run_makes_a_new_run_that_reproduces_the_original(repo, tmp_path):
     assert user_state(repo.top) == before
     # and `runlog diff` of the two says so too
     d = repo.runlog("diff", rid, ids[1])
-    assert d.returncode == 0 and d.stdout.rstrip().endswith("same code"), d.stdout
+    code = d.stdout.split("Code:\n", 1)[1].split("\n\n")[0]
+    assert d.returncode == 0 and code.rstrip().endswith("same code"), d.stdout
 
 
 def test_diff_working_names_the_files_edited_since(repo):
@@ -356,6 +358,10 @@ def test_environment_differences_are_listed(repo, tmp_path):
 
 def test_older_record_without_env_is_checked_for_python_only(repo, tmp_path):
     rid = repo.train()
+    rec_path = repo.logs / rid / "run.json"
+    rec = json.loads(rec_path.read_text())
+    del rec["env"]  # as a runlog before the environment facts wrote it
+    rec_path.write_text(json.dumps(rec))
     p = repo.runlog("reproduce", rid, str(tmp_path / "c"))
     assert p.returncode == 0, p.stderr
     assert "package versions were not recorded" in p.stdout
@@ -384,8 +390,9 @@ def test_a_runlog_run_command_reproduces_as_one(repo, tmp_path):
     rid = repo.ids()[-1]
     p = repo.runlog("reproduce", rid, str(tmp_path / "c"))
     assert p.returncode == 0, p.stderr
+    exe = repo.record(rid)["env"]["executable"]  # the program's interpreter, handed over
     assert (f"RUNLOG_DIR={repo.logs} runlog run --note 'reproduces {rid}' --name exp --tag t1 -- "
-            "python train.py --lr 0.4") in p.stdout
+            f"{exe} train.py --lr 0.4") in p.stdout
     p = repo.runlog("reproduce", rid, str(tmp_path / "c"), "--run", "--note", "again")
     assert p.returncode == 0, p.stderr
     new = repo.record(repo.ids()[-1])

@@ -138,7 +138,7 @@ def differences(rec: dict, command: list[str], copy_cwd: str | None = None) -> l
                 lines.append(f"{name} {old} → not installed")
             elif str(old) != new:
                 lines.append(f"{name} {old} → {new}")
-        if not packages and "env" not in rec:
+        if not packages and not rec.get("env"):
             lines.append("package versions were not recorded (an older runlog)")
     machine = rec.get("machine")
     if isinstance(machine, dict) and isinstance(machine.get("gpus"), list):

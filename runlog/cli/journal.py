@@ -111,12 +111,13 @@ def environment(full: dict) -> dict[str, str]:
             facts[k] = str(machine[k])
     gpus = machine.get("gpus")
     if isinstance(gpus, list) and gpus:
-        facts["gpus"] = ", ".join(str((g or {}).get("name", "?")) for g in gpus)
-    for name, fw in sorted((env.get("frameworks") or {}).items()):
+        facts["gpus"] = ", ".join(str(g.get("name", "?")) if isinstance(g, dict) else "?" for g in gpus)
+    frameworks, packages = env.get("frameworks"), env.get("packages")  # any shape: never trusted
+    for name, fw in sorted(frameworks.items() if isinstance(frameworks, dict) else ()):
         for k, v in (fw or {}).items() if isinstance(fw, dict) else ():
             if v is not None:
                 facts[f"{name}.{k}"] = str(v)
-    for name, version in sorted((env.get("packages") or {}).items()):
+    for name, version in sorted(packages.items() if isinstance(packages, dict) else ()):
         facts[f"pkg {name}"] = str(version)
     return facts
 
