@@ -88,6 +88,8 @@ class Lifecycle:
         if self._secret_opts is not None:
             return mask_argv(self._raw_command, self._secret_opts)
         masked = mask_argv(self._raw_command)
+        from .mask import hide_short_values
+
         return masked if final else hide_short_values(masked)
 
     def remask(self, secret_opts=None, final: bool = False) -> None:
@@ -368,28 +370,6 @@ class _unmasked:
             import _signal
 
             _signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGINT})
-
-
-def hide_short_values(argv: list[str]) -> list[str]:
-    """Every short option's value hidden (``-p VALUE``, ``-pVALUE``): what is written
-    before the parser tells which short options hold secrets."""
-    from .mask import MASK
-
-    out = argv[:1]
-    hide = False
-    for a in argv[1:]:
-        if hide and not a.startswith("-"):
-            out.append(MASK)
-            hide = False
-            continue
-        hide = False
-        if len(a) >= 2 and a[0] == "-" and a[1] != "-" and a[1].isalpha():
-            if len(a) == 2:
-                hide = True
-            else:
-                a = a[:2] + MASK
-        out.append(a)
-    return out
 
 
 def set_sources(r: dict, sources) -> None:

@@ -273,3 +273,23 @@ def _mask_word(a: str, opts: set, shorts: set, longs: list[str]) -> tuple[str, b
             if not a[j].isalpha():
                 break
     return mask_text(a), False
+
+
+def hide_short_values(argv: list[str]) -> list[str]:
+    """Every short option's value hidden (``-p VALUE``, ``-pVALUE``): what is written
+    before the parser tells which short options hold secrets."""
+    out = argv[:1]
+    hide = False
+    for a in argv[1:]:
+        if hide and not a.startswith("-"):
+            out.append(MASK)
+            hide = False
+            continue
+        hide = False
+        if len(a) >= 2 and a[0] == "-" and a[1] != "-" and a[1].isalpha():
+            if len(a) == 2:
+                hide = True
+            else:
+                a = a[:2] + MASK
+        out.append(a)
+    return out

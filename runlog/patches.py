@@ -194,12 +194,7 @@ def sys_exit(on_exit):
     undos += [_quitter(name, on_exit) for name in ("exit", "quit")]
     undos.append(_raise_system_exit(on_exit))
 
-    def undo():
-        for u in reversed(undos):
-            if u is not None:
-                u()
-
-    return undo
+    return lambda: [u() for u in reversed(undos) if u is not None]
 
 
 class _Quit:
@@ -233,12 +228,9 @@ def _quitter(name: str, on_exit):
 
 
 def _raise_system_exit(on_exit):
-    """``raise SystemExit(n)`` at the script's top level (``raise SystemExit(main())``)
-    never calls sys.exit. Python 3.12+ tells of every exception leaving a Python
-    frame (``sys.monitoring``'s PY_UNWIND, a global event: one call more per frame an
-    exception leaves, and nothing on any other path); the module's own is kept.
-    Python 3.11 has no such hook, and the run then ends as the script's last
-    sys.exit/exit() said, or finished."""
+    """``raise SystemExit(main())`` never calls sys.exit. Python 3.12+ tells of each exception
+    leaving a frame (``sys.monitoring``'s PY_UNWIND: a call per frame an exception leaves,
+    nothing on other paths); the module frame's is kept. 3.11 has no such hook."""
     mon = getattr(sys, "monitoring", None)
     if mon is None:
         return None
