@@ -208,14 +208,30 @@ def _add_sweep(sub) -> None:
                     "`runlog sweep show [ID]` prints a sweep's table again.")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=SPEC",
                    help="a parameter: a,b,c | 2..4 | lo:hi[:log] (repeatable)")
-    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="trials at once")
+    p.add_argument("-j", "--jobs", type=int, metavar="N",
+                   help="trials at once (default 1, or one per GPU slot with --gpus); with "
+                        "--slurm, the array's tasks")
     goal = p.add_mutually_exclusive_group()
     goal.add_argument("--max", metavar="METRIC", help="maximise this metric (best first)")
     goal.add_argument("--min", metavar="METRIC", help="minimise this metric (best first)")
     p.add_argument("--trials", type=int, metavar="K",
                    help="optimisation budget: trials in the study, across all its workers")
     p.add_argument("--storage", metavar="URL",
-                   help="Optuna storage (sqlite:///study.db, postgresql://…) shared by workers")
+                   help="Optuna storage shared by workers: postgresql://…, sqlite:///study.db, "
+                        "or journal:FILE (a journal file, no server needed)")
+    p.add_argument("--slurm", metavar="OPTS", nargs="?", const="",
+                   help="submit one Slurm job array of -j tasks, each a worker of the study; "
+                        "OPTS go to sbatch (--slurm='--partition=gpu --gres=gpu:1')")
+    p.add_argument("--detach", action="store_true",
+                   help="with --slurm: return once the array is submitted")
+    p.add_argument("--cancel-on-interrupt", action="store_true",
+                   help="with --slurm: Ctrl-C cancels the array (scancel) without asking")
+    p.add_argument("--gpus", metavar="IDS",
+                   help="CUDA devices to share out (0,1,2,3 or auto): each running trial gets "
+                        "its own CUDA_VISIBLE_DEVICES")
+    p.add_argument("--gpus-per-trial", type=int, default=1, metavar="K",
+                   help="devices per trial with --gpus (default 1)")
+    p.add_argument("--worker", metavar="ID", help=argparse.SUPPRESS)
     p.add_argument("--name", help="the sweep's (and Optuna study's) name")
     p.add_argument("--note", help="a note for every trial")
     p.add_argument("--tag", action="append", default=[], metavar="T", help="a tag for every trial")
@@ -224,11 +240,13 @@ def _add_sweep(sub) -> None:
 
 
 def _cmd_sweep(a) -> int:
-    from .sweep import sweep
+    from .sweep_cmd import sweep
 
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
     return sweep(a.dir, cmd, a.param, jobs=a.jobs, maximize=a.max, minimize=a.min,
-                 trials=a.trials, storage=a.storage, name=a.name, note=a.note, tags=a.tag)
+                 trials=a.trials, storage=a.storage, name=a.name, note=a.note, tags=a.tag,
+                 slurm=a.slurm, detach=a.detach, cancel_on_interrupt=a.cancel_on_interrupt,
+                 worker=a.worker, gpus=a.gpus, gpus_per_trial=a.gpus_per_trial)
 
 
 def _add_journal(sub) -> None:

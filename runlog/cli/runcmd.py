@@ -24,6 +24,7 @@ import time
 
 from .. import joined
 from ..args.note import take_note
+from ..folder import record
 from ..folder.logfile import ERR, RUNLOG, LogFile
 from ..folder.metrics import read_points, summarize
 from ..folder.record import write_atomic
@@ -98,6 +99,7 @@ def script_of(cmd: list[str]) -> tuple[str, str]:
 def child_env(run_dir: str, run_id: str, console_fd: int | None) -> dict:
     env = dict(os.environ)
     env.pop("RUNLOG_ID_FILE", None)
+    env.pop(record.SWEEP_ENV, None)  # a run the program starts itself is not the trial
     env[joined.ENV_DIR] = os.path.abspath(run_dir)
     env[joined.ENV_ID] = run_id
     if console_fd is not None:
@@ -158,6 +160,9 @@ class Recorder:
         self.life = Lifecycle(root, command=argv, script=shown, script_path=key,
                               typed_note=typed, name=name, tags=tags, reproduces=reproduces,
                               own_process=False)
+        trial = record.sweep_key(os.environ.get(record.SWEEP_ENV))
+        if trial is not None:  # a trial of `runlog sweep`: its sweep, trial number and values
+            self.life.record["sweep"] = trial
         self.run_id, self.dir = self.life.id, self.life.dir
         id_file = os.environ.get("RUNLOG_ID_FILE")
         if id_file:  # `runlog sweep` learns which run is its trial

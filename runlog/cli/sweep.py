@@ -8,7 +8,11 @@ small JSON file in ``<log dir>/.sweeps/`` that ``runlog sweep show`` reads.
 - Only lists and integer ranges, no ``--trials``: a grid of every
   combination; ``--max``/``--min`` then rank it.
 - A float range ``lo:hi[:log]`` or ``--trials K``: Optuna's ask-and-tell,
-  with ``--storage URL`` for one study shared by sweeps on several machines.
+  with ``--storage URL`` for one study shared by sweeps on several machines
+  (``sweep_study``).
+- ``--slurm OPTS``: one Slurm job array whose tasks are workers of one study
+  (``sweep_slurm``); ``--gpus``: a CUDA device slot per running trial
+  (``sweep_gpus``). The table and ``runlog sweep show`` are in ``sweep_table``.
 """
 
 from __future__ import annotations
@@ -23,11 +27,11 @@ import sys
 import tempfile
 import time
 
-from ..fmt import command_line, cut, error_text, fmt_num
+from ..fmt import command_line, error_text, fmt_num
 from ..folder import record
 from ..folder.layout import LogDir
 from ..folder.record import write_atomic
-from .common import CliError, number, out
+from .common import CliError, number
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
 
@@ -111,42 +115,61 @@ def substitute(cmd: list[str], values: dict) -> list[str]:
 
 
 class Trial:
-    def __init__(self, n: int, values: dict, cmd: list[str], proc, id_file: str, handle=None):
+    def __init__(self, n: int, values: dict, cmd: list[str], proc, id_file: str, handle=None,
+                 gpus: str | None = None):
         self.n, self.values, self.cmd, self.proc, self.id_file = n, values, cmd, proc, id_file
         self.handle = handle  # the Optuna trial, when optimising
+        self.gpus = gpus  # its CUDA_VISIBLE_DEVICES, with --gpus
+        self.shown_cmd = command_line(cmd)
         self.run_id = None
         self.status = "running"
         self.metric = None
+        self.metrics: dict = {}
         self.exit_code = None
         self.error = None  # "Type: message" of a failed trial
         self.started = time.time()
 
 
+def new_id(root: str, name: str | None) -> str:
+    """A fresh sweep id (the start time, then the name), its file made to claim it."""
+    sweeps = LogDir(root).sweeps
+    os.makedirs(sweeps, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{name}" if name else stamp
+    n = 1
+    while True:
+        sweep_id = base if n == 1 else f"{base}-{n}"
+        try:
+            os.close(os.open(LogDir(root).sweep(sweep_id),
+                             os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            return sweep_id
+        except FileExistsError:
+            n += 1
+
+
 class Sweep:
+    """The trials this process runs. ``meta`` is what the sweep file says about the sweep
+    beyond its trials (its study, storage, Slurm array); a Slurm worker gets the id of
+    the sweep it works for and never writes the file (the submitter owns it)."""
+
     def __init__(self, root: str, params: list[Param], cmd: list[str], jobs: int,
-                 metric: str | None, direction: str | None, note, name, tags):
+                 metric: str | None, direction: str | None, note, name, tags,
+                 sweep_id: str | None = None, gpus=None):
         self.root, self.params, self.cmd, self.jobs = root, params, cmd, jobs
         self.metric, self.direction = metric, direction
         self.note, self.tags = note, list(tags)
-        os.makedirs(LogDir(root).sweeps, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        base = f"{stamp}-{name}" if name else stamp
-        n = 1
-        while True:
-            self.id = base if n == 1 else f"{base}-{n}"
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-                os.close(fd)
-                break
-            except FileExistsError:
-                n += 1
+        self.worker = sweep_id is not None
+        self.id = sweep_id or new_id(root, name)
+        self.meta: dict = {}
+        self.gpus = gpus  # a sweep_gpus.Slots, or None
         self.trials: list[Trial] = []
         self.tmp = tempfile.mkdtemp(prefix="runlog-sweep-")
         self.stopping = False
+        self.on_run = None  # called with a trial once its run id is known
 
     @property
     def path(self) -> str:
-        return os.path.join(LogDir(self.root).sweeps, f"{self.id}.json")
+        return LogDir(self.root).sweep(self.id)
 
     def launch(self, n: int, values: dict, handle=None) -> Trial:
         # each value as it goes into the command and the tags: as typed in -p, else shown()
@@ -158,24 +181,44 @@ class Sweep:
             argv += ["--note", self.note]
         for t in [f"sweep:{self.id}", *(f"{k}={words[k]}" for k in values), *self.tags]:
             argv += ["--tag", t]
+        key = {"id": self.id, "trial": n, "params": values, "seed": values.get("seed")}
+        if self.meta.get("study"):
+            key["study"] = self.meta["study"]
         env = dict(os.environ, RUNLOG_ID_FILE=id_file)
-        proc = subprocess.Popen([*argv, "--", *cmd], env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL if self.jobs > 1 else None,
-                                stderr=subprocess.DEVNULL if self.jobs > 1 else None,
-                                start_new_session=True)
-        trial = Trial(n, values, cmd, proc, id_file, handle)
+        gpus = self.gpus.take() if self.gpus else None
+        if gpus is not None:
+            env["CUDA_VISIBLE_DEVICES"] = key["gpus"] = gpus
+        env[record.SWEEP_ENV] = json.dumps(key, default=str)
+        quiet = self.jobs > 1
+        try:
+            proc = subprocess.Popen([*argv, "--", *cmd], env=env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL if quiet else None,
+                                    stderr=subprocess.DEVNULL if quiet else None,
+                                    start_new_session=True)
+        except BaseException:
+            if self.gpus:
+                self.gpus.give(gpus)
+            raise
+        trial = Trial(n, values, cmd, proc, id_file, handle, gpus)
         self.trials.append(trial)
-        sys.stderr.write(f"runlog sweep: trial {n} started: {command_line(cmd)}\n")
+        sys.stderr.write(f"runlog sweep: trial {n} started"
+                         + (f" on GPU {gpus}" if gpus is not None else "")
+                         + f": {trial.shown_cmd}\n")
         sys.stderr.flush()
         return trial
 
-    def collect(self, trial: Trial) -> None:
-        trial.exit_code = trial.proc.returncode
+    def _read_id(self, trial: Trial) -> None:
         try:
             with open(trial.id_file, encoding="utf-8") as f:
                 trial.run_id = f.read().strip() or None
         except OSError:
             trial.run_id = None
+
+    def collect(self, trial: Trial) -> None:
+        trial.exit_code = trial.proc.returncode
+        if self.gpus and trial.gpus is not None:
+            self.gpus.give(trial.gpus)
+        self._read_id(trial)
         rec = None
         if trial.run_id:
             try:
@@ -196,15 +239,19 @@ class Sweep:
         sys.stderr.write(line + (f": {trial.error}" if trial.error else "") + "\n")
         self.save()
 
-    def save(self) -> None:
-        data = {
+    def data(self) -> dict:
+        return {
             "id": self.id, "command": self.cmd, "params": {p.name: p.spec for p in self.params},
-            "metric": self.metric, "direction": self.direction, "jobs": self.jobs,
+            "metric": self.metric, "direction": self.direction, "jobs": self.jobs, **self.meta,
             "trials": [{"n": t.n, "values": t.values, "run": t.run_id, "status": t.status,
                         "metric": t.metric, "exit_code": t.exit_code, "error": t.error,
-                        "command_line": command_line(t.cmd)} for t in self.trials],
+                        "command_line": t.shown_cmd, **({"gpus": t.gpus} if t.gpus else {})}
+                       for t in self.trials],
         }
-        write_atomic(self.path, json.dumps(data, indent=1, default=str))
+
+    def save(self, data: dict | None = None) -> None:
+        if not self.worker:
+            write_atomic(self.path, json.dumps(data or self.data(), indent=1, default=str))
 
     def interrupt(self) -> None:
         """Stop starting trials; pass the interrupt to each running one, once."""
@@ -224,6 +271,11 @@ class Sweep:
             done = [t for t in running if t.proc.poll() is not None]
             if done:
                 return done
+            for t in running:
+                if t.run_id is None and self.on_run and os.path.exists(t.id_file):
+                    self._read_id(t)
+                    if t.run_id:
+                        self.on_run(t)
             time.sleep(0.01)
 
 
@@ -244,153 +296,31 @@ def run_grid(sweep: Sweep) -> None:
             sweep.interrupt()
 
 
-def run_optuna(sweep: Sweep, trials: int, storage: str | None, study_name: str | None) -> None:
-    try:
-        import optuna
-    except ImportError:
-        raise CliError("--max/--min optimisation needs Optuna: pip install 'runlog[sweep]'") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if study_name is None:  # the same sweep started elsewhere joins the same study
-        import hashlib
+def grid_points(params: list[Param]) -> list[dict]:
+    names = [p.name for p in params]
+    return [dict(zip(names, c)) for c in itertools.product(*[p.choices for p in params])]
 
-        key = json.dumps([sweep.cmd, [p.spec for p in sweep.params], sweep.direction])
-        study_name = f"runlog-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
-    study = None
-    for attempt in range(6):
-        try:
-            study = optuna.create_study(
-                study_name=study_name, storage=storage,
-                direction="maximize" if sweep.direction == "max" else "minimize",
-                load_if_exists=True)
-            break
-        except Exception as e:
-            # workers starting together race to create the storage's tables: try again
-            if attempt == 5:
-                msg = str(e).splitlines()[0] if str(e) else ""
-                raise CliError(f"could not open the Optuna study ({type(e).__name__}: "
-                               f"{msg})") from None
-            time.sleep(0.2 + 0.3 * attempt)
-    dists = {p.name: p.distribution() for p in sweep.params}
-    from optuna.trial import TrialState
 
+def study_name(cmd: list[str], params: list[Param], direction, name: str | None) -> str:
+    if name:
+        return name
+    import hashlib  # the same sweep started elsewhere joins the same study
+
+    key = json.dumps([cmd, [p.spec for p in params], direction])
+    return f"runlog-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+
+
+def run_optuna(sweep: Sweep, trials: int, storage: str | None, name: str | None) -> None:
+    from . import sweep_study
+
+    sweep_study.need_optuna()
+    storage = sweep_study.normalise(storage)
+    study = sweep_study.open_study(storage, study_name(sweep.cmd, sweep.params, sweep.direction,
+                                                      name), sweep.direction, total=trials)
+    if storage:  # a shared study: `sweep show` reads it, and the table is the study's
+        sweep.meta.update(storage=storage, study=study.study_name, total=trials)
+    sweep.on_run = sweep_study.note_run
     sys.stderr.write(f"runlog sweep {sweep.id}: study {study.study_name!r}, {trials} trials in "
                      f"all, {sweep.jobs} at a time here\n")
-    running: list[Trial] = []
-    exhausted = False
-    while (not exhausted and not sweep.stopping) or running:
-        try:
-            while not exhausted and not sweep.stopping and len(running) < sweep.jobs:
-                handle = study.ask(dists)
-                if handle.number >= trials:  # the study's budget is spent (by us or another worker)
-                    study.tell(handle, state=TrialState.PRUNED)
-                    exhausted = True
-                    break
-                running.append(sweep.launch(handle.number, dict(handle.params), handle))
-            if not running:
-                break
-            for t in sweep.wait_any(running):
-                running.remove(t)
-                sweep.collect(t)
-                if t.metric is not None and t.status == "finished":
-                    study.tell(t.handle, t.metric)
-                else:  # failed, or never reported the metric: the study learns it failed
-                    study.tell(t.handle, state=TrialState.FAIL)
-        except KeyboardInterrupt:
-            sweep.interrupt()
-
-
-# ------------------------------------------------------------------ the summary
-
-
-def summary(data: dict) -> str:
-    trials = data["trials"]
-    metric, direction = data.get("metric"), data.get("direction")
-    names = list(data["params"])
-    if metric:
-        scored = [t for t in trials if t.get("metric") is not None]
-        scored.sort(key=lambda t: t["metric"], reverse=direction == "max")
-        rows = scored + [t for t in trials if t.get("metric") is None]
-    else:
-        rows = sorted(trials, key=lambda t: t["n"])
-    errors = any(t.get("error") for t in trials)
-    header = ["trial", "run", "status", *names] + ([metric] if metric else []) + (["error"] if errors else [])
-    table = [header]
-    for t in rows:
-        table.append([str(t["n"]), t.get("run") or "—", t.get("status") or "?",
-                      *[shown(t["values"].get(k)) for k in names]]
-                     + ([fmt_num(t["metric"]) if t.get("metric") is not None else "—"]
-                        if metric else [])
-                     + ([cut(t.get("error") or "", 60)] if errors else []))
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    lines = [f"Sweep {data['id']}: {len(trials)} trials"
-             + (f", best {metric} first" if metric else "")]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
-    if metric and rows and rows[0].get("metric") is not None:
-        best = rows[0]
-        lines.append(f"Best: trial {best['n']} ({best.get('run')}), {metric} "
-                     f"{fmt_num(best['metric'])}. Re-run it:")
-        lines.append(f"  runlog run -- {best['command_line']}")
-    return "\n".join(lines) + "\n"
-
-
-def show(root: str, spec: str | None) -> int:
-    d = LogDir(root).sweeps
-    try:
-        ids = sorted(f[:-5] for f in os.listdir(d) if f.endswith(".json"))
-    except OSError:
-        ids = []
-    if not ids:
-        raise CliError(f"no sweeps in {root}")
-    if spec is None or spec == "-1":
-        chosen = ids[-1]
-    else:
-        matches = [i for i in ids if i.startswith(spec)]
-        if len(matches) != 1:
-            raise CliError(f"no sweep matches {spec!r}" if not matches else
-                           f"{spec!r} matches {len(matches)} sweeps: {', '.join(matches[:5])}")
-        chosen = matches[0]
-    with open(os.path.join(d, f"{chosen}.json"), encoding="utf-8") as f:
-        out(summary(json.load(f)))
-    return 0
-
-
-def sweep(root: str, cmd: list[str], params: list[str], jobs: int = 1, maximize=None,
-          minimize=None, trials: int | None = None, storage: str | None = None,
-          name: str | None = None, note=None, tags=()) -> int:
-    if cmd[:1] == ["show"]:
-        return show(root, cmd[1] if len(cmd) > 1 else None)
-    if not cmd:
-        raise CliError("nothing to run: runlog sweep -p NAME=SPEC ... -- COMMAND ...")
-    if not params:
-        raise CliError("no parameters: give at least one -p NAME=SPEC")
-    if jobs < 1:
-        raise CliError("-j needs at least 1")
-    ps = [Param(p) for p in params]
-    if len({p.name for p in ps}) != len(ps):
-        raise CliError("a parameter is defined twice")
-    fill(cmd, ps)
-    metric = maximize or minimize
-    direction = "max" if maximize else ("min" if minimize else None)
-    optimise = trials is not None or any(p.kind == "float" for p in ps)
-    if optimise and not metric:
-        what = "a float range" if any(p.kind == "float" for p in ps) else "--trials"
-        raise CliError(f"{what} needs --max METRIC or --min METRIC (a grid takes lists and "
-                       "ranges like 2..4)")
-    if storage and not optimise:
-        raise CliError("--storage is for optimisation: add --trials K")
-    s = Sweep(root, ps, cmd, jobs, metric, direction, note, name, tags)
-    s.save()
-    old = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
-        if optimise:
-            run_optuna(s, trials or 20, storage, name)
-        else:
-            run_grid(s)
-    finally:
-        signal.signal(signal.SIGTERM, old)
-    s.save()
-    with open(s.path, encoding="utf-8") as f:
-        out(summary(json.load(f)))
-    failed = [t for t in s.trials if t.status != "finished"]
-    return 130 if s.stopping else (1 if failed and len(failed) == len(s.trials) else 0)
+    sweep_study.work(sweep, study, trials, {p.name: p.distribution() for p in sweep.params})
+    return study

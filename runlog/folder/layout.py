@@ -26,6 +26,10 @@ INDEX = ".runlog-index.jsonl"
 LATEST = ".runlog-latest"  # the last finished run of each script (latest.py)
 SWEEPS = ".sweeps"
 ENVS = ".runlog-envs"  # the installed set of each distinct environment (facts/env.py)
+# in .sweeps/, per sweep id: its summary, the Optuna journal of a --slurm sweep without
+# --storage, the batch script it submitted, and the folder of its Slurm tasks' output
+SWEEP_FILES = {"summary": "{}.json", "journal": "{}.journal", "batch": "{}.sbatch",
+               "slurm_out": "{}-slurm"}
 JOURNAL = "journal.html"
 
 ARTIFACTS = (LOG, PATCH, REPORT, NOTES, CELLS)  # the files a run is read by, besides its record
@@ -141,6 +145,10 @@ class LogDir:
     @property
     def journal(self) -> str:
         return os.path.join(self.root, JOURNAL)
+
+    def sweep(self, sweep_id: str, what: str = "summary") -> str:
+        """A sweep's file in ``.sweeps/``: ``summary``, ``journal``, ``batch`` or ``slurm_out``."""
+        return os.path.join(self.root, SWEEPS, SWEEP_FILES[what].format(sweep_id))
 
 
 def log_root(log_dir: str | os.PathLike | None = None) -> str:

@@ -77,7 +77,7 @@ def clean_text(s: str) -> str:
 def new_record(run_id: str, t0: float, *, command: list[str], command_line: str | None,
                script: str | None, script_path: str | None, note: str | None = None,
                name: str | None = None, tags=(), reproduces: str | None = None,
-               scheduler: dict | None = None) -> dict:
+               scheduler: dict | None = None, sweep: dict | None = None) -> dict:
     """The first run.json of a run; ``lifecycle`` fills the rest as the run goes on.
 
     ``reproduces``: the run id a ``runlog reproduce --run`` run reproduces (only then a key).
@@ -113,10 +113,36 @@ def new_record(run_id: str, t0: float, *, command: list[str], command_line: str 
         "machine": None,
         "resources": None,
         "data": None,
+        "sweep": sweep,
     }
     if reproduces:
         rec["reproduces"] = reproduces
     return rec
+
+
+# ---------------------------------------------------------------- a sweep's trial
+
+SWEEP_ENV = "RUNLOG_SWEEP"  # `runlog sweep` hands each trial's ``sweep`` key to `runlog run`
+SWEEP_KEYS = ("id", "trial", "params", "seed", "gpus", "study")
+
+
+def sweep_key(text: str | None) -> dict | None:
+    """The ``sweep`` key of a trial's record from the JSON that `runlog sweep` passed, or
+    None when it is absent or not an object (a stray variable must not break a run)."""
+    if not text:
+        return None
+    try:
+        given = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(given, dict) or not isinstance(given.get("id"), str):
+        return None
+    out = {k: jsonable(given.get(k)) for k in SWEEP_KEYS if k in given}
+    for k in ("trial", "seed"):
+        out.setdefault(k, None)
+    if not isinstance(out.get("params"), dict):
+        out["params"] = {}
+    return out
 
 
 # ---------------------------------------------------------------- reading and writing
@@ -198,7 +224,8 @@ def upgrade(record: dict) -> dict:
     record.setdefault("schema", 0)
     for key in ("name", "note", "error", "git", "previous", "ended_at", "duration_s",
                 "exit_code", "script", "script_path", "cwd", "host", "pid", "pid_start", "python",
-                "command_line", "started_at", "scheduler", "env", "machine", "resources", "data"):
+                "command_line", "started_at", "scheduler", "env", "machine", "resources", "data",
+                "sweep"):
         record.setdefault(key, None)
     record.setdefault("tags", [])
     record.setdefault("status", "running")

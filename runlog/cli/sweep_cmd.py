@@ -1,0 +1,98 @@
+"""``runlog sweep``: what the command was asked, and which way it goes.
+
+A grid or an optimisation on this machine (``sweep``), a Slurm job array
+(``sweep_slurm``), one task of that array (``--worker``), or the table of a
+sweep again (``sweep show``, from any node: ``sweep_table``).
+"""
+
+from __future__ import annotations
+
+import signal
+
+from . import sweep_table
+from .common import CliError, out
+from .sweep import Param, Sweep, fill, run_grid, run_optuna
+
+
+def sweep(root: str, cmd: list[str], params: list[str], jobs: int | None = None, maximize=None,
+          minimize=None, trials: int | None = None, storage: str | None = None,
+          name: str | None = None, note=None, tags=(), slurm: str | None = None,
+          detach: bool = False, cancel_on_interrupt: bool = False, worker: str | None = None,
+          gpus: str | None = None, gpus_per_trial: int = 1) -> int:
+    if worker:
+        from .sweep_slurm import work
+
+        return work(root, worker)
+    if cmd[:1] == ["show"]:
+        return show(root, cmd[1] if len(cmd) > 1 else None)
+    if not cmd:
+        raise CliError("nothing to run: runlog sweep -p NAME=SPEC ... -- COMMAND ...")
+    if not params:
+        raise CliError("no parameters: give at least one -p NAME=SPEC")
+    if jobs is not None and jobs < 1:
+        raise CliError("-j needs at least 1")
+    ps = [Param(p) for p in params]
+    if len({p.name for p in ps}) != len(ps):
+        raise CliError("a parameter is defined twice")
+    fill(cmd, ps)
+    metric = maximize or minimize
+    direction = "max" if maximize else ("min" if minimize else None)
+    optimise = trials is not None or any(p.kind == "float" for p in ps)
+    if optimise and not metric:
+        what = "a float range" if any(p.kind == "float" for p in ps) else "--trials"
+        raise CliError(f"{what} needs --max METRIC or --min METRIC (a grid takes lists and "
+                       "ranges like 2..4)")
+    if slurm is not None:
+        from .sweep_slurm import submit
+
+        if gpus:
+            raise CliError("--gpus is for sweeps on this machine; under Slurm ask for GPUs in "
+                           "--slurm (e.g. --slurm='--gres=gpu:1')")
+        return submit(root, cmd, ps, jobs or 1, metric, direction,
+                      trials if optimise else None, storage, name, note, tags, slurm,
+                      detach=detach, cancel_on_interrupt=cancel_on_interrupt)
+    if detach or cancel_on_interrupt:
+        raise CliError("--detach and --cancel-on-interrupt are for --slurm sweeps")
+    if storage and not optimise:
+        raise CliError("--storage is for optimisation: add --trials K")
+    slots = None
+    if gpus:
+        from .sweep_gpus import Slots
+
+        slots = Slots.parse(gpus, gpus_per_trial, jobs)
+        jobs = jobs or len(slots)
+    s = Sweep(root, ps, cmd, jobs or 1, metric, direction, note, name, tags, gpus=slots)
+    s.save()
+    old = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    study = None
+    try:
+        if optimise:
+            study = run_optuna(s, trials or 20, storage, name)
+        else:
+            run_grid(s)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    data = s.data()
+    if study is not None:  # the study's table: every worker's trials, not only ours
+        from . import sweep_study
+
+        data["trials"] = sweep_study.rows(study)
+    s.save(data)
+    sweep_table.print_summary(data)
+    failed = [t for t in s.trials if t.status != "finished"]
+    return 130 if s.stopping else (1 if failed and len(failed) == len(s.trials) else 0)
+
+
+def show(root: str, spec: str | None) -> int:
+    data = sweep_table.live(sweep_table.load(root, sweep_table.find(root, spec)))
+    sweep_table.print_summary(data)
+    slurm = data.get("slurm")
+    if slurm and slurm.get("job_id"):
+        from .sweep_slurm import queue_state
+
+        q = queue_state(slurm["job_id"])
+        if q is not None and (q["pending"] or q["running"]):
+            out(f"Slurm array {slurm['job_id']}: {q['running']} tasks running, "
+                f"{q['pending']} queued\n")
+    return 0

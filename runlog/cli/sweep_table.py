@@ -1,0 +1,110 @@
+"""A sweep's table: printed at its end and by ``runlog sweep show [ID]``.
+
+A sweep whose trials live in a shared Optuna study (``--storage``, ``--slurm``)
+is shown from the study — every worker's trials, on whatever node the command
+runs — and falls back to the snapshot in its summary file when the study
+cannot be opened (Optuna missing, the database unreachable).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from ..fmt import cut, fmt_num
+from ..folder.layout import LogDir
+from .common import CliError, out
+
+
+def _shown(v) -> str:
+    if isinstance(v, float):
+        return format(v, ".6g")
+    return str(v)
+
+
+def summary(data: dict) -> str:
+    trials = data["trials"]
+    metric, direction = data.get("metric"), data.get("direction")
+    names = list(data["params"])
+    if metric:
+        scored = [t for t in trials if t.get("metric") is not None]
+        scored.sort(key=lambda t: t["metric"], reverse=direction == "max")
+        rows = scored + sorted((t for t in trials if t.get("metric") is None), key=lambda t: t["n"])
+    else:
+        rows = sorted(trials, key=lambda t: t["n"])
+    errors = any(t.get("error") for t in trials)  # a failed trial says why
+    header = ["trial", "run", "status", *names] + ([metric] if metric else []) + (["error"] if errors else [])
+    table = [header]
+    for t in rows:
+        table.append([str(t["n"]), t.get("run") or "—", t.get("status") or "?",
+                      *[_shown(t["values"].get(k)) for k in names]]
+                     + ([fmt_num(t["metric"]) if t.get("metric") is not None else "—"]
+                        if metric else [])
+                     + ([cut(t.get("error") or "", 60)] if errors else []))
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    head = f"Sweep {data['id']}: {len(trials)} trials"
+    if data.get("study"):
+        head += f" in study {data['study']!r}"
+        if data.get("total") is not None:
+            head += f" (of {data['total']})"
+    lines = [head + (f", best {metric} first" if metric else "")]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
+    if metric and rows and rows[0].get("metric") is not None:
+        best = rows[0]
+        lines.append(f"Best: trial {best['n']} ({best.get('run')}), {metric} "
+                     f"{fmt_num(best['metric'])}. Re-run it:")
+        lines.append(f"  runlog run -- {best['command_line']}")
+    return "\n".join(lines) + "\n"
+
+
+def print_summary(data: dict) -> None:
+    out(summary(data))
+
+
+def find(root: str, spec: str | None) -> str:
+    """The id of the sweep ``spec`` names (a prefix, ``-1`` or nothing for the newest)."""
+    d = LogDir(root).sweeps
+    try:
+        ids = sorted(f[:-5] for f in os.listdir(d) if f.endswith(".json") and not f.startswith("."))
+    except OSError:
+        ids = []
+    if not ids:
+        raise CliError(f"no sweeps in {root}")
+    if spec is None or spec == "-1":
+        return ids[-1]
+    if spec in ids:
+        return spec
+    matches = [i for i in ids if i.startswith(spec)]
+    if len(matches) != 1:
+        raise CliError(f"no sweep matches {spec!r}" if not matches else
+                       f"{spec!r} matches {len(matches)} sweeps: {', '.join(matches[:5])}")
+    return matches[0]
+
+
+def load(root: str, sweep_id: str) -> dict:
+    path = LogDir(root).sweep(sweep_id)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise CliError(f"cannot read sweep {sweep_id} ({e.__class__.__name__}: {e})") from None
+    if not isinstance(data, dict) or "params" not in data:
+        raise CliError(f"sweep {sweep_id} has not started yet (its file is still empty)")
+    data.setdefault("trials", [])
+    return data
+
+
+def live(data: dict) -> dict:
+    """The sweep with its study's trials, when it has a shared study and it can be opened."""
+    if not (data.get("storage") and data.get("study")):
+        return data
+    from . import sweep_study
+
+    try:
+        study = sweep_study.open_study(data["storage"], data["study"], data.get("direction"),
+                                       create=False)
+        data = dict(data, trials=sweep_study.rows(study))
+    except CliError as e:
+        sys.stderr.write(f"runlog sweep: {e}; showing the table as last saved\n")
+    return data
