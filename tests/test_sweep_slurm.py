@@ -134,6 +134,7 @@ def test_optimisation_over_slurm_finds_the_optimum(prog, slurm):
     assert sorted(t.number for t in done) == list(range(9))
     assert all(t.state.name == "COMPLETE" for t in done)
     assert {t.user_attrs["runlog_run"] for t in done} == {r["id"] for r in rs}
+    assert {t.user_attrs["runlog"]["slurm_job"] for t in done} == {job}
     # the submitter said how it went while it waited (plain lines: stderr is a pipe)
     assert "9/9 done" in p.stderr
 

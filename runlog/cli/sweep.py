@@ -122,6 +122,7 @@ class Trial:
         self.gpus = gpus  # its CUDA_VISIBLE_DEVICES, with --gpus
         self.shown_cmd = command_line(cmd)
         self.run_id = None
+        self.noted = False  # the study was told its run id
         self.status = "running"
         self.metric = None
         self.metrics: dict = {}

@@ -27,11 +27,14 @@ from .common import CliError
 
 
 def queue_state(job_id: str) -> dict | None:
-    """How many of the array's tasks Slurm holds queued and running (None: squeue is not there)."""
+    """How many of the array's tasks Slurm holds queued and running; None when squeue is not
+    there or does not answer (a busy controller is not an empty queue)."""
     try:
         p = subprocess.run(["squeue", "-h", "-r", "-j", str(job_id), "-o", "%T"],
                            capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
+        return None
+    if p.returncode != 0 and "invalid job id" not in p.stderr.lower():
         return None
     states = p.stdout.split() if p.returncode == 0 else []  # "Invalid job id": it has left
     pending = sum(s in ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED") for s in states)
@@ -117,14 +120,21 @@ def follow(s, study, job: str, total: int, cancel_on_interrupt: bool) -> int:
     old = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     shown = Progress(total, s.metric, s.direction)
-    interrupted = False
+    interrupted = trimmed = False
     try:
         while True:
             rows = sweep_study.rows(study)
             q = queue_state(job)
             shown.update(rows, q)
-            if q is None or not (q["pending"] or q["running"]):
+            if q is not None and not (q["pending"] or q["running"]):
                 break
+            if q is None and not sweep_study.counts(rows)["running"] and sweep_study.spent(
+                    study, total):
+                break  # Slurm does not answer, but the study is done
+            if q["pending"] and not trimmed and sweep_study.spent(study, total):
+                # every trial is given out: a task still queued would start only to stop
+                trimmed = subprocess.run(["scancel", "--state=PENDING", str(job)],
+                                         capture_output=True).returncode == 0
             time.sleep(1.0)
     except KeyboardInterrupt:
         interrupted = True
@@ -172,7 +182,7 @@ def _wait_gone(job: str, limit_s: float = 120.0) -> None:
     end = time.monotonic() + limit_s
     while time.monotonic() < end:
         q = queue_state(job)
-        if q is None or not (q["pending"] or q["running"]):
+        if q is not None and not (q["pending"] or q["running"]):
             return
         time.sleep(0.5)
 

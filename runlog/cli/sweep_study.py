@@ -8,8 +8,9 @@ lock of our own. A grid's points are enqueued once (by the one process that
 creates the study) and handed out by ``ask()`` the same way: Optuna moves a
 waiting trial to running with a compare-and-set, so no point runs twice.
 
-What a trial did is kept in the study as user attributes (``runlog_run``,
-``runlog_status``, ``runlog_command``), so any process that can open the
+What a trial did is kept in the study as user attributes (``runlog``: its
+sweep, command, host and Slurm task; ``runlog_run``; ``runlog_end``: its
+status and exit code), so any process that can open the
 storage prints the study's table, not only its own trials.
 """
 
@@ -137,17 +138,20 @@ def work(sweep, study, total: int, dists: dict) -> None:
                     exhausted = True
                     break
                 trial = sweep.launch(handle.number, dict(handle.params), handle)
-                _attrs(handle, runlog_sweep=sweep.id, runlog_command=trial.shown_cmd,
-                       runlog_host=os.uname().nodename,
-                       runlog_slurm_task=os.environ.get("SLURM_ARRAY_TASK_ID"))
+                # one write each: on a journal file every attribute is an fsync'd append
+                _attrs(handle, runlog={
+                    "sweep": sweep.id, "command": trial.shown_cmd, "host": os.uname().nodename,
+                    "slurm_job": os.environ.get("SLURM_ARRAY_JOB_ID"),
+                    "slurm_task": os.environ.get("SLURM_ARRAY_TASK_ID")})
                 running.append(trial)
             if not running:
                 break
             for t in sweep.wait_any(running):
                 running.remove(t)
                 sweep.collect(t)
-                _attrs(t.handle, runlog_run=t.run_id, runlog_status=t.status,
-                       runlog_exit_code=t.exit_code)
+                if not t.noted:
+                    _attrs(t.handle, runlog_run=t.run_id)
+                _attrs(t.handle, runlog_end={"status": t.status, "exit_code": t.exit_code})
                 if t.metric is not None and t.status == "finished":
                     study.tell(t.handle, t.metric)
                 else:  # failed, or never reported the metric: the study learns it failed
@@ -160,6 +164,7 @@ def note_run(trial) -> None:
     """Tell the study which run a trial is, as soon as `runlog run` has made it."""
     if trial.handle is not None and trial.run_id:
         _attrs(trial.handle, runlog_run=trial.run_id)
+        trial.noted = True
 
 
 def _attrs(handle, **attrs) -> None:
@@ -185,16 +190,18 @@ def rows(study) -> list[dict]:
         attrs = t.user_attrs
         if attrs.get(OVERFLOW):
             continue
+        began = attrs.get("runlog") if isinstance(attrs.get("runlog"), dict) else {}
+        end = attrs.get("runlog_end") if isinstance(attrs.get("runlog_end"), dict) else {}
         state = t.state.name
         status = _STATES.get(state, state.lower())
         if state not in ("RUNNING", "WAITING"):
-            status = attrs.get("runlog_status") or status
+            status = end.get("status") or status
         values = dict(t.params) or dict(t.system_attrs.get("fixed_params") or {})
         value = t.value if state == "COMPLETE" else None
         out.append({"n": t.number, "values": values, "run": attrs.get("runlog_run"),
-                    "status": status, "metric": value, "exit_code": attrs.get("runlog_exit_code"),
-                    "command_line": attrs.get("runlog_command") or "",
-                    "sweep": attrs.get("runlog_sweep"), "host": attrs.get("runlog_host")})
+                    "status": status, "metric": value, "exit_code": end.get("exit_code"),
+                    "command_line": began.get("command") or "", "sweep": began.get("sweep"),
+                    "host": began.get("host")})
     return out
 
 
