@@ -265,3 +265,14 @@ def test_without_sbatch_one_line(tmp_path):
     p = subprocess.run([*RUNLOG, "sweep", "--slurm", "-p", "a=1", "--max", "s", "--", "echo",
                         "{a}"], cwd=tmp_path, capture_output=True, text=True, env=e)
     assert p.returncode == 1 and p.stderr.count("\n") == 1 and "sbatch" in p.stderr
+
+
+def test_sbatch_refusal_is_one_line_and_leaves_no_sweep(tmp_path, slurm):
+    pytest.importorskip("optuna")
+    p = sweep(tmp_path, "--slurm=--partition=no-such-partition", "-p", "a=1,2", "--", "echo",
+              "{a}")
+    assert p.returncode == 1
+    assert p.stderr.count("\n") == 1 and "sbatch refused the array" in p.stderr, p.stderr
+    assert "partition" in p.stderr.lower()
+    assert not list((tmp_path / "logs" / ".sweeps").glob("*.json"))
+    assert not list((tmp_path / "logs" / ".sweeps").glob("*.journal"))

@@ -49,7 +49,7 @@ def sweep(root: str, cmd: list[str], params: list[str], jobs: int | None = None,
             raise CliError("--gpus is for sweeps on this machine; under Slurm ask for GPUs in "
                            "--slurm (e.g. --slurm='--gres=gpu:1')")
         return submit(root, cmd, ps, jobs or 1, metric, direction,
-                      trials if optimise else None, storage, name, note, tags, slurm,
+                      (trials or 20) if optimise else None, storage, name, note, tags, slurm,
                       detach=detach, cancel_on_interrupt=cancel_on_interrupt)
     if detach or cancel_on_interrupt:
         raise CliError("--detach and --cancel-on-interrupt are for --slurm sweeps")

@@ -73,7 +73,7 @@ def batch_script(root: str, sweep_id: str, cwd: str) -> str:
 def submit(root: str, cmd: list[str], params: list, workers: int, metric, direction,
            trials: int | None, storage: str | None, name, note, tags, slurm: str, *,
            detach: bool = False, cancel_on_interrupt: bool = False) -> int:
-    from .sweep import Sweep, grid_points
+    from .sweep import Sweep
 
     try:
         opts = shlex.split(slurm or "")
@@ -84,6 +84,21 @@ def submit(root: str, cmd: list[str], params: list, workers: int, metric, direct
     sweep_study.need_optuna()
     root = os.path.abspath(root)  # the workers may start elsewhere: every path absolute
     s = Sweep(root, params, cmd, workers, metric, direction, note, name, tags)
+    try:
+        return _submit(s, trials, storage, name, slurm, opts, detach, cancel_on_interrupt)
+    except CliError:
+        for what in ("summary", "journal", "batch"):  # nothing was submitted: leave no sweep
+            try:
+                os.unlink(LogDir(root).sweep(s.id, what))
+            except OSError:
+                pass
+        raise
+
+
+def _submit(s, trials, storage, name, slurm, opts, detach, cancel_on_interrupt) -> int:
+    from .sweep import grid_points
+
+    root, params, workers, direction = s.root, s.params, s.jobs, s.direction
     storage = sweep_study.normalise(storage) or (
         sweep_study.JOURNAL_PREFIX + LogDir(root).sweep(s.id, "journal"))
     if storage.startswith("sqlite:"):
@@ -97,7 +112,7 @@ def submit(root: str, cmd: list[str], params: list, workers: int, metric, direct
     if grid:
         sweep_study.enqueue_grid(study, points)
     s.meta.update(kind="grid" if grid else "optuna", storage=storage, study=study.study_name,
-                  total=total, note=note, tags=list(tags), cwd=os.getcwd(),
+                  total=total, note=s.note, tags=s.tags, cwd=os.getcwd(),
                   slurm={"options": slurm, "job_id": None})
     s.save()
     script = batch_script(root, s.id, os.getcwd())
@@ -200,26 +215,28 @@ class Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
             from rich.progress import Progress as Bar
 
-            self.bar = Bar(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
+            self.bar = Bar(BarColumn(bar_width=24), MofNCompleteColumn(),
                            TextColumn("{task.description}"), console=Console(stderr=True))
             self.task = self.bar.add_task("", total=total)
             self.bar.start()
 
-    def text(self, rows: list[dict], q: dict | None) -> str:
+    def text(self, rows: list[dict], q: dict | None, short: bool = False) -> str:
         c = sweep_study.counts(rows)
-        parts = [f"{c['finished'] + c['failed']}/{self.total} done", f"{c['running']} running",
-                 f"{c['failed']} failed"]
+        parts = [f"{c['running']} running", f"{c['failed']} failed"]
+        if not short:
+            parts.insert(0, f"{c['finished'] + c['failed']}/{self.total} done")
         if q is not None:
             parts.append(f"Slurm: {q['running']} tasks running, {q['pending']} queued")
         scored = [r for r in rows if r.get("metric") is not None]
         if scored and self.metric:
             pick = max if self.direction == "max" else min
             best = pick(scored, key=lambda r: r["metric"])
-            parts.append(f"best {self.metric} {fmt_num(best['metric'])} (trial {best['n']})")
+            parts.append(f"best {self.metric} {fmt_num(best['metric'])}"
+                         + ("" if short else f" (trial {best['n']})"))
         return ", ".join(parts)
 
     def update(self, rows: list[dict], q: dict | None) -> None:
-        line = self.text(rows, q)
+        line = self.text(rows, q, short=self.bar is not None)
         if self.bar is not None:
             c = sweep_study.counts(rows)
             self.bar.update(self.task, completed=c["finished"] + c["failed"], description=line)
