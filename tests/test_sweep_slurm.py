@@ -276,3 +276,26 @@ def test_sbatch_refusal_is_one_line_and_leaves_no_sweep(tmp_path, slurm):
     assert "partition" in p.stderr.lower()
     assert not list((tmp_path / "logs" / ".sweeps").glob("*.json"))
     assert not list((tmp_path / "logs" / ".sweeps").glob("*.journal"))
+
+
+def test_a_worker_killed_hard_does_not_leave_its_trial_running(prog, slurm):
+    pytest.importorskip("optuna")
+    go = prog / "go"
+    p = sweep(prog, "--slurm", "-j", "1", "--detach", "-p", "a=1,2", "--max", "score", "--",
+              sys.executable, "f.py", "--a", "{a}", "--wait", str(go))
+    assert p.returncode == 0, p.stderr
+    job = sweep_file(prog)["slurm"]["job_id"]
+    try:
+        while waiting(prog) < 1:
+            time.sleep(0.05)
+        # SIGKILL to every process of the task: no one tells the study how the trial ended
+        subprocess.run(["scancel", "--full", "--signal=KILL", job], check=True)
+        wait_gone(job)
+    finally:
+        go.write_text("")
+    s = subprocess.run([*RUNLOG, "sweep", "show"], cwd=prog, capture_output=True, text=True,
+                       env=env())
+    assert s.returncode == 0, s.stderr
+    rows = {r[0]: r[2] for r in table_rows(s.stdout)}
+    # the study still says RUNNING; the table says what the run's record says
+    assert rows["0"] in ("killed", "lost") and rows["1"] == "queued", s.stdout

@@ -86,13 +86,16 @@ def sweep(root: str, cmd: list[str], params: list[str], jobs: int | None = None,
 
 def show(root: str, spec: str | None) -> int:
     data = sweep_table.live(sweep_table.load(root, sweep_table.find(root, spec)))
-    sweep_table.print_summary(data)
-    slurm = data.get("slurm")
-    if slurm and slurm.get("job_id"):
+    slurm = data.get("slurm") or {}
+    q = None
+    if slurm.get("job_id"):
         from .sweep_slurm import queue_state
 
         q = queue_state(slurm["job_id"])
-        if q is not None and (q["pending"] or q["running"]):
-            out(f"Slurm array {slurm['job_id']}: {q['running']} tasks running, "
-                f"{q['pending']} queued\n")
+    gone = q is not None and not (q["pending"] or q["running"])
+    sweep_table.settle(root, data["trials"], gone=gone)
+    sweep_table.print_summary(data)
+    if q is not None and not gone:
+        out(f"Slurm array {slurm['job_id']}: {q['running']} tasks running, "
+            f"{q['pending']} queued\n")
     return 0

@@ -160,6 +160,7 @@ def follow(s, study, job: str, total: int, cancel_on_interrupt: bool) -> int:
         signal.signal(signal.SIGTERM, old)
     data = s.data()
     data["trials"] = sweep_study.rows(study)
+    sweep_table.settle(s.root, data["trials"], gone=not interrupted)
     s.save(data)
     sweep_table.print_summary(data)
     if interrupted:

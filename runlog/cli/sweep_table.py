@@ -108,3 +108,21 @@ def live(data: dict) -> dict:
     except CliError as e:
         sys.stderr.write(f"runlog sweep: {e}; showing the table as last saved\n")
     return data
+
+
+def settle(root: str, rows: list[dict], gone: bool = False) -> None:
+    """A trial the study still calls running, as its run's record has it: ``lost`` when its
+    process is gone (on this host), or when its Slurm array has left the queue (``gone``)."""
+    from ..folder import record
+    from ..folder.layout import LogDir
+
+    for r in rows:
+        if r.get("status") != "running":
+            continue
+        if r.get("run"):
+            try:
+                r["status"] = record.shown_status(record.read(LogDir(root).run(r["run"]).path))
+            except record.RecordError:
+                pass
+        if gone and r["status"] == "running":
+            r["status"] = "lost"
