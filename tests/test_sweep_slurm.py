@@ -30,6 +30,7 @@ p.add_argument("--wait", default="")
 a = p.parse_args()
 print(json.dumps({"metric": "task", "value": int(os.environ.get("SLURM_ARRAY_TASK_ID", -1))}))
 print(json.dumps({"metric": "job", "value": int(os.environ.get("SLURM_ARRAY_JOB_ID", -1))}))
+print(json.dumps({"metric": "restart", "value": int(os.environ.get("SLURM_RESTART_COUNT", 0))}))
 if a.wait:
     print("waiting", flush=True)
     end = time.time() + 120
@@ -299,3 +300,41 @@ def test_a_worker_killed_hard_does_not_leave_its_trial_running(prog, slurm):
     rows = {r[0]: r[2] for r in table_rows(s.stdout)}
     # the study still says RUNNING; the table says what the run's record says
     assert rows["0"] in ("killed", "lost") and rows["1"] == "queued", s.stdout
+
+
+def test_a_requeued_task_runs_its_trial_again_under_the_same_number(prog, slurm):
+    optuna = pytest.importorskip("optuna")
+    go = prog / "go"
+    p = sweep(prog, "--slurm", "-j", "1", "--detach", "-p", "a=1,2", "--max", "score", "--",
+              sys.executable, "f.py", "--a", "{a}", "--wait", str(go))
+    assert p.returncode == 0, p.stderr
+    info = sweep_file(prog)
+    job = info["slurm"]["job_id"]
+    try:
+        while waiting(prog) < 1:
+            time.sleep(0.05)
+        subprocess.run(["scontrol", "requeue", f"{job}_0"], check=True, capture_output=True)
+        # Slurm holds a requeued job back for a while (BeginTime): let it start at once
+        while ("PENDING" not in subprocess.run(["squeue", "-h", "-r", "-j", job, "-o", "%T"],
+                                               capture_output=True, text=True).stdout
+               and len([r for r in records(prog) if r["sweep"]["trial"] == 0]) < 2):
+            time.sleep(0.1)
+        subprocess.run(["scontrol", "update", f"JobId={job}_0", "StartTime=now"],
+                       capture_output=True)
+        go.write_text("")
+        wait_gone(job)
+    finally:
+        go.write_text("")
+    study = optuna.load_study(study_name=info["study"], storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(info["storage"].split(":", 1)[1])))
+    done = [t for t in study.trials if not t.user_attrs.get("runlog_overflow")]
+    assert sorted(t.number for t in done) == [0, 1]  # no new trial for the requeued one
+    assert all(t.state.name == "COMPLETE" for t in done)
+    rs = records(prog)
+    zero = [r for r in rs if r["sweep"]["trial"] == 0]
+    ends = [r for r in zero if r["status"] == "finished"]
+    assert len(ends) == 1 and ends[0]["metrics"]["restart"]["last"] == 1
+    assert study.trials[0].user_attrs["runlog_run"] == ends[0]["id"]
+    s = subprocess.run([*RUNLOG, "sweep", "show"], cwd=prog, capture_output=True, text=True,
+                       env=env())
+    assert [r[2] for r in table_rows(s.stdout)] == ["finished", "finished"]

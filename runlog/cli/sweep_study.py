@@ -125,13 +125,18 @@ def work(sweep, study, total: int, dists: dict) -> None:
 
     running = []
     exhausted = False
+    again = requeued(study)
     while (not exhausted and not sweep.stopping) or running:
         try:
             while not exhausted and not sweep.stopping and len(running) < sweep.jobs:
-                if spent(study, total):
+                if again:  # what this task ran when Slurm requeued it: the same trial again
+                    handle = again.pop(0)
+                    _attrs(handle, runlog_end={})  # running again: no end yet
+                elif spent(study, total):
                     exhausted = True
                     break
-                handle = study.ask(dists)
+                else:
+                    handle = study.ask(dists)
                 if handle.number >= total:  # another worker took the last one first
                     handle.set_user_attr(OVERFLOW, True)
                     study.tell(handle, state=TrialState.PRUNED)
@@ -152,12 +157,35 @@ def work(sweep, study, total: int, dists: dict) -> None:
                 if not t.noted:
                     _attrs(t.handle, runlog_run=t.run_id)
                 _attrs(t.handle, runlog_end={"status": t.status, "exit_code": t.exit_code})
+                if sweep.stopping and t.status != "finished" and _in_slurm():
+                    continue  # stopped by Slurm: left running, for this task once requeued
                 if t.metric is not None and t.status == "finished":
                     study.tell(t.handle, t.metric)
                 else:  # failed, or never reported the metric: the study learns it failed
                     study.tell(t.handle, state=TrialState.FAIL)
         except KeyboardInterrupt:
             sweep.interrupt()
+
+
+def _in_slurm() -> bool:
+    return bool(os.environ.get("SLURM_ARRAY_JOB_ID"))
+
+
+def requeued(study) -> list:
+    """The trials this array task was running when Slurm stopped it, when it has been
+    requeued (``SLURM_RESTART_COUNT`` > 0): they run again under the same numbers, so
+    each trial still runs to its end once and the study's total holds."""
+    import optuna
+    from optuna.trial import TrialState
+
+    job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if not job or not (os.environ.get("SLURM_RESTART_COUNT") or "0").strip("0"):
+        return []
+    mine = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if (t.user_attrs.get("runlog") or {}).get("slurm_job") == job
+            and (t.user_attrs.get("runlog") or {}).get("slurm_task") == task]
+    # a live handle on an existing trial: Optuna's Trial(study, id), the id being FrozenTrial's
+    return [optuna.trial.Trial(study, t._trial_id) for t in mine]
 
 
 def note_run(trial) -> None:
@@ -193,9 +221,7 @@ def rows(study) -> list[dict]:
         began = attrs.get("runlog") if isinstance(attrs.get("runlog"), dict) else {}
         end = attrs.get("runlog_end") if isinstance(attrs.get("runlog_end"), dict) else {}
         state = t.state.name
-        status = _STATES.get(state, state.lower())
-        if state not in ("RUNNING", "WAITING"):
-            status = end.get("status") or status
+        status = end.get("status") or _STATES.get(state, state.lower())
         values = dict(t.params) or dict(t.system_attrs.get("fixed_params") or {})
         value = t.value if state == "COMPLETE" else None
         out.append({"n": t.number, "values": values, "run": attrs.get("runlog_run"),
