@@ -452,3 +452,21 @@ def test_a_long_history_opens_a_batch_at_a_time(tmp_path):
         assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
     finally:
         driver.quit()
+
+
+def test_journal_into_a_fifo_leaves_it_a_fifo(history, capsys):
+    """`-o /dev/null` or a pipe is written into: renaming over it would replace the device
+    (as root, /dev/null itself became the HTML file)."""
+    import stat
+    import threading
+
+    d, logs, ids = history
+    fifo = d / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    assert cli(["--dir", str(logs), "journal", "-o", str(fifo)]) == 0
+    reader.join(timeout=60)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert got and got[0].startswith(b"<!") and not list(d.glob("pipe.*.tmp"))

@@ -236,10 +236,16 @@ def journal(root: str, output: str | None = None, open_it: bool = False,
             limit: int | None = None) -> int:
     html = build(root, limit)
     path = output or LogDir(root).journal
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(html)
-    os.replace(tmp, path)
+    if os.path.exists(path) and not os.path.isfile(path):
+        # /dev/null, /dev/stdout, a FIFO: written into; a rename would replace the device
+        # itself (as root, /dev/null became a 700 KB HTML file)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(html)
+    else:
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(html)
+        os.replace(tmp, path)
     out(f"{path}\n")
     if open_it:
         import webbrowser
