@@ -100,3 +100,28 @@ def test_storage_specs_mean_the_same_from_any_directory(tmp_path, monkeypatch):
     assert normalise("sqlite:///s.db") == f"sqlite:///{tmp_path}/s.db"
     assert normalise("sqlite:////abs/s.db") == "sqlite:////abs/s.db"
     assert normalise("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+@pytest.mark.parametrize("given,expected", [
+    (None, None),
+    ("not json", None),
+    ('["a list"]', None),
+    ('{"id": "S", "trial": 3, "params": {"x": 0.5}, "seed": 7, "gpus": "1", "extra": 1}',
+     {"id": "S", "trial": 3, "params": {"x": 0.5}, "seed": 7, "gpus": "1"}),
+])
+def test_a_runs_sweep_key_comes_from_runlog_sweep_and_a_stray_value_breaks_nothing(
+        tmp_path, given, expected):
+    e = env()
+    e.pop("RUNLOG_SWEEP", None)
+    if given is not None:
+        e["RUNLOG_SWEEP"] = given
+    (tmp_path / "p.py").write_text("import os; print(os.environ.get('RUNLOG_SWEEP'))\n")
+    p = subprocess.run([*RUNLOG, "run", "--", sys.executable, "p.py"], cwd=tmp_path,
+                       capture_output=True, text=True, env=e)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "None"  # the program under the trial does not inherit it
+    [r] = records(tmp_path)
+    assert r["sweep"] == expected
+    index = [json.loads(ln) for ln in (tmp_path / "logs" / ".runlog-index.jsonl").read_text()
+             .splitlines()]
+    assert all(line["sweep"] == expected for line in index if "status" in line)
