@@ -138,10 +138,6 @@ class LogDir:
     def sweeps(self) -> str:
         return os.path.join(self.root, SWEEPS)
 
-    def sweep(self, sweep_id: str) -> str:
-        """A sweep's summary, written by ``runlog sweep``."""
-        return os.path.join(self.root, SWEEPS, f"{sweep_id}.json")
-
     @property
     def journal(self) -> str:
         return os.path.join(self.root, JOURNAL)
