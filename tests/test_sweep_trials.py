@@ -4,6 +4,7 @@ trial a trial is compared with, and the user's spelling of a value — real swee
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -69,9 +70,10 @@ def test_the_command_keeps_the_values_as_typed(swept):
     trials = [r for r in records(d).values() if sweep_of(r)]
     assert len(trials) == 4
     for r in trials:
-        lr = sweep_of(r)["params"]["lr"]
-        assert lr in ("1e-3", "1e-2")
-        assert f"--lr {lr} " in r["command_line"] and "0.001" not in r["command_line"]
+        lr = sweep_of(r)["params"]["lr"]  # the value (the sweep key), or as typed (the tags)
+        typed = {0.001: "1e-3", 0.01: "1e-2"}.get(lr, lr)
+        assert typed in ("1e-3", "1e-2") and f"lr={typed}" in r["tags"]
+        assert f"--lr {typed} " in r["command_line"] and "0.001" not in r["command_line"]
     assert "runlog run -- " in p.stdout and "f.py --lr 1e-3 --layers 2" in p.stdout  # the best
 
 
@@ -127,7 +129,7 @@ def test_the_journal_names_the_sweep_and_the_trials_parameters(swept):
     p = runlog(d, "journal", "-o", str(out))
     assert p.returncode == 0, p.stderr
     html = out.read_text(encoding="utf-8")
-    assert f'"sweep":"sweep {sweep_id} · lr=1e-3 layers=1"' in html
+    assert re.search(f'"sweep":"sweep {sweep_id} · trial \\d+ · lr=1e-3 layers=1"', html)
     assert 'r.sweep' in html  # and the card shows it
 
 

@@ -29,19 +29,22 @@ TAG = "sweep:"
 def sweep_of(r: dict) -> dict | None:
     """``{"id", "trial", "params"}`` of a sweep trial's record or summary, else None."""
     key = r.get("sweep")
-    if isinstance(key, dict) and isinstance(key.get("id"), str):
-        params = key.get("params") if isinstance(key.get("params"), dict) else {}
-        return {"id": key["id"], "trial": key.get("trial"), "params": params}
-    tags = r.get("tags") or []
-    found = next((t[len(TAG):] for t in tags if isinstance(t, str) and t.startswith(TAG)), None)
-    if not found:
-        return None
-    params = {}
+    tags = r.get("tags") if isinstance(r.get("tags"), list) else []
+    typed = {}  # name=value tags: each value as typed in -p (1e-3, not 0.001)
     for t in tags:
         name, eq, value = str(t).partition("=")
         if eq and name.isidentifier():
-            params[name] = value
-    return {"id": found, "trial": None, "params": params}
+            typed[name] = value
+    if isinstance(key, dict) and isinstance(key.get("id"), str):
+        params = dict(key["params"]) if isinstance(key.get("params"), dict) else {}
+        for name, value in typed.items():  # shown as typed where it is the same value
+            if name in params and _norm(value) == _norm(params[name]):
+                params[name] = value
+        return {"id": key["id"], "trial": key.get("trial"), "params": params}
+    found = next((t[len(TAG):] for t in tags if isinstance(t, str) and t.startswith(TAG)), None)
+    if not found:
+        return None
+    return {"id": found, "trial": None, "params": typed}
 
 
 def _norm(v):
