@@ -135,7 +135,7 @@ def postgres():
         sk.bind(("127.0.0.1", 0))
         port = sk.getsockname()[1]
     data = os.path.join(d, "data")
-    for attempt in (1, 2):  # a machine busy with other servers can fail one initdb; say why
+    for _attempt in (1, 2):  # a machine busy with other servers can fail one initdb; say why
         made = subprocess.run([*as_user, f"{bins[-1]}/initdb", "-D", data, "-A", "trust", "-U",
                                "runlog"], capture_output=True, text=True)
         if made.returncode == 0:
