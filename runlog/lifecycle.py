@@ -15,7 +15,6 @@ import os
 import threading
 import time
 
-from .console import say
 from .folder import index, record
 from .folder.layout import RunFolder
 from .folder.logfile import RUNLOG, LogFile
@@ -26,6 +25,14 @@ from .outcome import SIGHUP, SIGINT, SIGTERM, Outcome
 
 GIT_WAIT_S = 5.0  # how long finish() waits for a slow git capture
 FACTS_WAIT_S = 2.0  # … and for the machine and environment facts after it
+
+
+def say(message: str) -> None:
+    """runlog's one-line messages (console.say, loaded when first needed: it brings
+    ``logging``, which ``runlog run`` does not otherwise need)."""
+    from .console import say as say_
+
+    say_(message)
 
 
 # ---------------------------------------------------------------- the life of a run

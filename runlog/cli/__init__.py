@@ -187,6 +187,13 @@ def _add_run(sub) -> None:
     p.add_argument("--name", help="a word for the run id")
     p.add_argument("--tag", action="append", default=[], metavar="T", help="a tag (repeatable)")
     p.add_argument("--no-git", action="store_true", help="do not record the code state")
+    p.add_argument("--metric-regex", action="append", default=[], metavar="REGEX",
+                   help="read metrics from output lines with this regex instead of the built-in "
+                        "rule: groups (?P<name>...) and (?P<value>...), or NAME=REGEX with a "
+                        "(?P<value>...) or first group (repeatable)")
+    p.add_argument("--no-text-metrics", action="store_true",
+                   help="take metrics only from JSON metric lines, not from plain output "
+                        "such as 'loss: 0.31' or a progress bar's loss=0.31")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND...")
     p.set_defaults(func=_cmd_run)
 
@@ -195,7 +202,8 @@ def _cmd_run(a) -> int:
     from .runcmd import run_command
 
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
-    return run_command(a.dir, cmd, note=a.note, name=a.name, tags=a.tag, git=not a.no_git)
+    return run_command(a.dir, cmd, note=a.note, name=a.name, tags=a.tag, git=not a.no_git,
+                       text_metrics=not a.no_text_metrics, metric_regex=a.metric_regex)
 
 
 def _add_sweep(sub) -> None:
@@ -310,7 +318,9 @@ COMMANDS = (_add_tail, _add_ls, _add_show, _add_report, _add_note, _add_diff, _a
             _add_sweep, _add_journal, _add_plot, _add_sync)
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``only`` just the one command's (a command's start-up
+    does not pay for building eleven subparsers: `runlog run` is on a sweep's every trial)."""
     parser = argparse.ArgumentParser(
         prog=PROG, description="Follow, list, show, compare and annotate recorded runs.")
     parser.add_argument("--dir", metavar="DIR",
@@ -319,8 +329,27 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for add in COMMANDS:
-        add(sub)
+        if only is None or add.__name__ == f"_add_{only}":
+            add(sub)
     return parser
+
+
+def _command_word(argv: list[str]) -> str | None:
+    """The command a command line names, when it is plainly one (else None: the full parser
+    says what is wrong, or prints the help)."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--dir":
+            i += 2
+            continue
+        if a.startswith("--dir="):
+            i += 1
+            continue
+        if a.startswith("-"):
+            return None
+        return a if any(add.__name__ == f"_add_{a}" for add in COMMANDS) else None
+    return None
 
 
 def _version() -> str:
@@ -330,7 +359,7 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
+    parser = make_parser(_command_word(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if args.dir is None:
         args.dir = os.environ.get("RUNLOG_DIR") or "logs"

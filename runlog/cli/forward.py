@@ -13,7 +13,6 @@ terminal when we lead the session), it is forwarded. run.log says which.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sys
 import time
@@ -22,6 +21,18 @@ from ..folder.logfile import RUNLOG
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SI_KERNEL = 0x80  # si_code of a signal the kernel raised (a terminal's Ctrl-C, a hangup)
+
+
+def which(name: str) -> str | None:
+    """``shutil.which`` for a command word, without importing shutil (and with it bz2,
+    lzma, fnmatch): ``runlog run``'s start-up is on every sweep trial."""
+    if os.sep in name:
+        return name if os.path.isfile(name) and os.access(name, os.X_OK) else None
+    for d in os.get_exec_path():
+        path = os.path.join(d or ".", name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
 
 
 class Sentinel:
@@ -36,7 +47,7 @@ class Sentinel:
         self._spawn()
 
     def _spawn(self) -> None:
-        sleep = shutil.which("sleep")
+        sleep = which("sleep")
         if sleep is None:
             return
         try:

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,16 +23,18 @@ import time
 
 from .. import joined
 from ..args.note import take_note
-from ..folder import record
-from ..folder.logfile import ERR, RUNLOG, LogFile
+from ..folder import handoff, record
+from ..folder.logfile import OUT, RUNLOG
 from ..folder.metrics import read_points, summarize
 from ..folder.record import write_atomic
 from ..lifecycle import Lifecycle
 from ..outcome import Outcome
-from ..output import ErrorBlocks, Pending, last_state
+from ..textmetrics import TextMetrics
 from .common import CliError, number
-from .forward import SIGNALS, Sentinel, forward, in_the_child
+from .forward import SIGNALS, Sentinel, forward, in_the_child, which
+from .lines import READ_SIZE, Stream
 
+_JSON_LINE = re.compile(rb"^[ \t]*\{[^\n]*\"metric\"[^\n]*$", re.M)  # as a whole line
 BOOT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_boot")
 
 
@@ -92,7 +93,7 @@ def script_of(cmd: list[str]) -> tuple[str, str]:
         elif re.match(r"^[A-Za-z][\w./-]*$", w):
             words.append(w)
     shown = " ".join(words[:3]) + (" …" if len(words) > 3 else "")
-    first = cmd[0] if os.sep in cmd[0] else (shutil.which(cmd[0]) or cmd[0])
+    first = cmd[0] if os.sep in cmd[0] else (which(cmd[0]) or cmd[0])
     return shown, f"{os.getcwd()}::{os.path.realpath(first)} {' '.join(words[1:])}".rstrip()
 
 
@@ -115,36 +116,12 @@ def child_env(run_dir: str, run_id: str, console_fd: int | None) -> dict:
     return env
 
 
-class _Lines:
-    """Splits one stream into lines for run.log, keeping a bar's final ``\\r`` state."""
-
-    def __init__(self, tag: str, sink: LogFile, on_line):
-        self.tag, self.sink, self.on_line = tag, sink, on_line
-        self.errors = ErrorBlocks() if tag == ERR else None  # a traceback is an error
-        self.pending = Pending(b"")  # linear in bytes, bounded however long a line is
-
-    def feed(self, data: bytes) -> None:
-        lines = self.pending.feed(data)
-        if lines:
-            now = time.time()
-            for raw in lines:
-                self._line(raw, now)
-
-    def _line(self, raw: bytes, now: float) -> None:
-        text = last_state(raw.decode("utf-8", "replace"))
-        self.sink.line(self.errors.tag(text, self.tag) if self.errors else self.tag, text, now)
-        self.on_line(self.tag, text)
-
-    def close(self) -> None:
-        if self.pending:
-            self._line(self.pending.take(), time.time())
-
-
 class Recorder:
     """The run of one command: a ``Lifecycle`` fed by the program's output and exit status."""
 
     def __init__(self, root: str, cmd: list[str], note, name, tags, git: bool,
-                 reproduces: str | None = None):
+                 reproduces: str | None = None, text: TextMetrics | None = None,
+                 rule_words: list[str] | None = None):
         self.cmd = cmd
         shown, key = script_of(cmd)
         argv = ["runlog", "run"]
@@ -152,6 +129,7 @@ class Recorder:
             argv += ["--name", name]
         for t in tags:
             argv += ["--tag", t]
+        argv += rule_words or []  # how metrics are read from the output is part of the re-run
         # a note among the program's own words is typed as much as runlog run's --note;
         # it is not an argument, and it is not re-run
         word_note, words = take_note(cmd)
@@ -170,34 +148,60 @@ class Recorder:
                 write_atomic(id_file, self.run_id)
             except OSError:
                 pass
-        from ..mask import mask_argv
-
-        args, given = command_args(mask_argv(words))
-        self.life.set_args(args, given)
+        self.words = words
         self.sink = self.life.log
         self.stderr_tail: collections.deque = collections.deque(maxlen=12)
         self.metric_lines = 0
         self.metrics = self.life.metrics
-        self.life.announce()
+        self.text = text  # metrics from plain output; None when off
         self.git = git
+
+    def describe(self) -> None:
+        """The arguments, run.json and the index line: written once the program is started
+        (it needs only the run's folder and id), so it does not wait for them."""
+        from ..mask import mask_argv
+
+        args, given = command_args(mask_argv(self.words))
+        self.life.set_args(args, given)
+        self.life.announce()
 
     def start_git(self) -> None:
         """Capture the code state on a thread started after the signals are blocked:
         a thread inherits the mask, so a Ctrl-C can never land on it."""
         self.life.start_code_state(self.git)
 
-    def on_line(self, tag: str, text: str) -> None:
-        if tag == ERR:
-            self.stderr_tail.append(text)
-        s = text.strip()
-        if s.startswith("{") and '"metric"' in s:
-            try:
-                obj = json.loads(s)
+    def on_block(self, tag: str, body: bytes, t: float) -> None:
+        """Lines the program wrote (cleaned, joined by newlines): the stderr tail for the
+        outcome, and the metrics among them."""
+        if tag != OUT:
+            self.stderr_tail.extend(ln.decode() for ln in body.rsplit(b"\n", 12)[-12:])
+        if b"{" in body and b'"metric"' in body:
+            for m in _JSON_LINE.finditer(body):
+                try:
+                    obj = json.loads(m.group())
+                except (ValueError, TypeError, OverflowError, RecursionError):
+                    continue  # not a metric line after all: it stays an output line
                 if isinstance(obj, dict) and isinstance(obj.get("metric"), str) and "value" in obj:
-                    self.metrics.add(obj["metric"], obj["value"], obj.get("step"))
+                    try:
+                        self.metrics.add(obj["metric"], obj["value"], obj.get("step"), t)
+                    except (TypeError, ValueError, OverflowError):
+                        continue
                     self.metric_lines += 1
-            except (ValueError, TypeError, OverflowError, RecursionError):
-                pass  # not a metric line after all: it stays an output line
+        if self.text is not None and tag != "ERROR":  # never from a traceback
+            points = self.text.scan(body)
+            if points and self._explicit():
+                return
+            self.metrics.add_many(points, t)
+
+    def _explicit(self) -> bool:
+        """Whether the program records its metrics itself (a JSON metric line, or
+        runlog.start() in it): then its plain output is no longer read for metrics."""
+        why = ("it prints JSON metric lines" if self.metric_lines
+               else "it records them with runlog" if handoff.has_joined(self.dir) else None)
+        if why is not None:
+            self.text = None
+            self.sink.line(RUNLOG, f"metrics from plain output: off from here, {why}")
+        return why is not None
 
     def finish(self, returncode: int, signals_seen: list[int]) -> tuple[str, int]:
         outcome = Outcome()
@@ -220,16 +224,26 @@ def _write_all(fd: int, data: bytes) -> bool:
 
 
 def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=True,
-                reproduces: str | None = None) -> int:
+                reproduces: str | None = None, text_metrics: bool = True, metric_regex=()) -> int:
     if not cmd:
         raise CliError("nothing to run: runlog run [--note TEXT] -- COMMAND ...")
-    if shutil.which(cmd[0]) is None:
+    text, rule_words = None, []
+    if text_metrics:
+        try:
+            text = TextMetrics(metric_regex)
+        except ValueError as e:
+            raise CliError(str(e)) from None
+        for r in metric_regex:
+            rule_words += ["--metric-regex", r]
+    else:
+        rule_words = ["--no-text-metrics"]
+    if which(cmd[0]) is None:
         raise CliError(f"command not found: {cmd[0]}", code=127)
     # from the first write of the record on, a signal waits for pump() to pass it on
     # (the program starts with none blocked: see _in_the_child)
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     try:
-        rec = Recorder(root, cmd, note, name, tags, git, reproduces)
+        rec = Recorder(root, cmd, note, name, tags, git, reproduces, text, rule_words)
     except OSError as e:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         # as the library does: the program runs anyway, and one line says what is missing
@@ -245,10 +259,12 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
                                 env=child_env(rec.dir, rec.run_id, console_fd),
                                 pass_fds=(console_fd,), preexec_fn=in_the_child(old_mask))
     except OSError as e:
+        rec.describe()
         rec.stderr_tail.append(f"runlog: could not start {cmd[0]}: {e.strerror or e}")
         rec.finish(127, [])
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         raise CliError(f"could not start {cmd[0]}: {e.strerror or e}", code=127) from None
+    rec.describe()
     sentinel = Sentinel()
     rec.start_git()  # a thread inherits the blocked signals: a Ctrl-C never lands on it
     seen: list[int] = []
@@ -288,20 +304,31 @@ def _run_unrecorded(cmd: list[str]) -> int:
     return 128 - code if code < 0 else code
 
 
+def _widen(fd: int) -> None:
+    """A bigger pipe (Linux): fewer, larger reads when the program writes fast."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), READ_SIZE)
+    except (ImportError, OSError):
+        pass  # over /proc/sys/fs/pipe-max-size for an unprivileged user, or not Linux
+
+
 def pump(proc: subprocess.Popen, rec: Recorder, seen: list[int], sentinel: Sentinel) -> None:
     """Pass output through and into run.log until the program's pipes close."""
     sel = selectors.DefaultSelector()
     lines = {}
     for stream, tag, dest in ((proc.stdout, "OUT", 1), (proc.stderr, "ERR", 2)):
         sel.register(stream.fileno(), selectors.EVENT_READ, dest)
-        lines[stream.fileno()] = _Lines(tag, rec.sink, rec.on_line)
+        lines[stream.fileno()] = Stream(tag, rec.sink, rec.on_block)
+        _widen(stream.fileno())
     passing = {1: True, 2: True}
     exited_at = None
     interrupts = 0
     while sel.get_map():
         for key, _ in sel.select(timeout=0.05):
             fd = key.fd
-            data = os.read(fd, 65536)
+            data = os.read(fd, READ_SIZE)
             if not data:
                 sel.unregister(fd)
                 lines[fd].close()

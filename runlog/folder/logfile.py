@@ -13,9 +13,10 @@ followed by ``logger: `` unless it is the root or ``__main__`` logger),
 ``OUT``/``ERR`` for captured output, and ``RUNLOG`` for runlog's own lines.
 A record of several lines continues on lines without the prefix.
 
-Each line is handed to the OS with one ``os.write`` on an ``O_APPEND``
-descriptor: a ``tail -f`` sees it at once, a kill -9 loses nothing already
-logged, and lines from many threads or forked workers never interleave.
+Each line (or each block of whole lines that ``runlog run`` read at one
+time) is handed to the OS with one write on an ``O_APPEND`` descriptor: a
+``tail -f`` sees it at once, a kill -9 loses nothing already logged, and
+lines from many threads or forked workers never interleave.
 """
 
 from __future__ import annotations
@@ -98,15 +99,26 @@ class AppendFile:
 
     def write(self, text: str) -> None:
         try:
+            data = text.encode()
+        except UnicodeEncodeError:  # lone surrogates from undecodable input
+            data = text.encode("utf-8", "backslashreplace")
+        self.write_bytes(data)
+
+    def write_bytes(self, data: bytes, *more: bytes) -> None:
+        """``data`` (and ``more`` after it, in the same write: no copy to join them)."""
+        try:
             if self.fd is None:
                 self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             elif self.fd < 0:
                 return
-            try:
-                data = text.encode()
-            except UnicodeEncodeError:  # lone surrogates from undecodable input
-                data = text.encode("utf-8", "backslashreplace")
-            n = os.write(self.fd, data)
+            if more:
+                parts = (data, *more)
+                n = os.writev(self.fd, parts)
+                if n == sum(map(len, parts)):
+                    return
+                data = b"".join(parts)
+            else:
+                n = os.write(self.fd, data)
             while n < len(data):  # a short write (a signal, a nearly full disk)
                 data = data[n:]
                 n = os.write(self.fd, data)
@@ -144,6 +156,12 @@ class LogFile(AppendFile):
 
     def line(self, tag: str, text: str, t: float | None = None) -> None:
         self.write(f"{self.stamp(time.time() if t is None else t)}{head(tag)}{text}\n")
+
+    def block(self, tag: str, body: bytes, t: float) -> tuple[bytes, bytes, bytes]:
+        """Many lines at one time, as pieces for one write: ``body`` is the lines' UTF-8
+        text joined by newlines (none at its end); each gets the same prefix."""
+        prefix = f"{self.stamp(t)}{head(tag)}".encode()
+        return prefix, body.replace(b"\n", b"\n" + prefix), b"\n"
 
 
 # ---------------------------------------------------------------- reading from the end

@@ -66,6 +66,7 @@ class Metrics:
         self.summary: dict[str, dict] = {}
         self._names: dict[str, str] = {}
         self._renamed: dict[str, str] = {}  # names with undecodable bytes, as recorded
+        self._batch: list[str] | None = None  # lines held for one write (add_many)
 
     def add(self, name: str, value, step=None, t: float | None = None) -> None:
         v = _num(value)
@@ -99,8 +100,27 @@ class Metrics:
             if step is not None:
                 s["step"] = step
         if self.file is not None:
-            self.file.write(f'{{"name":{key},"value":{_json_num(v)},'
-                            f'"step":{"null" if step is None else step},"time":{t:.3f}}}\n')
+            line = (f'{{"name":{key},"value":{_json_num(v)},'
+                    f'"step":{"null" if step is None else step},"time":{t:.3f}}}\n')
+            if self._batch is None:
+                self.file.write(line)
+            else:
+                self._batch.append(line)
+
+    def add_many(self, points, t: float) -> None:
+        """Several ``(name, value, step)`` points at one time, handed to the OS in one write
+        (``runlog run`` reading a block of output); a bad point is skipped."""
+        self._batch = []
+        try:
+            for name, value, step in points:
+                try:
+                    self.add(name, value, step, t)
+                except (TypeError, ValueError, OverflowError):
+                    continue
+        finally:
+            lines, self._batch = self._batch, None
+            if lines and self.file is not None:
+                self.file.write("".join(lines))
 
     def close(self) -> None:
         if self.file is not None:

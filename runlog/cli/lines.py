@@ -1,0 +1,102 @@
+"""One of the program's pipes under ``runlog run``: whole lines into run.log, in bulk.
+
+The pass-through path of a chatty program. Each read (up to ``READ_SIZE``
+bytes) is written to the terminal as it came, and its complete lines go to
+run.log in ONE write with ONE timestamp: the prefix is put in front of every
+line with ``bytes.replace``, not a Python step per line. A step per line is
+taken only where a line needs it: a ``\\r`` redraw (kept at its final state),
+a Python traceback on stderr (tagged ERROR), a line longer than the limit
+(its head kept, the rest counted). An unfinished last line waits in a
+``Pending`` (linear, bounded) until its newline or the end of the stream.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from ..folder.logfile import ERR, LogFile
+from ..output import ErrorBlocks, Pending
+
+READ_SIZE = 1 << 20  # at most LINE_LIMIT: a line inside one read can never be over the limit
+TRACEBACK = b"Traceback (most recent call last):"
+_ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+
+
+def _last_state(line: bytes) -> bytes:
+    """What a terminal shows after ``\\r`` redraws a line (as ``output.last_state``)."""
+    parts = line.split(b"\r")
+    while len(parts) > 1 and parts[-1] == b"":
+        parts.pop()
+    return parts[-1] if parts[-1].strip() else b""
+
+
+def clean(body: bytes) -> bytes:
+    """Whole lines as run.log keeps them: valid UTF-8, no colours or cursor moves, a
+    redrawn line at its final state. In bulk: a step per line only for lines with ``\\r``."""
+    if not body.isascii():
+        body = body.decode("utf-8", "replace").encode()
+    if b"\x1b" in body:  # a sequence never holds a newline: the whole block at once
+        body = _ANSI.sub(b"", body)
+    if b"\r" in body:
+        body = b"\n".join([_last_state(ln) if b"\r" in ln else ln for ln in body.split(b"\n")])
+    return body
+
+
+class Stream:
+    """Lines of one stream (``OUT`` or ``ERR``) for run.log, and for ``on_block``.
+
+    ``on_block(tag, body, t)`` gets the cleaned lines of each read joined by
+    newlines, ``tag`` being the stream's or ``ERROR`` for a traceback's lines.
+    """
+
+    def __init__(self, tag: str, log: LogFile, on_block):
+        self.tag, self.log, self.on_block = tag, log, on_block
+        self.errors = ErrorBlocks() if tag == ERR else None  # a traceback is an error
+        self.pending = Pending(b"")
+
+    def feed(self, data: bytes) -> None:
+        last = data.rfind(b"\n")
+        if last < 0:
+            self.pending.feed(data)  # no line ends here: nothing for run.log yet
+            return
+        if len(data) > self.pending.limit:  # one read longer than a line may be: the slow way
+            lines = self.pending.feed(data)
+            self._emit(b"\n".join(lines), time.time())
+            return
+        if self.pending:
+            first = data.find(b"\n")
+            self.pending.feed(data[:first])
+            body = self.pending.take() + data[first:last]
+        else:
+            body = data[:last]
+        if last + 1 < len(data):
+            self.pending.feed(data[last + 1:])
+        self._emit(body, time.time())
+
+    def _emit(self, body: bytes, t: float) -> None:
+        body = clean(body)
+        errors = self.errors
+        if errors is None or (not errors.state and TRACEBACK not in body):
+            self.log.write_bytes(*self.log.block(self.tag, body, t))
+            self.on_block(self.tag, body, t)
+            return
+        # a traceback in this read: lines grouped by their tag, still one write
+        groups: list[tuple[str, list[bytes]]] = []
+        for raw in body.split(b"\n"):
+            tag = errors.tag(raw.decode(), self.tag)
+            if groups and groups[-1][0] == tag:
+                groups[-1][1].append(raw)
+            else:
+                groups.append((tag, [raw]))
+        out = []
+        for tag, lines in groups:
+            block = b"\n".join(lines)
+            out += self.log.block(tag, block, t)
+            self.on_block(tag, block, t)
+        self.log.write_bytes(b"".join(out))
+
+    def close(self) -> None:
+        """The stream ended: an unfinished last line (a bar never ended) is still a line."""
+        if self.pending:
+            self._emit(self.pending.take(), time.time())
