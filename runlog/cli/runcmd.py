@@ -175,6 +175,7 @@ class Recorder:
         outcome, and the metrics among them."""
         if tag != OUT:
             self.stderr_tail.extend(ln.decode() for ln in body.rsplit(b"\n", 12)[-12:])
+        found = []  # JSON metric lines: (where, name, value, step)
         if b"{" in body and b'"metric"' in body:
             for m in _JSON_LINE.finditer(body):
                 try:
@@ -182,26 +183,31 @@ class Recorder:
                 except (ValueError, TypeError, OverflowError, RecursionError):
                     continue  # not a metric line after all: it stays an output line
                 if isinstance(obj, dict) and isinstance(obj.get("metric"), str) and "value" in obj:
-                    try:
-                        self.metrics.add(obj["metric"], obj["value"], obj.get("step"), t)
-                    except (TypeError, ValueError, OverflowError):
-                        continue
-                    self.metric_lines += 1
+                    found.append((m.start(), obj["metric"], obj["value"], obj.get("step")))
         if self.text is not None and tag != "ERROR":  # never from a traceback
-            points = self.text.scan(body)
-            if points and self._explicit():
-                return
+            # the lines before the first JSON metric line are still read
+            points = self.text.scan(body[:found[0][0]] if found and self.text.guessing else body)
+            if points and self.text.guessing and self._explicit():
+                points = []
             self.metrics.add_many(points, t)
+            if found and self.text.guessing:
+                self._off("it prints JSON metric lines")
+        if found:
+            self.metrics.add_many([f[1:] for f in found], t)
+            self.metric_lines += len(found)
 
     def _explicit(self) -> bool:
         """Whether the program records its metrics itself (a JSON metric line, or
         runlog.start() in it): then its plain output is no longer read for metrics."""
-        why = ("it prints JSON metric lines" if self.metric_lines
-               else "it records them with runlog" if handoff.has_joined(self.dir) else None)
-        if why is not None:
-            self.text = None
-            self.sink.line(RUNLOG, f"metrics from plain output: off from here, {why}")
-        return why is not None
+        if self.metric_lines:
+            self._off("it prints JSON metric lines")
+        elif handoff.has_joined(self.dir):
+            self._off("it records them with runlog")
+        return self.text is None
+
+    def _off(self, why: str) -> None:
+        self.text = None
+        self.sink.line(RUNLOG, f"metrics from plain output: off from here, {why}")
 
     def finish(self, returncode: int, signals_seen: list[int]) -> tuple[str, int]:
         outcome = Outcome()
