@@ -223,10 +223,6 @@ def join(args, note, levelno: int, console: bool, rank_: int | None):
     active.set(run)
     if rank_:
         return run
-    try:  # this program records its metrics itself: the parent stops guessing from its text
-        handoff.mark_joined(run_dir)
-    except OSError:
-        pass
     capture_args(run, args)
     if note:
         log.line("RUNLOG", f"note: {note}")

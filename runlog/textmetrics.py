@@ -208,7 +208,6 @@ class TextMetrics:
 
     def __init__(self, regexes=()):
         self.custom = [Custom(r) for r in regexes]
-        self.guessing = not self.custom  # the built-in rule: explicit metrics turn it off
         self.counts: dict[str, int] = {}
 
     def scan(self, body: bytes) -> list[tuple[str, float | int, int]]:

@@ -209,36 +209,39 @@ def test_a_bad_metric_regex_is_one_line_and_makes_no_run(tmp_path):
 
 def test_explicit_metrics_beat_guessed_ones(tmp_path):
     # a program that records its metrics itself (runlog.start() + run.metric) and prints
-    # them too: each point once, not twice
+    # them too: each point once, not twice; a name it only prints is still read
     prog = script(tmp_path, "api.py", """\
-        import os, time
         import runlog
-        print("loss: 0.9000", flush=True)  # before start(): read from the text
-        points = os.path.join(os.environ["RUNLOG_RUN_DIR"], "metrics.jsonl")
-        while not os.path.exists(points) or "0.9" not in open(points).read():
-            time.sleep(0.005)  # runlog run has read it
+        print("loss: 0.9000")
         run = runlog.start()
         for i in range(3):
             run.metric("loss", 0.5 - i / 10, step=i)
-            print(f"step {i} loss {0.5 - i / 10:.4f}", flush=True)
+            print(f"step {i} loss {0.5 - i / 10:.4f} grad_norm {i + 0.5}", flush=True)
         """)
     p = runlog_run(tmp_path, sys.executable, prog, env={"PYTHONPATH": os.pathsep.join(
         [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])})
     assert p.returncode == 0, p.stderr
     run_dir = the_run(tmp_path)
-    assert [q["value"] for q in points(run_dir) if q["name"] == "loss"] == [0.9, 0.5, 0.4, 0.3]
-    assert "metrics from plain output: off from here, it records them with runlog" in (
-        run_dir / "run.log").read_text()
+    from runlog.folder.metrics import read_points
+
+    kept = read_points(str(run_dir))
+    assert [q["value"] for q in kept if q["name"] == "loss"] == [0.5, 0.4, 0.3]
+    assert [q["value"] for q in kept if q["name"] == "grad_norm"] == [0.5, 1.5, 2.5]
+    m = record(run_dir)["metrics"]
+    assert m["loss"]["count"] == 3 and m["grad_norm"]["count"] == 3
+    assert "loss 0.3" in p.stderr  # the report
 
     other = tmp_path / "b"
     other.mkdir()
     script(other, "json.sh", """\
-        echo "loss: 0.9000"
-        echo '{"metric": "loss", "value": 0.5, "step": 1}'
-        echo "loss: 0.5000"
+        echo "epoch 1/2 loss 0.9000 score: 0.7"
+        echo '{"metric": "loss", "value": 0.9, "step": 1}'
+        echo "epoch 2/2 loss 0.5000 score: 0.8"
+        echo '{"metric": "loss", "value": 0.5, "step": 2}'
         """)
     p = runlog_run(other, "sh", "json.sh")
-    assert [q["value"] for q in points(the_run(other))] == [0.9, 0.5]
+    m = record(the_run(other))["metrics"]
+    assert m["loss"]["count"] == 2 and m["score"]["last"] == 0.8
 
 
 @pytest.mark.parametrize("line, expected", [

@@ -23,7 +23,7 @@ import time
 
 from .. import joined
 from ..args.note import take_note
-from ..folder import handoff, record
+from ..folder import record
 from ..folder.logfile import OUT, RUNLOG
 from ..folder.metrics import read_points, summarize
 from ..folder.record import write_atomic
@@ -151,7 +151,6 @@ class Recorder:
         self.words = words
         self.sink = self.life.log
         self.stderr_tail: collections.deque = collections.deque(maxlen=12)
-        self.metric_lines = 0
         self.metrics = self.life.metrics
         self.text = text  # metrics from plain output; None when off
         self.git = git
@@ -175,39 +174,18 @@ class Recorder:
         outcome, and the metrics among them."""
         if tag != OUT:
             self.stderr_tail.extend(ln.decode() for ln in body.rsplit(b"\n", 12)[-12:])
-        found = []  # JSON metric lines: (where, name, value, step)
         if b"{" in body and b'"metric"' in body:
+            found = []
             for m in _JSON_LINE.finditer(body):
                 try:
                     obj = json.loads(m.group())
                 except (ValueError, TypeError, OverflowError, RecursionError):
                     continue  # not a metric line after all: it stays an output line
                 if isinstance(obj, dict) and isinstance(obj.get("metric"), str) and "value" in obj:
-                    found.append((m.start(), obj["metric"], obj["value"], obj.get("step")))
+                    found.append((obj["metric"], obj["value"], obj.get("step")))
+            self.metrics.add_many(found, t)
         if self.text is not None and tag != "ERROR":  # never from a traceback
-            # the lines before the first JSON metric line are still read
-            points = self.text.scan(body[:found[0][0]] if found and self.text.guessing else body)
-            if points and self.text.guessing and self._explicit():
-                points = []
-            self.metrics.add_many(points, t)
-            if found and self.text.guessing:
-                self._off("it prints JSON metric lines")
-        if found:
-            self.metrics.add_many([f[1:] for f in found], t)
-            self.metric_lines += len(found)
-
-    def _explicit(self) -> bool:
-        """Whether the program records its metrics itself (a JSON metric line, or
-        runlog.start() in it): then its plain output is no longer read for metrics."""
-        if self.metric_lines:
-            self._off("it prints JSON metric lines")
-        elif handoff.has_joined(self.dir):
-            self._off("it records them with runlog")
-        return self.text is None
-
-    def _off(self, why: str) -> None:
-        self.text = None
-        self.sink.line(RUNLOG, f"metrics from plain output: off from here, {why}")
+            self.metrics.add_many(self.text.scan(body), t, from_text=True)
 
     def finish(self, returncode: int, signals_seen: list[int]) -> tuple[str, int]:
         outcome = Outcome()

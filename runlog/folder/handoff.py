@@ -3,9 +3,7 @@
 ``args.json`` holds the program's argparse arguments (the first top-level
 parse of the first process to parse claims it with an exclusive create),
 the note it was given on its command line and its script; ``note.txt`` the
-note given in its code (``start(note=...)``); ``joined.pid`` that it called
-``runlog.start()`` (it records its metrics itself: the parent stops reading
-metrics from its plain output). The parent reads both when the
+note given in its code (``start(note=...)``). The parent reads both when the
 program ends and puts them in run.json; ``secret_options`` (the option strings
 whose values are secrets) mask its command.
 """
@@ -67,11 +65,3 @@ def read_note(run_dir: str) -> str | None:
             return f.read() or None
     except OSError:
         return None
-
-
-def mark_joined(run_dir: str) -> None:
-    write_atomic(RunFolder(run_dir).joined, str(os.getpid()))
-
-
-def has_joined(run_dir: str) -> bool:
-    return os.path.exists(RunFolder(run_dir).joined)

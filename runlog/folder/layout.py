@@ -20,7 +20,6 @@ CELLS = "cells.py"         # a notebook run's executed cells
 ARGS = "args.json"         # a program's own arguments, written from inside `runlog run`
 NOTE = "note.txt"          # start(note=...) of a program inside `runlog run`
 ENV = "env.json"           # the environment of a Python program inside `runlog run`
-JOINED = "joined.pid"      # a program inside `runlog run` called runlog.start() (its pid)
 
 # in the log directory
 INDEX = ".runlog-index.jsonl"
@@ -101,10 +100,6 @@ class RunFolder:
     @property
     def env(self) -> str:
         return os.path.join(self.path, ENV)
-
-    @property
-    def joined(self) -> str:
-        return os.path.join(self.path, JOINED)
 
     def has_record(self) -> bool:
         return os.path.isfile(self.record)

@@ -68,7 +68,7 @@ class Metrics:
         self._renamed: dict[str, str] = {}  # names with undecodable bytes, as recorded
         self._batch: list[str] | None = None  # lines held for one write (add_many)
 
-    def add(self, name: str, value, step=None, t: float | None = None) -> None:
+    def add(self, name: str, value, step=None, t: float | None = None, _from: str = "") -> None:
         v = _num(value)
         if step is not None and type(step) is not int:
             step = _step(step)
@@ -85,7 +85,7 @@ class Metrics:
                 clean = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                 if clean != name:
                     self._renamed[name] = clean
-                    return self.add(clean, value, step, t)
+                    return self.add(clean, value, step, t, _from)
             key = self._names[name] = json.dumps(name, ensure_ascii=False)
         s = self.summary.get(name)
         if s is None:
@@ -101,20 +101,22 @@ class Metrics:
                 s["step"] = step
         if self.file is not None:
             line = (f'{{"name":{key},"value":{_json_num(v)},'
-                    f'"step":{"null" if step is None else step},"time":{t:.3f}}}\n')
+                    f'"step":{"null" if step is None else step},"time":{t:.3f}{_from}}}\n')
             if self._batch is None:
                 self.file.write(line)
             else:
                 self._batch.append(line)
 
-    def add_many(self, points, t: float) -> None:
+    def add_many(self, points, t: float, from_text: bool = False) -> None:
         """Several ``(name, value, step)`` points at one time, handed to the OS in one write
-        (``runlog run`` reading a block of output); a bad point is skipped."""
+        (``runlog run`` reading a block of output); a bad point is skipped. ``from_text``:
+        read from plain output (see ``read_points``)."""
         self._batch = []
+        origin = ',"from":"text"' if from_text else ""
         try:
             for name, value, step in points:
                 try:
-                    self.add(name, value, step, t)
+                    self.add(name, value, step, t, origin)
                 except (TypeError, ValueError, OverflowError):
                     continue
         finally:
@@ -128,7 +130,12 @@ class Metrics:
 
 
 def read_points(run_dir: str) -> list[dict]:
-    """All metric points of a run; a torn last line (after a hard kill) is skipped."""
+    """All metric points of a run; a torn last line (after a hard kill) is skipped.
+
+    Explicit beats guessed: a point read from the program's plain output
+    (``"from": "text"``) is left out when the program recorded the same name
+    itself (a JSON metric line, ``run.metric``) — it printed what it recorded.
+    """
     points = []
     try:
         with open(os.path.join(run_dir, METRICS), encoding="utf-8", errors="replace") as f:
@@ -139,7 +146,16 @@ def read_points(run_dir: str) -> list[dict]:
                     continue
     except OSError:
         pass
+    if any(p.get("from") == "text" for p in points if isinstance(p, dict)):
+        points = explicit_over_text(points)
     return points
+
+
+def explicit_over_text(points: list) -> list:
+    """The points without those read from text whose name was also recorded explicitly."""
+    explicit = {p.get("name") for p in points if isinstance(p, dict) and p.get("from") != "text"}
+    return [p for p in points
+            if not (isinstance(p, dict) and p.get("from") == "text" and p.get("name") in explicit)]
 
 
 def summarize(points) -> dict[str, dict]:
