@@ -20,7 +20,6 @@ import os
 import sys
 
 from . import patches as patches_mod
-from .folder import handoff
 from .folder.layout import RunFolder, log_root, rank_log
 
 ENV_DIR = "RUNLOG_RUN_DIR"
@@ -138,6 +137,8 @@ def hand_over_args(run_dir: str, args: dict, given, claim: bool, secret_opts=Non
 
     masked = mask_args(jsonable(args))
     try:
+        from .folder import handoff  # json: loaded when a parse is handed over, not at boot
+
         ok = handoff.write_args(run_dir, masked, given, note.stashed(),
                                 sys.argv[0] if sys.argv else None, claim, secret_opts, sources)
     except OSError:
@@ -227,6 +228,8 @@ def join(args, note, levelno: int, console: bool, rank_: int | None):
     if note:
         log.line("RUNLOG", f"note: {note}")
         try:
+            from .folder import handoff
+
             handoff.write_note(run_dir, str(note))
         except OSError:
             pass

@@ -105,3 +105,24 @@ def test_clean_matches_the_line_by_line_rule():
     lines = ["plain", "a\rb", "text\r", "\x1b[1mbold\x1b[0m\rnext", "   \rkept?", "x\r\r"]
     body = "\n".join(lines).encode()
     assert clean(body).decode().split("\n") == [last_state(ln) for ln in lines]
+
+
+def test_the_quick_reading_of_runlog_run_agrees_with_the_parser():
+    # `runlog run`'s plain command lines skip argparse (start-up cost); the parser is the judge
+    from runlog.cli import _quick_run, make_parser
+
+    lines = [
+        ["run", "--", "python", "train.py", "--lr", "0.1"],
+        ["--dir", "out", "run", "--note", "why", "--tag", "a", "--tag=b", "--name=n", "--no-git",
+         "--", "make", "train"],
+        ["run", "--metric-regex", r"top1=Acc@1 ([\d.]+)", "--no-text-metrics", "--", "sh", "x.sh"],
+        ["run", "--note=", "--", "true", "--note", "inner"],
+    ]
+    for argv in lines:
+        quick = vars(_quick_run(argv))
+        full = vars(make_parser().parse_args(argv))
+        assert {k: quick[k] for k in full if k != "command"} == {k: v for k, v in full.items()
+                                                                 if k != "command"}, argv
+    for argv in (["run", "--no-g", "--", "true"], ["run", "--note", "-x", "--", "true"],
+                 ["run", "python", "x.py"], ["run", "-h"], ["ls"], ["--dir=x", "run", "--", "true"]):
+        assert _quick_run(argv) is None, argv

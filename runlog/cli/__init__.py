@@ -7,7 +7,6 @@ exit 1; anything else is a bug and shows its traceback.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -194,7 +193,7 @@ def _add_run(sub) -> None:
     p.add_argument("--no-text-metrics", action="store_true",
                    help="take metrics only from JSON metric lines, not from plain output "
                         "such as 'loss: 0.31' or a progress bar's loss=0.31")
-    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND...")
+    p.add_argument("cmd", nargs="...", metavar="-- COMMAND...")
     p.set_defaults(func=_cmd_run)
 
 
@@ -243,7 +242,7 @@ def _add_sweep(sub) -> None:
     p.add_argument("--name", help="the sweep's (and Optuna study's) name")
     p.add_argument("--note", help="a note for every trial")
     p.add_argument("--tag", action="append", default=[], metavar="T", help="a tag for every trial")
-    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND...")
+    p.add_argument("cmd", nargs="...", metavar="-- COMMAND...")
     p.set_defaults(func=_cmd_sweep)
 
 
@@ -321,6 +320,8 @@ COMMANDS = (_add_tail, _add_ls, _add_show, _add_report, _add_note, _add_diff, _a
 def make_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole parser, or with ``only`` just the one command's (a command's start-up
     does not pay for building eleven subparsers: `runlog run` is on a sweep's every trial)."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog=PROG, description="Follow, list, show, compare and annotate recorded runs.")
     parser.add_argument("--dir", metavar="DIR",
@@ -358,9 +359,60 @@ def _version() -> str:
     return __version__
 
 
+class _Args:
+    """The parsed words of a plain ``runlog run`` command line (see ``_quick_run``)."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+_RUN_VALUES = {"--note": "note", "--name": "name", "--tag": "tag", "--metric-regex": "metric_regex"}
+_RUN_FLAGS = {"--no-git": "no_git", "--no-text-metrics": "no_text_metrics"}
+
+
+def _quick_run(argv: list[str]):
+    """``[--dir DIR] run [OPTIONS] -- COMMAND...`` in its plain spellings, read without
+    argparse (whose import, formatter and locale lookups are a good part of a sweep
+    trial's fixed cost). Anything else — help, an abbreviation, a value that looks like
+    an option, no ``--`` — returns None and goes to the real parser."""
+    a = _Args(dir=None, note=None, name=None, tag=[], metric_regex=[], no_git=False,
+              no_text_metrics=False, cmd=None, func=_cmd_run)
+    words = list(argv)
+    if words[:1] == ["--dir"] and len(words) > 1 and not words[1].startswith("-"):
+        a.dir, words = words[1], words[2:]
+    if words[:1] != ["run"]:
+        return None
+    i = 1
+    while i < len(words):
+        w = words[i]
+        if w == "--":
+            a.cmd = words[i:]
+            return a
+        key, eq, value = w.partition("=")
+        if key in _RUN_FLAGS and not eq:
+            setattr(a, _RUN_FLAGS[key], True)
+            i += 1
+            continue
+        if key not in _RUN_VALUES:
+            return None
+        if not eq:
+            if i + 1 >= len(words) or words[i + 1].startswith("-"):
+                return None
+            value, i = words[i + 1], i + 1
+        name = _RUN_VALUES[key]
+        if isinstance(getattr(a, name), list):
+            getattr(a, name).append(value)
+        else:
+            setattr(a, name, value)
+        i += 1
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser(_command_word(sys.argv[1:] if argv is None else argv))
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = _quick_run(words)
+    if args is None:
+        args = make_parser(_command_word(words)).parse_args(argv)
     if args.dir is None:
         args.dir = os.environ.get("RUNLOG_DIR") or "logs"
     forget_warnings()  # each command says once what it skipped (main() may run many times)
