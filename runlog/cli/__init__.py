@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from .common import CliError, forget_warnings
+
+if TYPE_CHECKING:
+    import argparse
 
 PROG = "runlog"
 
