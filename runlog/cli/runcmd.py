@@ -248,9 +248,9 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
         rec.finish(127, [])
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         raise CliError(f"could not start {cmd[0]}: {e.strerror or e}", code=127) from None
+    rec.start_git()  # a thread inherits the blocked signals: a Ctrl-C never lands on it
     rec.describe()
     sentinel = Sentinel()
-    rec.start_git()  # a thread inherits the blocked signals: a Ctrl-C never lands on it
     seen: list[int] = []
     try:
         pump(proc, rec, seen, sentinel)
