@@ -35,7 +35,10 @@ def clean(body: bytes) -> bytes:
     """Whole lines as run.log keeps them: valid UTF-8, no colours or cursor moves, a
     redrawn line at its final state. In bulk: a step per line only for lines with ``\\r``."""
     if not body.isascii():
-        body = body.decode("utf-8", "replace").encode()
+        try:
+            body.decode()  # valid UTF-8 (most output) is kept as it is
+        except UnicodeDecodeError:
+            body = body.decode("utf-8", "replace").encode()
     if b"\x1b" in body:  # a sequence never holds a newline: the whole block at once
         body = _ANSI.sub(b"", body)
     if b"\r" in body:
