@@ -75,13 +75,15 @@ _FLOAT = _Lazy(rb"\d\.\d")
 _TRAINING_WORDS = _Lazy(rb"step|Step|STEP|iter|Iter|ITER|epoch|Epoch|EPOCH|%\||it/s|s/it")
 
 
-def candidate_lines(body: bytes) -> list[bytes]:
-    """The lines of a block that may hold a metric by the built-in rule. Most output has
-    none, and is passed over by single-character searches (memchr) before any regex."""
+def candidate_lines(body: bytes, end: int | None = None) -> list[bytes]:
+    """The lines of ``body[:end]`` that may hold a metric by the built-in rule. Most output
+    has none, and is passed over by single-character searches (memchr) before any regex."""
     pairs = b"=" in body or (b":" in body and (b": " in body or b":\t" in body))
     training = b"." in body and _TRAINING_WORDS.search(body) is not None
     if not pairs and not training:
         return []
+    if end is not None and end < len(body):
+        body = body[:end]
     out = []
     for ln in body.split(b"\n"):
         if pairs and _COLON_NUM.search(ln) or training and b"." in ln and _FLOAT.search(ln):
@@ -210,10 +212,10 @@ class TextMetrics:
         self.custom = [Custom(r) for r in regexes]
         self.counts: dict[str, int] = {}
 
-    def scan(self, body: bytes) -> list[tuple[str, float | int, int]]:
-        """The points in a block of whole lines (cleaned, joined by newlines)."""
+    def scan(self, body: bytes, end: int | None = None) -> list[tuple[str, float | int, int]]:
+        """The points in a block of whole lines (cleaned, joined by newlines): ``body[:end]``."""
         if self.custom:
-            text = body.decode()
+            text = (body if end is None else body[:end]).decode()
             if not any(c.rx.search(text) for c in self.custom):
                 return []
             points = []
@@ -226,7 +228,7 @@ class TextMetrics:
                                    for n, v, s in found]
             return points
         points = []
-        for raw in candidate_lines(body):
+        for raw in candidate_lines(body, end):
             found, step = parse_line(raw.decode())
             points += [self._point(n, v, step) for n, v in found]
         return points

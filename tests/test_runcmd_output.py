@@ -81,22 +81,25 @@ class Sink:
         self.log = LogFile(str(path))
         self.blocks = []
 
-    def on_block(self, tag, body, t):
-        self.blocks.append((tag, body))
+    def on_block(self, tag, buf, end, t):
+        self.blocks.append((tag, buf[:end]))
 
 
 def test_lines_split_across_reads_and_a_line_longer_than_the_limit(tmp_path):
     sink = Sink(tmp_path / "run.log")
     s = Stream("OUT", sink.log, sink.on_block)
     s.pending.limit = 10  # a small limit, to see the cut without a 1 MiB line
-    for piece in (b"ab", b"c\nde", b"f\n", b"0123456789ABCDEF\nx", b"\r", b"y\nlast"):
+    for piece in (b"ab", b"c\nde", b"f\n", b"0123456789ABCDEF\nx", b"\r", b"y\nlast",
+                  b"\n1\n2\n3", b"\n", b"4\n5\n\n6"):
         s.feed(piece)
     s.close()
     sink.log.close()
-    text = [ln[32:] for ln in (tmp_path / "run.log").read_text().splitlines()]
-    assert text == ["abc", "def", "0123456789 … [6 more characters not kept]", "y", "last"]
+    text = [ln[32:] for ln in (tmp_path / "run.log").read_text().split("\n")]
+    assert text == ["abc", "def", "0123456789 … [6 more characters not kept]", "y", "last",
+                    "1", "2", "3", "4", "5", "", "6", ""]
     assert [b for _, b in sink.blocks] == [b"abc", b"def", b"0123456789 \xe2\x80\xa6 [6 more "
-                                           b"characters not kept]", b"y", b"last"]
+                                           b"characters not kept]", b"y", b"last\n1\n2", b"3",
+                                           b"4\n5\n", b"6"]
 
 
 def test_clean_matches_the_line_by_line_rule():

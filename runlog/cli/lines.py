@@ -49,8 +49,10 @@ def clean(body: bytes) -> bytes:
 class Stream:
     """Lines of one stream (``OUT`` or ``ERR``) for run.log, and for ``on_block``.
 
-    ``on_block(tag, body, t)`` gets the cleaned lines of each read joined by
-    newlines, ``tag`` being the stream's or ``ERROR`` for a traceback's lines.
+    ``on_block(tag, buf, end, t)`` gets the cleaned lines of each read joined
+    by newlines as ``buf[:end]`` (what follows in ``buf``, if anything, is a
+    newline and an unfinished line that is not theirs yet), ``tag`` being the
+    stream's or ``ERROR`` for a traceback's lines.
     """
 
     def __init__(self, tag: str, log: LogFile, on_block):
@@ -67,6 +69,13 @@ class Stream:
             lines = self.pending.feed(data)
             self._emit(b"\n".join(lines), time.time())
             return
+        if not self.pending and self._plain(data):  # the common case: nothing is copied
+            t = time.time()
+            self.log.write_lines(self.tag, data, last, t)
+            if last + 1 < len(data):
+                self.pending.feed(data[last + 1:])
+            self.on_block(self.tag, data, last, t)
+            return
         if self.pending:
             first = data.find(b"\n")
             self.pending.feed(data[:first])
@@ -77,12 +86,18 @@ class Stream:
             self.pending.feed(data[last + 1:])
         self._emit(body, time.time())
 
+    def _plain(self, data: bytes) -> bool:
+        """Lines that run.log keeps exactly as they came (no redraw, no colour, valid
+        ASCII, no traceback)."""
+        return (data.isascii() and b"\r" not in data and b"\x1b" not in data
+                and (self.errors is None or (not self.errors.state and TRACEBACK not in data)))
+
     def _emit(self, body: bytes, t: float) -> None:
         body = clean(body)
         errors = self.errors
         if errors is None or (not errors.state and TRACEBACK not in body):
             self.log.write_bytes(*self.log.block(self.tag, body, t))
-            self.on_block(self.tag, body, t)
+            self.on_block(self.tag, body, len(body), t)
             return
         # a traceback in this read: lines grouped by their tag, still one write
         groups: list[tuple[str, list[bytes]]] = []
@@ -96,7 +111,7 @@ class Stream:
         for tag, lines in groups:
             block = b"\n".join(lines)
             out += self.log.block(tag, block, t)
-            self.on_block(tag, block, t)
+            self.on_block(tag, block, len(block), t)
         self.log.write_bytes(b"".join(out))
 
     def close(self) -> None:

@@ -163,6 +163,14 @@ class LogFile(AppendFile):
         prefix = f"{self.stamp(t)}{head(tag)}".encode()
         return prefix, body.replace(b"\n", b"\n" + prefix), b"\n"
 
+    def write_lines(self, tag: str, data: bytes, end: int, t: float) -> None:
+        """The lines ``data[:end]`` (``data[end]`` is a newline; what follows it holds
+        none) in one write, each with the same prefix; ``data`` is not copied first."""
+        prefix = f"{self.stamp(t)}{head(tag)}".encode()
+        out = data.replace(b"\n", b"\n" + prefix)
+        keep = len(out) - len(prefix) - (len(data) - end - 1)  # through the last newline
+        self.write_bytes(prefix, memoryview(out)[:keep])
+
 
 # ---------------------------------------------------------------- reading from the end
 
