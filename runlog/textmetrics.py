@@ -75,15 +75,16 @@ _FLOAT = _Lazy(rb"\d\.\d")
 _TRAINING_WORDS = _Lazy(rb"step|Step|STEP|iter|Iter|ITER|epoch|Epoch|EPOCH|%\||it/s|s/it")
 
 
-def candidate_lines(body: bytes, end: int | None = None) -> list[bytes]:
-    """The lines of ``body[:end]`` that may hold a metric by the built-in rule. Most output
-    has none, and is passed over by single-character searches (memchr) before any regex."""
+def candidate_lines(body: bytes, start: int = 0, end: int | None = None) -> list[bytes]:
+    """The lines of ``body[start:end]`` that may hold a metric by the built-in rule. Most
+    output has none, and is passed over by single-character searches (memchr) before any
+    regex (they look at all of ``body``: a false alarm costs a look, never a point)."""
     pairs = b"=" in body or (b":" in body and (b": " in body or b":\t" in body))
     training = b"." in body and _TRAINING_WORDS.search(body) is not None
     if not pairs and not training:
         return []
-    if end is not None and end < len(body):
-        body = body[:end]
+    if start or (end is not None and end < len(body)):
+        body = body[start:end]
     out = []
     for ln in body.split(b"\n"):
         if pairs and _COLON_NUM.search(ln) or training and b"." in ln and _FLOAT.search(ln):
@@ -212,10 +213,11 @@ class TextMetrics:
         self.custom = [Custom(r) for r in regexes]
         self.counts: dict[str, int] = {}
 
-    def scan(self, body: bytes, end: int | None = None) -> list[tuple[str, float | int, int]]:
-        """The points in a block of whole lines (cleaned, joined by newlines): ``body[:end]``."""
+    def scan(self, body: bytes, start: int = 0,
+             end: int | None = None) -> list[tuple[str, float | int, int]]:
+        """The points in whole lines (cleaned, joined by newlines): ``body[start:end]``."""
         if self.custom:
-            text = (body if end is None else body[:end]).decode()
+            text = body[start:end].decode()
             if not any(c.rx.search(text) for c in self.custom):
                 return []
             points = []
@@ -228,7 +230,7 @@ class TextMetrics:
                                    for n, v, s in found]
             return points
         points = []
-        for raw in candidate_lines(body, end):
+        for raw in candidate_lines(body, start, end):
             found, step = parse_line(raw.decode())
             points += [self._point(n, v, step) for n, v in found]
         return points

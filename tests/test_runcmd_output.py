@@ -81,8 +81,8 @@ class Sink:
         self.log = LogFile(str(path))
         self.blocks = []
 
-    def on_block(self, tag, buf, end, t):
-        self.blocks.append((tag, buf[:end]))
+    def on_block(self, tag, buf, start, end, t):
+        self.blocks.append((tag, buf[start:end]))
 
 
 def test_lines_split_across_reads_and_a_line_longer_than_the_limit(tmp_path):
@@ -98,8 +98,8 @@ def test_lines_split_across_reads_and_a_line_longer_than_the_limit(tmp_path):
     assert text == ["abc", "def", "0123456789 … [6 more characters not kept]", "y", "last",
                     "1", "2", "3", "4", "5", "", "6", ""]
     assert [b for _, b in sink.blocks] == [b"abc", b"def", b"0123456789 \xe2\x80\xa6 [6 more "
-                                           b"characters not kept]", b"y", b"last\n1\n2", b"3",
-                                           b"4\n5\n", b"6"]
+                                           b"characters not kept]", b"y", b"last", b"1\n2",
+                                           b"3", b"4\n5\n", b"6"]
 
 
 def test_clean_matches_the_line_by_line_rule():

@@ -49,10 +49,11 @@ def clean(body: bytes) -> bytes:
 class Stream:
     """Lines of one stream (``OUT`` or ``ERR``) for run.log, and for ``on_block``.
 
-    ``on_block(tag, buf, end, t)`` gets the cleaned lines of each read joined
-    by newlines as ``buf[:end]`` (what follows in ``buf``, if anything, is a
-    newline and an unfinished line that is not theirs yet), ``tag`` being the
-    stream's or ``ERROR`` for a traceback's lines.
+    ``on_block(tag, buf, start, end, t)`` gets the cleaned lines of a read
+    joined by newlines as ``buf[start:end]`` (``buf`` is the read itself on the
+    common path: around those bytes are the end of a line already given and
+    the start of one not finished), ``tag`` being the stream's or ``ERROR`` for
+    a traceback's lines.
     """
 
     def __init__(self, tag: str, log: LogFile, on_block):
@@ -69,22 +70,25 @@ class Stream:
             lines = self.pending.feed(data)
             self._emit(b"\n".join(lines), time.time())
             return
-        if not self.pending and self._plain(data):  # the common case: nothing is copied
-            t = time.time()
-            self.log.write_lines(self.tag, data, last, t)
-            if last + 1 < len(data):
-                self.pending.feed(data[last + 1:])
-            self.on_block(self.tag, data, last, t)
-            return
+        head = None  # the line the last read left unfinished, finished by this one
+        start = 0
         if self.pending:
-            first = data.find(b"\n")
-            self.pending.feed(data[:first])
-            body = self.pending.take() + data[first:last]
+            start = data.find(b"\n") + 1
+            self.pending.feed(data[:start - 1])
+            head = self.pending.take()
+        if self._plain(data) and (head is None or self._plain(head)):
+            # the common case: the read's lines go to run.log without a copy of the read
+            t = time.time()
+            self.log.write_lines(self.tag, data, start, last, t, head)
+            if head is not None:
+                self.on_block(self.tag, head, 0, len(head), t)
+            if start <= last:
+                self.on_block(self.tag, data, start, last, t)
         else:
-            body = data[:last]
+            body = data[:last] if head is None else head + data[start - 1:last]
+            self._emit(body, time.time())
         if last + 1 < len(data):
             self.pending.feed(data[last + 1:])
-        self._emit(body, time.time())
 
     def _plain(self, data: bytes) -> bool:
         """Lines that run.log keeps exactly as they came (no redraw, no colour, valid
@@ -97,7 +101,7 @@ class Stream:
         errors = self.errors
         if errors is None or (not errors.state and TRACEBACK not in body):
             self.log.write_bytes(*self.log.block(self.tag, body, t))
-            self.on_block(self.tag, body, len(body), t)
+            self.on_block(self.tag, body, 0, len(body), t)
             return
         # a traceback in this read: lines grouped by their tag, still one write
         groups: list[tuple[str, list[bytes]]] = []
@@ -111,7 +115,7 @@ class Stream:
         for tag, lines in groups:
             block = b"\n".join(lines)
             out += self.log.block(tag, block, t)
-            self.on_block(tag, block, len(block), t)
+            self.on_block(tag, block, 0, len(block), t)
         self.log.write_bytes(b"".join(out))
 
     def close(self) -> None:

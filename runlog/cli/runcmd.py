@@ -169,14 +169,14 @@ class Recorder:
         a thread inherits the mask, so a Ctrl-C can never land on it."""
         self.life.start_code_state(self.git)
 
-    def on_block(self, tag: str, buf: bytes, end: int, t: float) -> None:
-        """Lines the program wrote (cleaned, joined by newlines: ``buf[:end]``): the stderr
-        tail for the outcome, and the metrics among them."""
+    def on_block(self, tag: str, buf: bytes, start: int, end: int, t: float) -> None:
+        """Lines the program wrote (cleaned, joined by newlines: ``buf[start:end]``): the
+        stderr tail for the outcome, and the metrics among them."""
         if tag != OUT:
-            tail = buf[max(0, end - 65536):end].rsplit(b"\n", 12)[-12:]
+            tail = buf[max(start, end - 65536):end].rsplit(b"\n", 12)[-12:]
             self.stderr_tail.extend(ln.decode("utf-8", "replace") for ln in tail)
         if b"{" in buf and b'"metric"' in buf:
-            body = buf[:end] if end < len(buf) else buf
+            body = buf[start:end] if (start, end) != (0, len(buf)) else buf
             found = []
             for m in _JSON_LINE.finditer(body):
                 try:
@@ -187,7 +187,7 @@ class Recorder:
                     found.append((obj["metric"], obj["value"], obj.get("step")))
             self.metrics.add_many(found, t)
         if self.text is not None and tag != "ERROR":  # never from a traceback
-            self.metrics.add_many(self.text.scan(buf, end), t, from_text=True)
+            self.metrics.add_many(self.text.scan(buf, start, end), t, from_text=True)
 
     def finish(self, returncode: int, signals_seen: list[int]) -> tuple[str, int]:
         outcome = Outcome()

@@ -163,13 +163,22 @@ class LogFile(AppendFile):
         prefix = f"{self.stamp(t)}{head(tag)}".encode()
         return prefix, body.replace(b"\n", b"\n" + prefix), b"\n"
 
-    def write_lines(self, tag: str, data: bytes, end: int, t: float) -> None:
-        """The lines ``data[:end]`` (``data[end]`` is a newline; what follows it holds
-        none) in one write, each with the same prefix; ``data`` is not copied first."""
+    def write_lines(self, tag: str, data: bytes, start: int, end: int, t: float,
+                    first: bytes | None = None) -> None:
+        """In one write, each with the same prefix: the line ``first`` (if given) and the
+        lines ``data[start:end]`` (``data[end]`` is a newline, and so is ``data[start - 1]``
+        when ``start``), without copying ``data`` first."""
         prefix = f"{self.stamp(t)}{head(tag)}".encode()
         out = data.replace(b"\n", b"\n" + prefix)
         keep = len(out) - len(prefix) - (len(data) - end - 1)  # through the last newline
-        self.write_bytes(prefix, memoryview(out)[:keep])
+        parts = [] if first is None else [prefix, first, b"\n"]
+        if start <= end:  # data holds lines of its own (an empty one between two newlines)
+            if start:
+                parts.append(memoryview(out)[start:keep])  # from the prefix after data[start-1]
+            else:
+                parts += [prefix, memoryview(out)[:keep]]
+        if parts:
+            self.write_bytes(*parts)
 
 
 # ---------------------------------------------------------------- reading from the end
