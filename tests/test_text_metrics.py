@@ -267,3 +267,24 @@ def test_a_step_counts_per_name_and_blocks_without_candidates_cost_no_lines():
     assert tm.scan(b"x" * 100_000 + b"\nLINE\nLINE") == []
     assert tm.scan(b"loss: 0.5\nacc: 0.7\nloss: 0.4") == [("loss", 0.5, 0), ("acc", 0.7, 0),
                                                           ("loss", 0.4, 1)]
+
+
+def test_a_metric_line_split_across_reads_is_read_once_whole(tmp_path):
+    # reads land mid-line: the line a read finishes is scanned whole, and only once
+    from runlog.cli.lines import Stream
+    from runlog.folder.logfile import LogFile
+
+    tm = TextMetrics()
+    got = []
+    s = Stream("OUT", LogFile(str(tmp_path / "run.log")),
+               lambda tag, buf, start, end, t: got.extend(tm.scan(buf, start, end)))
+    for piece in (b"step 1 lo", b"ss 0.5\nstep 2 loss 0.4\nacc", b"uracy: 0.9", b"1\nscore: 0.", b"7"):
+        s.feed(piece)
+    s.close()
+    assert got == [("loss", 0.5, 1), ("loss", 0.4, 2), ("accuracy", 0.91, 0), ("score", 0.7, 0)]
+
+
+def test_metric_regex_with_a_step_group():
+    tm = TextMetrics([r"\[(?P<step>\d+)\] (?P<name>\w+)=(?P<value>[\d.]+)"])
+    assert tm.scan(b"[7] bleu=31.2\n[8] bleu=32.5 chrf=0.61\nbleu=1.5") == [
+        ("bleu", 31.2, 7), ("bleu", 32.5, 8)]
