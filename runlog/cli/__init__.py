@@ -184,8 +184,10 @@ def _add_run(sub) -> None:
     p = sub.add_parser("run", help="record any command, in any language",
                        description="Run COMMAND as a recorded run: its output passes through and "
                                    "into run.log, JSON lines like {\"metric\": \"acc\", "
-                                   "\"value\": 0.91} become metrics, and its exit code is "
-                                   "returned. Put the command after --.")
+                                   "\"value\": 0.91} become metrics, and so do plain ones like "
+                                   "'score: 0.97' or a progress bar's loss=0.31 (README: Metrics "
+                                   "from plain output); its exit code is returned. Put the "
+                                   "command after --.")
     p.add_argument("--note", help="why this run exists")
     p.add_argument("--name", help="a word for the run id")
     p.add_argument("--tag", action="append", default=[], metavar="T", help="a tag (repeatable)")
