@@ -4,12 +4,13 @@ The rule (README, "Metrics from plain output") is conservative on purpose: a
 value is taken only where a person reading the line would call it a metric.
 
 - ``name: number`` (a space after the colon) and ``name=number`` pairs, where
-  the number is a float (a decimal point, an exponent, nan or inf). An integer
-  (``port: 8080``, ``seed=42``, ``batch_size: 32``) is a setting or a count,
-  not a metric — except on a *training line*.
+  the number is a float (a decimal point, an exponent, nan or inf) and the name
+  is called like a metric (``METRIC_WORDS``: ``val_acc``, ``score``, ``top1_err``).
+  A printed config (``lr: 0.001``) or an integer (``port: 8080``, ``seed=42``)
+  is not a metric — except on a *training line*.
 - A training line names its step (``step 12``, ``iter 12``, ``Epoch 3/10``,
   ``global_step=12``) or is a progress bar (``45%|``, ``| 45/100 [``): there,
-  integer values count too, and so do ``name float`` pairs (``loss 0.31``);
+  any name and integer values count too, and so do ``name float`` pairs (``loss 0.31``);
   ``train``/``val``/``test``/``eval`` before a name joins it (``val loss 0.2``
   is ``val_loss``).
 - A one-line dict that has a ``loss``-ish, ``epoch`` or ``step`` key (the
@@ -41,10 +42,12 @@ class _Lazy:
         self._args = args
 
     def __getattr__(self, name: str):
-        rx = re.compile(*self._args)
-        for attr in ("search", "finditer", "sub", "match"):
-            setattr(self, attr, getattr(rx, attr))  # found directly from now on
-        return getattr(rx, name)
+        rx = self.__dict__.get("_rx")
+        if rx is None:
+            rx = self._rx = re.compile(*self._args)
+        value = getattr(rx, name)
+        setattr(self, name, value)  # found directly from now on
+        return value
 
 
 _NUM = r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|[-+]?(?i:nan|inf)\b"
@@ -68,6 +71,22 @@ NEVER = frozenset({
     "workers", "nodes", "node", "job", "job_id", "task", "pages", "page", "total", "of",
 })
 STEP_WORDS = frozenset(_STEP_RANK)
+# what a metric is called, as a word of its name (val_acc, eval/f1, trainLoss, top1_err);
+# outside a training line only such names count: a printed config (lr: 0.001) is no metric
+METRIC_WORDS = frozenset({
+    "loss", "acc", "accuracy", "score", "f1", "auc", "roc", "precision", "recall", "error",
+    "err", "mse", "mae", "rmse", "mape", "bleu", "rouge", "chrf", "meteor", "perplexity",
+    "ppl", "iou", "miou", "map", "top1", "top5", "reward", "return", "psnr", "ssim", "wer",
+    "cer", "dice", "r2", "fid", "nll", "elbo", "bpd", "bpc", "logloss", "metric", "corr",
+    "pearson", "spearman", "mcc", "kappa", "ndcg", "mrr", "hit", "hits",
+})
+_WORD_SPLIT = _Lazy(r"[_./-]+")
+
+
+def looks_like_metric(name: str) -> bool:
+    """Whether a (lower-case) name is called like a metric."""
+    return any(w in METRIC_WORDS or w.endswith(("loss", "acc", "accuracy", "error", "score"))
+               for w in _WORD_SPLIT.split(name))
 # where a metric may be, found by C loops before any Python step: a colon + space or an
 # equals sign before a number; on a training line (a step word or a bar), a float
 _COLON_NUM = _Lazy(rb"(?::[ \t]+|=[ \t]*)[-+.]?[\dnNiI]")
@@ -152,8 +171,8 @@ def parse_line(line: str) -> tuple[list[tuple[str, float | int]], int | None]:
         spaced = "=" not in sep and ":" not in sep
         if not _is_float(value) and (spaced or not training):
             continue  # an integer is a metric only as name=N / name: N on a training line
-        if spaced and not training:
-            continue
+        if not training and (spaced or not looks_like_metric(lower)):
+            continue  # outside training lines, only names a metric goes by (not lr: 0.001)
         st = m.start()
         if st > 2 and s[st - 1] == " ":  # "val loss 0.2" is val_loss
             word = s[s.rfind(" ", 0, st - 1) + 1:st - 1]

@@ -155,6 +155,8 @@ def test_what_is_not_a_metric(tmp_path):
         print("Running on http://127.0.0.1:7860 and http://localhost:8080/ (port: 8080)")
         print("torch: 2.1.0, Python 3.11.7, CUDA: 12.1.105")
         print("seed=42 epochs: 10 batch_size: 32 workers=4")
+        print("lr: 0.001"); print("weight_decay: 0.01"); print("dropout: 0.1")  # a config printed as YAML
+        print("throughput: 1234.5 samples/s, temperature=0.7")
         print(argparse.Namespace(lr=0.1, momentum=0.9))
         print("python train.py --lr=0.3 --wd=0.01")
         print("ETA: 0:01:02, 45% done, 3.2s elapsed, 9.50it/s")
@@ -253,6 +255,11 @@ def test_explicit_metrics_beat_guessed_ones(tmp_path):
      ([("train_loss", 0.123)], 3)),
     ("global_step=7 grad_norm=nan", ([("grad_norm", float("nan"))], 7)),
     ("tokens: 1,234.5", ([], None)),
+    ("lr: 0.001", ([], None)),
+    ("Keras: 1875/1875 [====] - 3s 1ms/step - loss: 0.2565 - accuracy: 0.9261",
+     ([("loss", 0.2565), ("accuracy", 0.9261)], None)),
+    ("top1_err=0.231 trainLoss=0.5 eval/f1=0.8 momentum=0.9",
+     ([("top1_err", 0.231), ("trainLoss", 0.5), ("eval/f1", 0.8)], None)),
     ("version: 1.2.3", ([], None)),
     ('  File "train.py", line 12, in <module>', ([], None)),
     ("Adam(lr=0.001, betas=0.9)", ([], None)),
