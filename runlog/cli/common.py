@@ -48,6 +48,14 @@ def all_runs(root: str) -> list[dict]:
     return index.sorted_runs(root, warn=warn)
 
 
+def stream_runs(root: str, found: tuple[list[str], list[str]] | None = None,
+                want: int | None = None):
+    """Every run's summary, newest first, one at a time (memory does not grow with the history).
+    ``found``: the log directory's folders (``index.folders``), when listed already."""
+    check_root(root)
+    return index.stream(root, warn=warn, found=found, want=want)
+
+
 def newest_runs(root: str, n: int) -> list[dict]:
     check_root(root)
     return index.newest(root, n, warn=warn)

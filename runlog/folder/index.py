@@ -5,7 +5,7 @@ holds the index: one JSON line per run event (started, finished, noted),
 appended with a single write, so that listing 10,000 runs reads one file
 instead of 10,000. The index is only a cache: a run folder it does not know is
 read directly, an index entry whose folder is gone is dropped, and lines it
-cannot parse are skipped.
+cannot parse are skipped. Reading many runs is ``listing.py``'s; it streams.
 
 Index lines are ``record.summary()`` of the run at that event, or
 ``{"id": ID, "notes_added": TEXT}`` when a note was added; the newest line of
@@ -18,9 +18,12 @@ import json
 import os
 import time
 from collections.abc import Iterator  # not typing: its import costs 2 ms
+from itertools import islice
 
 from . import record as _record
 from .layout import LogDir, RunFolder, is_run_name
+from .listing import lines_backwards, lost_summary, merge, read_run, stream
+from .listing import folders, newest_first_key, run_ids  # noqa: F401  (callers find them here)
 
 
 def new_run_dir(root: str, name: str | None = None, now: float | None = None) -> tuple[str, str]:
@@ -86,19 +89,9 @@ def append_note(root: str, run_id: str, block: str) -> None:
 # ---------------------------------------------------------------- reading
 
 
-def _merge(old: dict | None, entry: dict) -> dict:
-    added = entry.pop("notes_added", None)
-    if old is None:
-        old = entry
-    else:
-        old.update(entry)
-    if isinstance(added, str):
-        old["notes"] = (old.get("notes") or "") + added
-    return old
-
-
 def read(root: str, warn=None) -> dict[str, dict]:
-    """The newest index entry of every run, merged over its older ones."""
+    """The newest index entry of every run, merged over its older ones (the whole index
+    in memory: for a one-off pass, never for listing; ``stream`` lists)."""
     entries: dict[str, dict] = {}
     try:
         with open(LogDir(root).index, "rb") as f:
@@ -124,164 +117,26 @@ def read(root: str, warn=None) -> dict[str, dict]:
             entries.pop(entry["id"], None)
             continue
         run_id = entry["id"]
-        entries[run_id] = _merge(entries.get(run_id), _record.from_index(entry))
+        entries[run_id] = merge(entries.get(run_id), _record.from_index(entry))
     if bad and warn is not None:
         warn(f"{LogDir(root).index}: {bad} line{'s' if bad != 1 else ''} of the wrong shape "
              "skipped (the run folders are read instead)")
     return entries
 
 
-def run_ids(root: str) -> list[str]:
-    """Names of the folders in the log directory that may hold a run."""
-    try:
-        it = os.scandir(root)
-    except OSError:
-        return []
-    ids = []
-    with it:
-        for e in it:
-            try:
-                if is_run_name(e.name) and e.is_dir():
-                    ids.append(e.name)
-            except OSError:
-                continue
-    return ids
-
-
-def read_run(root: str, run_id: str, warn=None) -> dict | None:
-    """A run folder's full record, with ``dir``; None (with a warning for what looks
-    like a broken run) when it has none."""
-    folder = LogDir(root).run(run_id)
-    try:
-        rec = _record.read(folder.path)
-    except _record.RecordError as e:
-        if warn is not None and os.path.exists(folder.log):
-            warn(str(e))
-        return None
-    rec["dir"] = folder.path
-    return rec
-
-
-def lost_summary(root: str, run_id: str) -> dict | None:
-    """A run killed while it started, before its first run.json: its run.log says it began.
-
-    Shown as lost, with what its log holds; a folder whose log runlog did not
-    start is not a run.
-    """
-    from .logfile import started_line
-
-    folder = LogDir(root).run(run_id)
-    started = started_line(folder.log, run_id)
-    if started is None or os.path.exists(folder.record):
-        return None
-    rec = _record.upgrade({"id": run_id, "status": "running", "started_at": started[0],
-                           "command_line": started[1]})
-    out = _record.summary(rec)
-    out["dir"] = folder.path
-    out["shown_status"] = "lost"
-    return out
-
-
-def _summary_of(root: str, run_id: str, entry: dict | None, warn) -> dict | None:
-    rec = read_run(root, run_id, None)
-    if rec is None:
-        lost = lost_summary(root, run_id)
-        if lost is None:
-            read_run(root, run_id, warn)  # say once what is wrong with it
-        return lost
-    out = _record.summary(rec)
-    out["dir"] = rec["dir"]
-    if entry is not None and entry.get("notes"):
-        out["notes"] = entry["notes"]
-    return out
-
-
 def summaries(root: str, warn=None) -> Iterator[dict]:
-    """Every run in the log directory as its summary (with ``dir``), unordered.
-
-    Index entries are used as they are, except a ``running`` one, which is read
-    again from its folder (it may have finished after a hard kill left the index
-    behind), and one without a status (only notes). Folders the index lacks are
-    read from run.json; ones that are not runs are skipped.
-    """
-    index = read(root, warn)
-    for run_id in run_ids(root):
-        entry = index.get(run_id)
-        status = entry.get("status") if entry is not None else None
-        if status is not None and status != "running":
-            entry.setdefault("dir", os.path.join(root, run_id))
-            yield _record.complete(entry)
-            continue
-        out = _summary_of(root, run_id, entry, warn)
-        if out is not None:
-            yield out
-
-
-def newest_first_key(r: dict) -> tuple:
-    """Start time, then the id with its collision number compared as a number (-9 < -10)."""
-    run_id = r["id"]
-    base, _, n = run_id.rpartition("-")
-    if len(base) >= 15 and n.isdigit():
-        return (str(r.get("started_at") or ""), base, int(n))
-    return (str(r.get("started_at") or ""), run_id, 1)
+    """Every run in the log directory as its summary (with ``dir``), newest first."""
+    return stream(root, warn)
 
 
 def sorted_runs(root: str, warn=None) -> list[dict]:
-    """All runs' summaries, newest first (by start time, then id)."""
-    runs = list(summaries(root, warn=warn))
-    runs.sort(key=newest_first_key, reverse=True)
-    return runs
+    """All runs' summaries, newest first (by start time, then id), as a list."""
+    return list(stream(root, warn))
 
 
 def newest(root: str, n: int, warn=None) -> list[dict]:
-    """The newest ``n`` runs' summaries, reading only the end of the index.
-
-    Run ids start with their start time, so the newest ids are known from the
-    folder names alone; their entries are near the end of the index. Lines are
-    read backwards until each wanted run has its latest status line.
-    """
-    ids = sorted(run_ids(root), key=lambda i: (i[:15], i), reverse=True)
-    wanted = ids[: n * 2 + 10]  # spare ones: a broken folder is skipped, not counted
-    need = set(wanted)
-    lines: dict[str, list[dict]] = {}
-    for raw in lines_backwards(LogDir(root).index):
-        if not need:
-            break
-        try:
-            entry = json.loads(raw)
-            run_id = entry["id"]
-        except (ValueError, KeyError, TypeError, RecursionError):
-            continue
-        if not isinstance(run_id, str) or not _record.summary_ok(entry):
-            continue
-        if run_id in need:
-            lines.setdefault(run_id, []).append(entry)
-            if "status" in entry:
-                need.discard(run_id)
-    out: list[dict] = []
-    full_at = None  # the start second of the n-th run: later ones of that second may be newer
-    for run_id in wanted:
-        if full_at is not None and run_id[:15] != full_at:
-            break
-        got = lines.get(run_id)
-        merged = None
-        if got:
-            for e in reversed(got):  # oldest first, newer values win
-                merged = _merge(merged, _record.from_index(e))
-        if merged is not None and merged.get("status") not in (None, "running"):
-            _record.complete(merged)
-            merged.setdefault("dir", os.path.join(root, run_id))
-            out.append(merged)
-        else:  # not in the index, or still running: the folder is the truth
-            s = _summary_of(root, run_id, merged, warn)
-            if s is None:
-                continue
-            out.append(s)
-        if len(out) == n:
-            full_at = run_id[:15]
-    # ids of the same second ("-2" … "-10", names) do not sort by time: order as sorted_runs does
-    out.sort(key=newest_first_key, reverse=True)
-    return out[:n]
+    """The newest ``n`` runs' summaries, reading only as much of the index's end as they need."""
+    return list(islice(stream(root, warn, want=n), n)) if n > 0 else []
 
 
 def previous(root: str, script_path: str | None, before: str, exclude: str,
@@ -315,7 +170,7 @@ def _scan_previous(root: str, script_path: str, before: str, exclude: str) -> di
     # the path as this runlog writes it, and as an ASCII-only JSON writer would
     needles = {json.dumps(script_path, ensure_ascii=False).encode("utf-8", "surrogateescape"),
                json.dumps(script_path).encode("ascii")}
-    for line in lines_backwards(LogDir(root).index):
+    for _, line in lines_backwards(LogDir(root).index):
         if b'"finished"' not in line or not any(n in line for n in needles):
             continue
         try:
@@ -327,26 +182,6 @@ def _scan_previous(root: str, script_path: str, before: str, exclude: str) -> di
                 and str(entry.get("started_at")) <= before):
             return _record.from_index(entry)
     return None
-
-
-def lines_backwards(path: str, block: int = 65536) -> Iterator[bytes]:
-    """The lines of a file, last first, read in blocks from its end."""
-    try:
-        f = open(path, "rb")
-    except OSError:
-        return
-    with f:
-        pos = f.seek(0, os.SEEK_END)
-        rest = b""
-        while pos > 0:
-            step = min(block, pos)
-            pos -= step
-            f.seek(pos)
-            lines = (f.read(step) + rest).split(b"\n")
-            rest = lines.pop(0)
-            yield from reversed(lines)
-        if rest:
-            yield rest
 
 
 # ---------------------------------------------------------------- resolving RUN
