@@ -470,3 +470,62 @@ def test_journal_into_a_fifo_leaves_it_a_fifo(history, capsys):
     reader.join(timeout=60)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert got and got[0].startswith(b"<!") and not list(d.glob("pipe.*.tmp"))
+
+
+def _journal_ids(path: Path) -> list[str]:
+    raw = re.search(r'<script type="application/json" id="data">(.*?)</script>', path.read_text(),
+                    re.S).group(1)
+    return [r["id"] for r in json.loads(raw)["runs"]]
+
+
+def test_journal_takes_the_newest_runs_unless_told(history, capsys, monkeypatch, tmp_path):
+    from runlog.cli import journal as journal_mod
+
+    d, logs, ids = history
+    out = tmp_path / "j.html"
+    monkeypatch.setattr(journal_mod, "NEWEST", 2)  # the default (500), made small
+    assert cli(["--dir", str(logs), "journal", "-o", str(out)]) == 0
+    assert _journal_ids(out) == ids[::-1][:2]
+    assert "the newest 2 runs" in capsys.readouterr().err
+    assert cli(["--dir", str(logs), "journal", "-o", str(out), "--all"]) == 0
+    assert _journal_ids(out) == ids[::-1]
+    assert cli(["--dir", str(logs), "journal", "-o", str(out), "-n", "3"]) == 0
+    assert _journal_ids(out) == ids[::-1][:3]
+    # --since: runs started at or after a time; a date in the future leaves none
+    assert cli(["--dir", str(logs), "journal", "-o", str(out), "--since", "2001-01-01"]) == 0
+    assert _journal_ids(out) == ids[::-1]
+    assert cli(["--dir", str(logs), "journal", "-o", str(out), "--since", "2999-01-01"]) == 0
+    assert _journal_ids(out) == []
+    assert cli(["--dir", str(logs), "journal", "-o", str(out), "--since", "1h"]) == 0
+    assert _journal_ids(out) == ids[::-1]  # made minutes ago
+    capsys.readouterr()
+    assert cli(["--dir", str(logs), "journal", "--since", "yesterday-ish"]) == 1
+    assert capsys.readouterr().err.startswith("runlog: error: --since 'yesterday-ish'")
+
+
+def test_a_long_curve_is_downsampled_as_it_is_read(tmp_path):
+    """A million points cost a read, not a list: the curve never holds more than 2 x POINTS."""
+    from runlog.cli.journal import POINTS, Curve, curves
+
+    c = Curve()
+    for i in range(100_000):
+        c.add(i)
+        assert len(c.kept) < 2 * POINTS
+    got = c.items()
+    assert got[0] == 0 and got[-1] == 99_999 and got == sorted(got)
+    gaps = {b - a for a, b in zip(got, got[1:-1])}
+    assert len(gaps) == 1  # evenly spaced (the last point may come sooner)
+
+    run = tmp_path / "20260101-000000"
+    run.mkdir()
+    with open(run / "metrics.jsonl", "w") as f:
+        for s in range(20_000):
+            f.write(f'{{"name":"loss","value":{1 / (s + 1)},"step":{s},"time":0}}\n')
+            if s % 2:
+                f.write(f'{{"value": {s}, "name": "odd", "step": {s}}}\n')  # another writer's order
+        f.write('{"name":"loss","value":NaN,"step":20000,"time":0}\n{"name":"loss","val')
+    got = curves(str(run))
+    assert set(got) == {"loss", "odd"}
+    assert len(got["loss"]) == POINTS and got["loss"][0] == [0, 1.0]
+    assert got["loss"][-1] == [19_999, round(1 / 20_000, 6)]  # NaN and the torn line are no points
+    assert len(got["odd"]) == POINTS and got["odd"][-1] == [19_999, 19_999]

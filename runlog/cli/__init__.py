@@ -269,7 +269,11 @@ def _add_journal(sub) -> None:
                                    "previous run, and a compare view.")
     p.add_argument("-o", "--output", metavar="FILE", help="where to write it "
                    "(default: journal.html in the log directory)")
-    p.add_argument("-n", type=int, metavar="N", help="only the newest N runs")
+    p.add_argument("-n", type=int, metavar="N",
+                   help="the newest N runs (default 500)")
+    p.add_argument("--all", action="store_true", help="every run")
+    p.add_argument("--since", metavar="WHEN",
+                   help="runs started since a date (2026-11-01) or within an age (12h, 7d)")
     p.add_argument("--open", action="store_true", help="open it in the browser")
     p.set_defaults(func=_cmd_journal)
 
@@ -277,7 +281,7 @@ def _add_journal(sub) -> None:
 def _cmd_journal(a) -> int:
     from .journal import journal
 
-    return journal(a.dir, a.output, open_it=a.open, limit=a.n)
+    return journal(a.dir, a.output, open_it=a.open, limit=a.n, every=a.all, since=a.since)
 
 
 def _add_plot(sub) -> None:

@@ -15,21 +15,24 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
+from collections.abc import Iterator
 from importlib import resources
+from itertools import islice, takewhile
 
 from ..fmt import error_text, flatten, fmt_duration, fmt_num, fmt_value, status_text
 from ..folder import notes, record
 from ..folder.layout import LogDir, RunFolder
 from ..folder.logfile import last_lines
-from ..folder.metrics import read_points
 from ..folder.trials import sweep_of
 from ..report import arg_changes
-from .common import all_runs, folder, out, settled, shown_status
+from .common import CliError, check_root, folder, out, settled, shown_status, stream_runs
 
 POINTS = 80  # points kept per curve: plenty for a card, light for 2,000 runs
 PATCH_CHARS = 20_000
 LOG_LINES = 15
+NEWEST = 500  # runs in a journal unless told otherwise (-n, --all, --since)
 
 
 def downsample(points: list[tuple], n: int = POINTS) -> list[tuple]:
@@ -39,16 +42,94 @@ def downsample(points: list[tuple], n: int = POINTS) -> list[tuple]:
     return [points[round(i * step)] for i in range(n)]
 
 
-def curves(run_dir: str) -> dict[str, list]:
-    series: dict[str, list] = {}
-    for i, p in enumerate(read_points(run_dir)):
+class Curve:
+    """One metric's points, met one by one, in memory that does not grow with them: every
+    ``stride``-th point is kept; when 2 x POINTS are kept, every other one goes and the
+    stride doubles. The last point is always kept. Only kept points are parsed."""
+
+    __slots__ = ("kept", "stride", "seen", "last")
+
+    def __init__(self):
+        self.kept: list = []
+        self.stride = 1
+        self.seen = 0
+        self.last = None
+
+    def add(self, item) -> None:
+        if self.seen % self.stride == 0:
+            self.kept.append(item)
+            if len(self.kept) >= 2 * POINTS:
+                self.kept = self.kept[::2]
+                self.stride *= 2
+        self.seen += 1
+        self.last = item
+
+    def items(self) -> list:
+        return self.kept + ([self.last] if self.kept and self.kept[-1] is not self.last else [])
+
+
+_NAME = None
+
+
+def _point(raw: bytes, i: int) -> tuple[str, tuple] | None:
+    try:
+        p = json.loads(raw)
         v = p.get("value")
-        if not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
+    except (ValueError, RecursionError, AttributeError):
+        return None
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v \
+            or v in (float("inf"), float("-inf")):
+        return None
+    step = p.get("step")
+    return p.get("name", "?"), (step if isinstance(step, int) else i, v)
+
+
+def curves(run_dir: str) -> dict[str, list]:
+    """Each metric's curve, downsampled as metrics.jsonl is read: a run of a million points
+    costs a read of the file, not a list of a million parsed points."""
+    global _NAME
+    if _NAME is None:
+        import re
+
+        _NAME = re.compile(rb'\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")')
+    by: dict[tuple[bytes, bool], Curve] = {}
+    try:
+        f = open(RunFolder(run_dir).metrics, "rb")
+    except OSError:
+        return {}
+    with f:
+        for i, raw in enumerate(f):
+            m = _NAME.match(raw)  # runlog's own lines: the name without parsing the rest
+            if m is None or b"NaN" in raw or b"Infinity" in raw or not raw.rstrip().endswith(b"}"):
+                # another writer's line, a value that is no point, a torn last line: parse it
+                got = _point(raw, i)
+                if got is None:
+                    continue
+                key = json.dumps(got[0], ensure_ascii=False).encode("utf-8", "surrogateescape")
+            else:
+                key = m.group(1)
+            # a point read from plain output is kept apart: dropped below when the same name
+            # was also recorded explicitly (as ``metrics.read_points`` does)
+            key = (key, b'"from":"text"' in raw)
+            c = by.get(key)
+            if c is None:
+                c = by[key] = Curve()
+            c.add((i, raw))
+    explicit = {name for name, text in by if not text}
+    series: dict[str, list] = {}
+    for (name_key, text), c in by.items():
+        if text and name_key in explicit:
             continue
-        step = p.get("step")
-        series.setdefault(p.get("name", "?"), []).append((step if step is not None else i, v))
-    return {k: [[s, round(v, 6)] for s, v in downsample(pts)] for k, pts in series.items()
-            if len(pts) > 1}
+        pts = []
+        name = None
+        for i, raw in c.items():
+            got = _point(raw, i)
+            if got is not None:
+                name = got[0]
+                pts.append(got[1])
+        if name is not None and len(pts) > 1:
+            series[name] = [[s, round(v, 6)] for s, v in downsample(pts)]
+    return series
 
 
 LOG_LINE_CHARS = 2000  # of each log line in a card: a 100 MB line stays a few kB here
@@ -123,12 +204,15 @@ def environment(full: dict) -> dict[str, str]:
 
 
 def _full(root: str, r: dict, fulls: dict) -> dict:
-    """A run's whole record, read once per journal (a card and the next run's "since" share it)."""
+    """A run's whole record, read once for its card and the "since" of the run after it
+    (a few recent ones kept: the journal streams, whatever the history)."""
     if r["id"] not in fulls:
         try:
             fulls[r["id"]] = record.read(folder(root, r).path)
         except record.RecordError:
             fulls[r["id"]] = dict(r)
+        while len(fulls) > 64:
+            del fulls[next(iter(fulls))]
     return fulls[r["id"]]
 
 
@@ -214,39 +298,100 @@ def _env_index(envs: dict, facts: dict) -> int | None:
     return envs.setdefault(key, len(envs))
 
 
-def build(root: str, limit: int | None = None) -> str:
-    runs = all_runs(root)
-    if limit:
-        runs = runs[:limit]
-    # "changed since": the previous run each run recorded when it started (one definition)
-    by_id = {r["id"]: r for r in runs}
-    envs: dict[str, int] = {}
+
+def since_time(text: str) -> str:
+    """``--since``: a date (2026-11-01, 2026-11-01T14:00) or an age (30m, 12h, 7d, 2w), as the
+    ISO time runs' ``started_at`` is compared with."""
+    import re
+
+    m = re.fullmatch(r"(\d+)\s*([mhdw])", text.strip())
+    if m:
+        secs = int(m.group(1)) * {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}[m.group(2)]
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - secs))
+    try:
+        from datetime import datetime
+
+        return datetime.fromisoformat(text.strip()).strftime("%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        raise CliError(f"--since {text!r}: give a date (2026-11-01) or an age (12h, 7d)") from None
+
+
+def selected(root: str, limit: int | None, since: str | None) -> Iterator[dict]:
+    """The runs of the journal, newest first, read one at a time."""
+    runs: Iterator[dict] = stream_runs(root, want=limit)
+    if since:
+        runs = takewhile(lambda r: str(r.get("started_at") or "")[:19] >= since, runs)
+    return islice(runs, limit) if limit else runs
+
+
+def write(root: str, f, limit: int | None = NEWEST, since: str | None = None) -> int:
+    """The page into ``f``, card by card: memory holds one card, plus per run its id and
+    arguments (as JSON text) for the "changed since" of the runs after it."""
+    listed: list[tuple[str, str | None]] = []  # (id, previous), newest first
+    args_of: dict[str, str] = {}
+    whole: dict[str, dict] = {}  # the rare run with no record to read again (killed at start)
+    for r in selected(root, limit, since):
+        listed.append((r["id"], r.get("previous")))
+        args_of[r["id"]] = json.dumps(r.get("args") or {}, separators=(",", ":"), default=str)
+        if r.get("shown_status") == "lost":
+            whole[r["id"]] = r
+    page = resources.files("runlog.cli").joinpath("journal.html").read_text(encoding="utf-8")
+    head, _, tail = page.partition("/*DATA*/null")
+    f.write(head)
+    f.write('{"runs":[')
+    envs: dict[str, int] = {}  # runs of one machine and venv share one environment
     fulls: dict = {}
-    cards = [card(root, r, by_id.get(r.get("previous") or ""), envs, fulls) for r in runs]
-    data = json.dumps({"runs": cards, "envs": [json.loads(k) for k in envs],
-                       "dir": os.path.abspath(root),
+    for k, (run_id, prev_id) in enumerate(listed):
+        r = whole.pop(run_id, None) or {"id": run_id}
+        prev = None
+        if prev_id and prev_id in args_of:
+            prev = {"id": prev_id, "args": json.loads(args_of[prev_id])}
+        data = json.dumps(card(root, r, prev, envs, fulls), ensure_ascii=False, separators=(",", ":"),
+                          default=str)
+        f.write(("," if k else "") + script_safe(data))
+    rest = json.dumps({"envs": [json.loads(e) for e in envs], "dir": os.path.abspath(root),
                        "made": time.strftime("%Y-%m-%d %H:%M")}, ensure_ascii=False,
                       separators=(",", ":"), default=str)
-    data = script_safe(data)
-    page = resources.files("runlog.cli").joinpath("journal.html").read_text(encoding="utf-8")
-    return page.replace("/*DATA*/null", data, 1)
+    f.write("]," + script_safe(rest[1:]))
+    f.write(tail)
+    return len(listed)
+
+
+def build(root: str, limit: int | None = NEWEST, since: str | None = None) -> str:
+    import io
+
+    buf = io.StringIO()
+    write(root, buf, limit, since)
+    return buf.getvalue()
 
 
 def journal(root: str, output: str | None = None, open_it: bool = False,
-            limit: int | None = None) -> int:
-    html = build(root, limit)
+            limit: int | None = None, every: bool = False, since: str | None = None) -> int:
+    """The newest NEWEST runs unless ``limit`` (-n), ``every`` (--all) or ``since`` says."""
+    if limit is None and not (every or since):
+        limit = NEWEST
+    if limit is not None and limit < 1:
+        raise CliError(f"-n {limit}: give at least 1 (or --all)")
+    since_iso = since_time(since) if since else None
+    check_root(root)
     path = output or LogDir(root).journal
     if os.path.exists(path) and not os.path.isfile(path):
         # /dev/null, /dev/stdout, a FIFO: written into; a rename would replace the device
         # itself (as root, /dev/null became a 700 KB HTML file)
         with open(path, "w", encoding="utf-8") as f:
-            f.write(html)
+            n = write(root, f, limit, since_iso)
     else:
         tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(html)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                n = write(root, f, limit, since_iso)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     out(f"{path}\n")
+    if limit and n == limit:
+        sys.stderr.write(f"runlog: the newest {n} runs (-n N, --since or --all for more)\n")
     if open_it:
         import webbrowser
 
