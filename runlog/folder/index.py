@@ -22,7 +22,7 @@ from itertools import islice
 
 from . import record as _record
 from .layout import LogDir, RunFolder, is_run_name
-from .listing import lines_backwards, lost_summary, merge, read_run, stream
+from .listing import lines_backwards, lost_summary, merge, parse_line, read_run, stream
 from .listing import folders, newest_first_key, run_ids  # noqa: F401  (callers find them here)
 
 
@@ -102,12 +102,7 @@ def read(root: str, warn=None) -> dict[str, dict]:
     try:  # one parse of all lines is twice as fast as one per line
         parsed = json.loads(b"[" + b",".join(lines) + b"]")
     except (ValueError, RecursionError):  # a torn last line after a crash, or junk: line by line
-        parsed = []
-        for line in lines:
-            try:
-                parsed.append(json.loads(line))
-            except (ValueError, RecursionError):
-                continue  # the folder is the truth
+        parsed = [parse_line(line)[0] for line in lines]  # torn lines give back what they can
     bad = 0
     for entry in parsed:
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
@@ -173,11 +168,8 @@ def _scan_previous(root: str, script_path: str, before: str, exclude: str) -> di
     for _, line in lines_backwards(LogDir(root).index):
         if b'"finished"' not in line or not any(n in line for n in needles):
             continue
-        try:
-            entry = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if (isinstance(entry, dict) and _record.summary_ok(entry) and entry.get("status") == "finished"
+        entry = parse_line(line)[0]  # a torn line: the whole line another writer appended to it
+        if (entry is not None and _record.summary_ok(entry) and entry.get("status") == "finished"
                 and entry.get("script_path") == script_path and entry.get("id") != exclude
                 and str(entry.get("started_at")) <= before):
             return _record.from_index(entry)

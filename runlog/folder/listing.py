@@ -127,6 +127,12 @@ def summary_of(root: str, run_id: str, entry: dict | None, warn) -> dict | None:
     out["dir"] = rec["dir"]
     if entry is not None and entry.get("notes"):
         out["notes"] = entry["notes"]
+    elif entry is None:  # the index lost its lines, or never had them: notes.md has the notes
+        from .notes import read
+
+        text = read(rec["dir"])
+        if text:
+            out["notes"] = text
     return out
 
 
@@ -168,8 +174,8 @@ class IndexScan:
     """The index read once from its end: where each run's newest status line is.
 
     ``entry(id)`` reads on only as far as that run needs, parses its lines, checks
-    them and forgets them; ``damaged`` counts the lines that were not what they
-    should be.
+    them and forgets them; ``torn`` and ``wrong`` count the lines that were not
+    what they should be (their runs are read from their folders).
     """
 
     def __init__(self, root: str):
@@ -179,7 +185,8 @@ class IndexScan:
         self._done: set[str] = set()  # ids whose newest status line is found
         self._fd: int | None = None
         self.over = False
-        self.damaged = 0
+        self.torn = 0  # lines that do not parse, or name another run than their place says
+        self.wrong = 0  # valid JSON of the wrong shape
 
     def close(self) -> None:
         if self._fd is not None:
@@ -205,24 +212,14 @@ class IndexScan:
             self._note(run_id, off, len(line), _NOTES_ADDED.search(line) is None
                        and _STATUS.search(line) is not None)
             return
-        try:  # the rare line that does not look whole: parse it to know
-            entry = json.loads(line)
-        except (ValueError, RecursionError):
-            entry = None
-        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-            self._note(entry["id"], off, len(line), "status" in entry and "notes_added" not in entry)
-            return
-        if entry is None:
-            self.damaged += 1
-            for m in _START.finditer(line, 1):  # a torn line followed by another writer's whole one
-                try:
-                    got = json.loads(line[m.start():])
-                except (ValueError, RecursionError):
-                    continue
-                if isinstance(got, dict) and isinstance(got.get("id"), str):
-                    self._note(got["id"], off + m.start(), len(line) - m.start(),
-                               "status" in got and "notes_added" not in got)
-                break
+        # the rare line that does not look whole: parse it to know (a torn one gives back
+        # the whole line another writer appended to it, if any)
+        entry, at = parse_line(line)
+        if entry is None or at:
+            self.torn += 1
+        if entry is not None:
+            self._note(entry["id"], off + at, len(line) - at,
+                       "status" in entry and "notes_added" not in entry)
 
     def _note(self, run_id: str, off: int, n: int, is_status: bool) -> None:
         if run_id in self._done:
@@ -261,11 +258,33 @@ class IndexScan:
             e = json.loads(raw)
         except (ValueError, RecursionError):
             e = None
-        if (isinstance(e, dict) and e.get("id") == run_id and _record.summary_ok(e)
-                and (("notes_added" not in e) or isinstance(e["notes_added"], str))):
-            return e
-        self.damaged += 1  # the folder is the truth
-        return None
+        if not isinstance(e, dict) or e.get("id") != run_id:
+            self.torn += 1  # the folder is the truth
+            return None
+        if not _record.summary_ok(e):
+            self.wrong += 1
+            return None
+        return e
+
+
+def parse_line(line: bytes) -> tuple[dict | None, int]:
+    """An index line as (entry, where it starts): a line of any JSON layout; for a torn one
+    (half a line without its newline, then another writer's whole line) the whole line
+    at the end, from the first place a line of runlog's can start that parses to the end."""
+    try:
+        e = json.loads(line)
+    except (ValueError, RecursionError):
+        e = None
+        for m in _START.finditer(line, 1):
+            try:
+                e = json.loads(line[m.start():])
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(e, dict) and isinstance(e.get("id"), str):
+                return e, m.start()
+            break
+        return None, 0
+    return (e, 0) if isinstance(e, dict) and isinstance(e.get("id"), str) else (None, 0)
 
 
 def _unescape(raw: bytes) -> str:
@@ -314,9 +333,9 @@ def stream(root: str, warn=None, scan: IndexScan | None = None,
                 yield s
             group = []
         yield from extra
-        if scan.damaged and warn is not None:
-            warn(f"{scan.path}: {scan.damaged} damaged line{'s' if scan.damaged != 1 else ''} "
-                 "(torn or of the wrong shape); those runs were read from their folders")
+        if scan.wrong and warn is not None:  # torn lines are a crash's or NFS's: no news
+            warn(f"{scan.path}: {scan.wrong} line{'s' if scan.wrong != 1 else ''} of the wrong "
+                 "shape skipped (the run folders are read instead)")
     finally:
         if own:
             scan.close()
@@ -324,14 +343,7 @@ def stream(root: str, warn=None, scan: IndexScan | None = None,
 
 def _odd(root: str, run_id: str, warn) -> dict | None:
     """A folder whose name is not a start time: its index lines (if any) carry another id."""
-    out = summary_of(root, run_id, None, warn)
-    if out is not None and "notes" not in out:
-        from .notes import read
-
-        text = read(out["dir"])
-        if text:
-            out["notes"] = text
-    return out
+    return summary_of(root, run_id, None, warn)
 
 
 def _one(root: str, run_id: str, scan: IndexScan, warn) -> dict | None:
