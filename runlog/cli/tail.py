@@ -14,10 +14,11 @@ import time
 from ..fmt import fmt_duration, fmt_num, printable
 from ..folder import record
 from ..folder.layout import LOG, RunFolder
-from ..folder.logfile import LEVELS, last_lines, level_of
+from ..folder.logfile import LEVELS, LINE_CAP, last_lines, level_of
 from .common import CliError, find, folder, shown_status
 
 POLL_S = 0.1
+CHUNK = 1 << 20  # read at most this much at once: a huge write is shown as it is read
 STATUS_EVERY_S = 1.0
 
 
@@ -136,6 +137,7 @@ def _follow(root: str, entry: dict, lines: int, follow: bool, grep, level, keep=
     if not follow:
         return 0
     partial = b""
+    over = 0  # bytes of the unfinished line not held (past LINE_CAP)
     next_status = 0.0
     f = None
     while True:
@@ -145,15 +147,21 @@ def _follow(root: str, entry: dict, lines: int, follow: bool, grep, level, keep=
                 f.seek(offset)
             except FileNotFoundError:
                 f = None
-        chunk = f.read() if f is not None else b""
+        chunk = f.read(CHUNK) if f is not None else b""
         if chunk:
             data = partial + chunk
             *complete, partial = data.split(b"\n")
             for raw in complete:
                 line = raw.decode("utf-8", "replace")
+                if over:  # the line that grew past the cap ends here
+                    line += f" … [{over} more bytes not shown]"
+                    over = 0
                 if keep(line):
                     write(printable(line) + "\n")
                     flush()
+            if len(partial) > LINE_CAP:  # a line without its newline yet: hold its start only
+                over += len(partial) - LINE_CAP
+                partial = partial[:LINE_CAP]
             continue
         now = time.monotonic()
         if now >= next_status:

@@ -199,49 +199,53 @@ def _complete_end(f, end: int) -> int:
     return 0
 
 
-def last_lines(path: str, n: int, keep=None, back_limit: int = 16 * 1024 * 1024
-               ) -> tuple[list[str], int]:
+LINE_CAP = 1 << 20  # bytes of one line ``last_lines`` gives (run.log keeps 1 MiB of a line)
+
+
+def last_lines(path: str, n: int, keep=None, back_limit: int = 16 * 1024 * 1024,
+               cap: int = LINE_CAP) -> tuple[list[str], int]:
     """The last ``n`` complete lines of a file (that ``keep`` accepts), read from the end.
 
     Returns them and the offset to follow from (the start of an unfinished last
-    line). Linear in what is read, however long a line is. With ``keep``, at
-    most ``back_limit`` bytes are searched.
+    line). A line longer than ``cap`` bytes gives its first ``cap`` bytes and says
+    how many more there are: the time and memory spent on a line are bounded
+    however long it is, and the rest of the file is read no further back than
+    its lines need. With ``keep``, at most ``back_limit`` bytes are searched.
     """
     with open(path, "rb") as f:
         end = f.seek(0, os.SEEK_END)
         stop = _complete_end(f, end)
-        pos = stop
         found: list[str] = []  # newest first
-        carry: list[bytes] = []  # pieces of a line whose start lies further back, newest first
-        first = True
-
-        def take(raw: bytes) -> None:
+        nl = stop - 1  # the newline that ends the line looked for
+        buf, at = b"", max(nl, 0)  # buf: the bytes [at, nl) not yet used
+        while nl >= 0 and len(found) < n:
+            whole = True  # the line's bytes are all in buf
+            i = buf.rfind(b"\n")
+            while i < 0 and at > 0:
+                step = min(BLOCK, at)
+                at -= step
+                f.seek(at)
+                block = f.read(step)
+                if len(buf) <= cap:
+                    buf = block + buf
+                else:  # a line past the cap: its start is read again below, its middle never
+                    buf, whole = block, False
+                i = buf.rfind(b"\n")
+            start = at + i + 1  # i = -1 at the start of the file
+            size = nl - start
+            if whole:
+                raw = buf[i + 1: i + 1 + min(size, cap)]
+            else:
+                f.seek(start)
+                raw = f.read(min(size, cap))
             line = raw.decode("utf-8", "replace")
+            if size > cap:
+                line += f" … [{size - cap} more bytes not shown]"
             if keep is None or keep(line):
                 found.append(line)
-
-        while pos > 0 and len(found) < n:
-            step = min(BLOCK, pos)
-            pos -= step
-            f.seek(pos)
-            block = f.read(step)
-            if first and block.endswith(b"\n"):
-                block = block[:-1]  # the file's final newline ends the last line
-            first = False
-            parts = block.split(b"\n")
-            if len(parts) == 1:
-                carry.append(block)
-            else:
-                take(parts[-1] + b"".join(reversed(carry)))
-                for raw in reversed(parts[1:-1]):
-                    if len(found) >= n:
-                        break
-                    take(raw)
-                carry = [parts[0]]
-            if keep is not None and stop - pos >= back_limit:
-                carry = []
+            nl = start - 1
+            buf = buf[: max(i, 0)]
+            if keep is not None and stop - at >= back_limit:
                 break
-        if pos == 0 and carry and len(found) < n and stop > 0:
-            take(b"".join(reversed(carry)))
     found.reverse()
-    return found[-n:] if n > 0 else [], stop
+    return found, stop

@@ -88,11 +88,25 @@ def test_lines_across_block_boundaries(tmp_path, monkeypatch):
 def test_a_5_mb_last_line(tmp_path):
     big = b"y" * (5 * 1024 * 1024)
     path = log_of(tmp_path, b"first\n" + big + b"\n")
-    got, end = last_lines(path, 2)
+    got, end = last_lines(path, 2, cap=len(big))
     assert got == ["first", big.decode()] and end == len(big) + 7
+    got, _ = last_lines(path, 2)  # by default, what run.log itself keeps of a line: 1 MiB
+    assert got == ["first", "y" * (1 << 20) + f" … [{len(big) - (1 << 20)} more bytes not shown]"]
     got, end = last_lines(log_of(tmp_path, b"first\n" + big), 2)  # still being written
     assert got == ["first"] and end == 6
 
 
 def test_undecodable_bytes_do_not_stop_reading(tmp_path):
     assert last_lines(log_of(tmp_path, b"ok\n\xff\xfe bad\n"), 2)[0] == ["ok", "\ufffd\ufffd bad"]
+
+
+def test_a_line_past_the_cap_gives_its_start_and_says_how_much_more(tmp_path):
+    """A 40 MB line costs what its first `cap` bytes cost; the lines around it are whole."""
+    big = b"z" * (3 * 65536 + 17)
+    path = log_of(tmp_path, b"first\n" + big + b"\nlast\n")
+    got, end = last_lines(path, 3, cap=1000)
+    assert got == ["first", "z" * 1000 + f" … [{len(big) - 1000} more bytes not shown]", "last"]
+    assert end == len(big) + 12
+    assert last_lines(path, 3, cap=len(big))[0] == ["first", big.decode(), "last"]
+    assert last_lines(path, 2, keep=lambda ln: ln != "last", cap=10)[0] == [
+        "first", "z" * 10 + f" … [{len(big) - 10} more bytes not shown]"]
