@@ -141,7 +141,11 @@ def previous_of(root: str, rec: dict) -> dict | None:
     try:  # one small file, not the whole index
         return record.read(os.path.join(root, prev_id))
     except record.RecordError:
-        return index.read(root).get(prev_id)
+        scan = index.IndexScan(root)  # its lines only, read from the index's end
+        try:
+            return scan.entry(prev_id)
+        finally:
+            scan.close()
 
 
 def read_notes(run_dir: str) -> str:

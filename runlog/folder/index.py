@@ -23,7 +23,7 @@ from itertools import islice
 from . import record as _record
 from .layout import LogDir, RunFolder, is_run_name
 from .listing import lines_backwards, lost_summary, merge, parse_line, read_run, stream
-from .listing import folders, newest_first_key, run_ids  # noqa: F401  (callers find them here)
+from .listing import IndexScan, folders, newest_first_key, run_ids  # noqa: F401  (callers find them here)
 
 
 def new_run_dir(root: str, name: str | None = None, now: float | None = None) -> tuple[str, str]:
@@ -155,10 +155,24 @@ def previous(root: str, script_path: str | None, before: str, exclude: str,
     found = _scan_previous(root, script_path, before, exclude)
     if build and not os.path.exists(os.path.join(LogDir(root).latest, latest.COMPLETE)):
         try:
-            latest.build(root, read(root))
+            latest.build(root, _finished(root))
         except OSError:
             pass  # a read-only log directory: the index serves
     return found
+
+
+def _finished(root: str) -> dict[str, dict]:
+    """Every run's newest finished line, reduced to what ``latest.build`` needs, oldest first:
+    the index read once from its end, only lines with "finished" parsed, little kept."""
+    newest: dict[str, dict] = {}
+    for _, line in lines_backwards(LogDir(root).index):
+        if b'"finished"' not in line:
+            continue
+        entry = parse_line(line)[0]
+        if (entry is not None and entry.get("status") == "finished" and entry["id"] not in newest
+                and isinstance(entry.get("script_path"), str)):
+            newest[entry["id"]] = {"status": "finished", "script_path": entry["script_path"]}
+    return dict(reversed(newest.items()))
 
 
 def _scan_previous(root: str, script_path: str, before: str, exclude: str) -> dict | None:
