@@ -156,3 +156,16 @@ def test_a_run_whose_lines_were_all_lost_is_still_listed(tmp_path):
     assert ids(index.sorted_runs(root)) == [r["id"] for r in runs[::-1]]
     assert index.newest(root, 3)[2]["id"] == lost
     assert index.sorted_runs(root)[2]["status"] == "finished"
+
+
+def test_the_newest_runs_read_only_the_end_of_the_index(tmp_path):
+    root = str(tmp_path)
+    runs = [make_run(tmp_path, T0 + 60 * s) for s in range(40)]
+    scan = listing.IndexScan(root)
+    it = listing.stream(root, scan=scan, want=3)
+    got = [next(it)["id"] for _ in range(3)]
+    assert got == [r["id"] for r in runs[::-1][:3]]
+    assert not scan.over  # the older lines were never read
+    rest = [r["id"] for r in it]
+    assert rest == [r["id"] for r in runs[::-1][3:]]
+    scan.close()
