@@ -221,8 +221,10 @@ def last_lines(path: str, n: int, keep=None, back_limit: int = 16 * 1024 * 1024,
         while nl >= 0 and len(found) < n:
             whole = True  # the line's bytes are all in buf
             i = buf.rfind(b"\n")
+            size = BLOCK
             while i < 0 and at > 0:
-                step = min(BLOCK, at)
+                step = min(size, at)
+                size = min(size * 2, 8 << 20)  # a long line: fewer, larger reads
                 at -= step
                 f.seek(at)
                 block = f.read(step)
