@@ -144,6 +144,16 @@ def test_md_and_csv_parse_back_to_the_json_rows(history, capsys):
     assert next(csv.DictReader(io.StringIO(capsys.readouterr().out)))["note"] == "a | b, c"
 
 
+def test_every_run_streamed_reads_as_the_runs_held(shared_history, capsys):
+    """--all reads the runs twice (columns, then rows) instead of holding them: the same
+    table, CSV and JSON as a list of the same runs gives."""
+    for fmt in ([], ["--csv"], ["--json"], ["--md"], ["--grep", "lr"], ["--status", "finished"]):
+        assert cli(shared_history.cli("ls", "--all", *fmt)) == 0
+        streamed = capsys.readouterr().out
+        assert cli(shared_history.cli("ls", "-n", "1000", *fmt)) == 0
+        assert capsys.readouterr().out == streamed and streamed, fmt
+
+
 def test_piped_output_is_plain_aligned_text(shared_history):
     p = runlog(shared_history.logs, "ls")  # stdout is a pipe here, as in `runlog ls | grep …`
     assert p.returncode == 0 and p.stderr == ""

@@ -220,3 +220,35 @@ def test_next_follows_the_runs_that_start_afterwards(project):
     finally:
         tail.kill()
     assert old not in [e.split()[2] for e in ends]
+
+
+def test_a_line_that_grows_past_the_cap_while_followed(tmp_path):
+    """3 MiB without a newline, then the newline: the tail holds and shows the first MiB and
+    says how much more there was; the lines after it come whole."""
+    import time as _time
+
+    from runlog.folder import index, record
+
+    run_id, d = index.new_run_dir(str(tmp_path), None, _time.time())
+    r = record.new_record(run_id, _time.time(), command=["x"], command_line=None, script=None,
+                          script_path=None)  # running, in this (living) process
+    record.write(d, r)
+    log = os.path.join(d, "run.log")
+    with open(log, "w") as f:
+        f.write("2026-01-01 00:00:00.000 INFO    before\n")
+    tail = subprocess.Popen([*RUNLOG, "--dir", str(tmp_path), "tail", "-n", "1"], env=clean_env(),
+                            stdout=subprocess.PIPE, text=True)
+    assert tail.stdout.readline().endswith("before\n")  # following now
+    big = 3 << 20
+    with open(log, "a") as f:
+        for _ in range(big // 65536):
+            f.write("x" * 65536)
+            f.flush()
+        f.write("\nafter\n")
+    long_line = tail.stdout.readline()
+    assert long_line == "x" * (1 << 20) + f" … [{big - (1 << 20)} more bytes not shown]\n"
+    assert tail.stdout.readline() == "after\n"
+    r.update(status="finished", exit_code=0, duration_s=1.0)
+    record.write(d, r)
+    out, _ = tail.communicate(timeout=60)
+    assert tail.returncode == 0 and out.startswith("-- run ") and " finished " in out

@@ -152,10 +152,12 @@ def _follow(root: str, entry: dict, lines: int, follow: bool, grep, level, keep=
             data = partial + chunk
             *complete, partial = data.split(b"\n")
             for raw in complete:
-                line = raw.decode("utf-8", "replace")
-                if over:  # the line that grew past the cap ends here
-                    line += f" … [{over} more bytes not shown]"
+                if over or len(raw) > LINE_CAP:  # a line that grew past the cap ends here
+                    over += max(len(raw) - LINE_CAP, 0)
+                    line = raw[:LINE_CAP].decode("utf-8", "replace") + f" … [{over} more bytes not shown]"
                     over = 0
+                else:
+                    line = raw.decode("utf-8", "replace")
                 if keep(line):
                     write(printable(line) + "\n")
                     flush()
