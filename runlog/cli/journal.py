@@ -71,11 +71,22 @@ class Curve:
 _NAME = None
 
 
-def _point(raw: bytes, i: int) -> tuple[str, tuple] | None:
+def _loads(raw: bytes):
     try:
-        p = json.loads(raw)
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _point(raw: bytes, i: int) -> tuple[str, tuple] | None:
+    return _value(_loads(raw), i)
+
+
+def _value(p, i: int) -> tuple[str, tuple] | None:
+    """(name, (step, value)) of a parsed point; None for one that is no point."""
+    try:
         v = p.get("value")
-    except (ValueError, RecursionError, AttributeError):
+    except AttributeError:
         return None
     if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v \
             or v in (float("inf"), float("-inf")):
@@ -100,9 +111,14 @@ def curves(run_dir: str) -> dict[str, list]:
     with f:
         head = f.read(65536)
         if len(head) < 65536 and head.count(b"\n") <= POINTS:  # a short run: nothing to thin
+            lines = head.splitlines()
+            try:  # one parse of all lines is twice as fast as one per line
+                points = json.loads(b"[" + b",".join(lines) + b"]")
+            except (ValueError, RecursionError):  # a torn last line: line by line
+                points = [p for p in map(_loads, lines) if p is not None]
             series: dict[str, list] = {}
-            for i, raw in enumerate(head.splitlines()):
-                got = _point(raw, i)
+            for i, p in enumerate(points):
+                got = _value(p, i)
                 if got is not None:
                     series.setdefault(got[0], []).append([got[1][0], round(got[1][1], 6)])
             return {k: v for k, v in series.items() if len(v) > 1}

@@ -214,8 +214,23 @@ def last_lines(path: str, n: int, keep=None, back_limit: int = 16 * 1024 * 1024,
     """
     with open(path, "rb") as f:
         end = f.seek(0, os.SEEK_END)
+        if end <= BLOCK:  # a small file (most runs' logs): one read
+            f.seek(0)
+            data = f.read(end)
+            stop = data.rfind(b"\n") + 1
+            found: list[str] = []
+            for raw in reversed(data[:stop].split(b"\n")[:-1]):
+                if len(found) >= n:
+                    break
+                line = raw[:cap].decode("utf-8", "replace")
+                if len(raw) > cap:
+                    line += f" … [{len(raw) - cap} more bytes not shown]"
+                if keep is None or keep(line):
+                    found.append(line)
+            found.reverse()
+            return found, stop
         stop = _complete_end(f, end)
-        found: list[str] = []  # newest first
+        found = []  # newest first
         nl = stop - 1  # the newline that ends the line looked for
         buf, at = b"", max(nl, 0)  # buf: the bytes [at, nl) not yet used
         while nl >= 0 and len(found) < n:

@@ -110,3 +110,5 @@ def test_a_line_past_the_cap_gives_its_start_and_says_how_much_more(tmp_path):
     assert last_lines(path, 3, cap=len(big))[0] == ["first", big.decode(), "last"]
     assert last_lines(path, 2, keep=lambda ln: ln != "last", cap=10)[0] == [
         "first", "z" * 10 + f" … [{len(big) - 10} more bytes not shown]"]
+    small = log_of(tmp_path, b"abcdef\nxy\n")  # a file of one block is read in one go: the same rules
+    assert last_lines(small, 2, cap=3) == (["abc … [3 more bytes not shown]", "xy"], 10)
