@@ -169,3 +169,18 @@ def test_the_newest_runs_read_only_the_end_of_the_index(tmp_path):
     rest = [r["id"] for r in it]
     assert rest == [r["id"] for r in runs[::-1][3:]]
     scan.close()
+
+
+def test_a_hole_of_zero_bytes_before_a_line(tmp_path):
+    """NFS can leave a run of zero bytes where another client's write was lost."""
+    root = str(tmp_path)
+    a = make_run(tmp_path, T0, in_index=False)
+    with open(tmp_path / ".runlog-index.jsonl", "ab") as f:
+        f.write(b"\0" * 300)
+    index.append_record(root, a)  # its line follows the hole on the same line
+    with open(tmp_path / ".runlog-index.jsonl", "ab") as f:
+        f.write(b"\0" * 300 + b"\n")
+    scan = listing.IndexScan(root)
+    assert scan.entry(a["id"])["status"] == "finished" and scan.torn == 2
+    scan.close()
+    assert ids(index.sorted_runs(root)) == [a["id"]]
