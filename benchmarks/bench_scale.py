@@ -95,8 +95,8 @@ def main() -> None:
         ("show -1", ["show", "-1"]),
         ("diff -1 -2", ["diff", "-1", "-2"]),
         ("tail --no-follow -n 10", ["tail", "--no-follow", "-n", "10"]),
-        ("journal (newest 500)", ["journal", "-o", os.devnull]),
-        ("journal --all", ["journal", "--all", "-o", os.devnull]),
+        ("journal (newest 500)", ["journal", "-o", "JOURNAL"]),
+        ("journal --all", ["journal", "--all", "-o", "JOURNAL"]),
     ]
     if a.only:
         keep = set(a.only.split(","))
@@ -111,6 +111,7 @@ def main() -> None:
             reps = 3 if n <= 10000 else 1
             results.setdefault("python -c pass", {})[n] = measure([PY, "-c", "pass"], reps)
             for label, args in measures:
+                args = [os.path.join(base, "journal.html") if a == "JOURNAL" else a for a in args]
                 results.setdefault(label, {})[n] = measure([*rl, "--dir", root, *args], reps)
                 print(f"#   {label}: {results[label][n][0]:.3f} s", file=sys.stderr)
             out = subprocess.run(previous_probe(root), capture_output=True, text=True, env=env(),

@@ -7,6 +7,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import textwrap
@@ -529,3 +530,16 @@ def test_a_long_curve_is_downsampled_as_it_is_read(tmp_path):
     assert len(got["loss"]) == POINTS and got["loss"][0] == [0, 1.0]
     assert got["loss"][-1] == [19_999, round(1 / 20_000, 6)]  # NaN and the torn line are no points
     assert len(got["odd"]) == POINTS and got["odd"][-1] == [19_999, 19_999]
+
+
+def test_journal_into_a_pipe_writes_into_it_and_leaves_it_a_pipe(history, tmp_path, capsys):
+    """-o /dev/stdout, /dev/null or a named pipe: written into, never replaced by a file."""
+    d, logs, ids = history
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    assert cli(["--dir", str(logs), "journal", "-o", str(fifo)]) == 0
+    html = reader.communicate(timeout=60)[0].decode()
+    assert "<html" in html and ids[0] in html
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert sorted(os.listdir(tmp_path)) == ["pipe"]  # no temporary file left beside it
