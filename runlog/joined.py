@@ -73,7 +73,11 @@ def _globals_at_exit(pid: int, argv: list[str], cwd: str) -> None:
     program ``runlog run`` started: a helper script it runs has globals of its own."""
     try:
         d = parent_run_dir()
-        if d is None or os.getpid() != pid or is_worker() or handoff.read_args(d) is not None:
+        if d is None or os.getpid() != pid or is_worker():
+            return
+        from .folder import handoff
+
+        if handoff.read_args(d) is not None:
             return
         from .args import script_globals
 

@@ -244,7 +244,7 @@ def _add_sweep(sub) -> None:
                         "its own CUDA_VISIBLE_DEVICES")
     p.add_argument("--gpus-per-trial", type=int, default=1, metavar="K",
                    help="devices per trial with --gpus (default 1)")
-    p.add_argument("--worker", metavar="ID", help=argparse.SUPPRESS)
+    p.add_argument("--worker", metavar="ID", help="==SUPPRESS==")  # argparse.SUPPRESS
     p.add_argument("--name", help="the sweep's (and Optuna study's) name")
     p.add_argument("--note", help="a note for every trial")
     p.add_argument("--tag", action="append", default=[], metavar="T", help="a tag for every trial")
