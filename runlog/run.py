@@ -145,11 +145,11 @@ class Run:
                 return
             self.finished = True
         life = self._life
-        if self._globals_argv is not None and not self.outcome.discard:
-            self._take_globals()
         try:
             if life is not None and not self.outcome.discard:
                 with no_interrupts() as held:  # a Ctrl-C now can only stop the wait for git
+                    if self._globals_argv is not None:
+                        self._take_globals()
                     life.wait_code_state(unmask=held.old is not None)
                     for tee in self._tees:
                         tee.drain()
