@@ -18,9 +18,11 @@ __all__ = ["start", "finish", "current", "metric", "log_metrics", "add_note", "R
 
 
 def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO",
-          console=True, capture_output=True, copy=False, git=True):
+          console=True, capture_output=True, copy=False, git=True, resume=None):
     """Start recording a run: log file, arguments, note, code state, report at exit.
 
+    ``resume``: the id (or prefix, or -1) of a run to continue in this process, as a
+    requeued job does by itself (README: "Preemption and resume").
     If runlog itself fails (read-only disk, …) it says so once on stderr and
     returns a run that records nothing, so the script goes on.
     """
@@ -38,7 +40,8 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
         from .run import start as start_run
 
         return start_run(args, note=note, name=name, tags=tags, log_dir=log_dir, level=level,
-                         console=console, capture_output=capture_output, copy=copy, git=git)
+                         console=console, capture_output=capture_output, copy=copy, git=git,
+                         resume=resume)
     except (ValueError, TypeError):
         raise  # the caller's own mistake (a bad level, an unusable args object)
     except Exception as e:

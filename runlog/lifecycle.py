@@ -45,13 +45,16 @@ class Lifecycle:
                  script_path: str | None, typed_note: str | None = None,
                  code_note: str | None = None, name=None, tags=(), t0: float | None = None,
                  secret_opts=None, reproduces: str | None = None,
-                 own_process: bool = True):
+                 own_process: bool = True, resume=None):
         from .args.note import decide
         from .fmt import command_line
 
         self.root = root
         self.t0 = time.time() if t0 is None else t0
-        self.id, path = index.new_run_dir(root, name, self.t0)
+        # resume: a ``resume.Plan`` (a run to continue, a scheduler's job) or None
+        old = resume.record if resume is not None else None
+        self.resumed = old is not None
+        self.id, path = (old["id"], old["dir"]) if old else index.new_run_dir(root, name, self.t0)
         self.folder = RunFolder(path)
         self.dir = path
         self.typed_note = typed_note
@@ -66,6 +69,8 @@ class Lifecycle:
             script=script, script_path=script_path, note=note, name=name, tags=tags,
             reproduces=reproduces,  # `runlog reproduce --run`: compared with the run it reproduces
             scheduler=_scheduler())
+        if resume is not None:
+            self.record = resume.apply(self.record, self.t0)
         self.own_process = own_process  # start(): the program is this process (not `runlog run`)
         self.facts = None  # facts.collect.Facts, once the code-state thread made it
         self.facts_done: threading.Event | None = None
@@ -80,11 +85,21 @@ class Lifecycle:
         from .fmt import printable
 
         # runlog's own lines are one line each, whatever the recorded text holds
-        self.log.line(RUNLOG, printable(
-            f"run {self.id} started: {self.record['command_line'] or '(interactive)'}"), self.t0)
-        if note:
+        if old:
+            self.log.line(RUNLOG, printable(resume.marker(self.record)), self.t0)
+        else:
+            self.log.line(RUNLOG, printable(
+                f"run {self.id} started: {self.record['command_line'] or '(interactive)'}"), self.t0)
+        if note and not old:
             self.log.line(RUNLOG, printable(f"note: {note}"), self.t0)
         self.metrics = Metrics(self.folder.metrics, say=say)
+        if old:  # the summary so far; the exact one (repeated steps) is made at the finish
+            self.metrics.summary = {k: dict(v) for k, v in (self.record.get("metrics") or {}).items()}
+        if resume is not None:
+            try:
+                resume.remember(root, self.record)
+            except OSError as e:
+                self.fail_once("jobs", f"could not note the run of this job ({e.strerror or e})")
 
     # ---------------------------------------------------------------- the command, masked
 
@@ -171,6 +186,11 @@ class Lifecycle:
         import _thread
 
         self.facts_done = threading.Event()
+        if self.resumed:  # the code state and the previous run are the first segment's
+            prev = self.record.get("previous")
+            self.prev = index.read_run(self.root, prev) if prev else None
+            _thread.start_new_thread(self._gather_facts, ())
+            return
         if not git:
             from .folder import trials
 
@@ -296,6 +316,12 @@ class Lifecycle:
             r["duration_s"] = round(t - self.t0, 3)
             self.metrics.close()
             r["metrics"] = metrics if metrics is not None else self.metrics.summary
+            if r.get("segments"):  # its duration is the segments' sum; a repeated step counts once
+                from .folder import segments
+
+                segments.close(r, t, st)
+                if len(r["segments"]) > 1:
+                    r["metrics"] = segments.summarize_run(self.dir, r)
         if self.facts_done is not None:
             from .facts.collect import gather_at_end
 

@@ -79,6 +79,18 @@ def _facts_lines(record: dict) -> list[str]:
     return ([f"- Machine: {m}"] if m else []) + ([f"- Resources: {r}"] if r else [])
 
 
+def segments_text(record: dict) -> str | None:
+    """A run resumed after a preemption: ``3 (12 min 04 s, 30 min 02 s, 5 min 01 s) ·
+    restarted 2×``; None for a run of one segment."""
+    from .folder.segments import seconds
+
+    segs = record.get("segments")
+    if not isinstance(segs, list) or len(segs) < 2 or not all(isinstance(s, dict) for s in segs):
+        return None
+    times = ", ".join(fmt_duration(seconds(s)) for s in segs)
+    return f"{len(segs)} ({times}) · restarted {len(segs) - 1}×"
+
+
 def changes_since(record: dict, prev: dict | None) -> str | None:
     """One line: what differs from the previous run of the same script."""
     if not prev:
@@ -134,6 +146,9 @@ def render(record: dict, prev: dict | None = None, fmt: str = "md") -> str:
     lines = [f"{'## ' if md else ''}Run {record['id']} · {status_text(record)} · "
              f"{fmt_duration(record.get('duration_s'))}{_startup(record)}", ""]
     item = lines.append
+    parts = segments_text(record)
+    if parts:
+        item(f"- Segments: {parts}")
     if record.get("note"):
         item(f"- Note: {record['note']}")
     if record.get("command_line"):

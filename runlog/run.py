@@ -24,6 +24,7 @@ from .folder.record import clean_text, jsonable
 from .lifecycle import Lifecycle, log_args, no_interrupts
 from .mask import secret_options
 from .outcome import Outcome
+from .resume import for_start  # a run to continue: resume=, RUNLOG_RESUME, a requeued job
 
 
 def _level(level) -> int:
@@ -314,7 +315,7 @@ def capture_args(run: Run, args, scopes=None) -> None:
 
 
 def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO",
-          console=True, capture_output=True, copy=False, git=True) -> Run:
+          console=True, capture_output=True, copy=False, git=True, resume=None) -> Run:
     prior = active.get()
     if prior is not None:
         if "IPython" not in sys.modules or sys.modules["IPython"].get_ipython() is None:
@@ -342,7 +343,8 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     parser = frames.find_parser(scopes)  # built already: its secret options mask the command
     life = Lifecycle(root, command=command, script=script, script_path=script_path,
                      typed_note=note_mod.typed(), code_note=note, name=name, tags=tags,
-                     secret_opts=secret_options(parser) if parser is not None else None)
+                     secret_opts=secret_options(parser) if parser is not None else None,
+                     resume=for_start(root, script_path, None if resume is None else str(resume)))
     run = Run(life)
     run._copy = copy
     p = run.patches
@@ -382,7 +384,9 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     if console and run._console is not None:
         from .fmt import shown_path
 
-        _write(run._console, f"runlog: run {life.id} → {shown_path(run.log_path, life.record['cwd'])}\n")
+        again = f" resumed (segment {len(life.record['segments'])})" if life.resumed else ""
+        _write(run._console, f"runlog: run {life.id}{again} → "
+                             f"{shown_path(run.log_path, life.record['cwd'])}\n")
     return run
 
 

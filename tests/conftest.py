@@ -108,7 +108,7 @@ def history(tmp_path) -> Project:
 # a script into the test's folder, runs it with this interpreter and hands back
 # the process, the one run folder it made, and that run's record.
 
-RUNLOG_ENV = ("RUNLOG_DIR", "RUNLOG_NOTE", "RUNLOG_RUN_ID", "RUNLOG_RUN_DIR", "RUNLOG_MASK",
+RUNLOG_ENV = ("RUNLOG_DIR", "RUNLOG_NOTE", "RUNLOG_RUN_ID", "RUNLOG_RUN_DIR", "RUNLOG_MASK", "RUNLOG_RESUME",
               "RANK", "LOCAL_RANK")
 
 

@@ -199,6 +199,9 @@ def _add_run(sub) -> None:
     p.add_argument("--no-text-metrics", action="store_true",
                    help="take metrics only from JSON metric lines, not from plain output "
                         "such as 'loss: 0.31' or a progress bar's loss=0.31")
+    p.add_argument("--resume", metavar="ID",
+                   help="continue run ID (id, prefix or -1) as a new segment of its record "
+                        "instead of making a new run (also RUNLOG_RESUME=ID)")
     p.add_argument("cmd", nargs="...", metavar="-- COMMAND...")
     p.set_defaults(func=_cmd_run)
 
@@ -208,7 +211,8 @@ def _cmd_run(a) -> int:
 
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
     return run_command(a.dir, cmd, note=a.note, name=a.name, tags=a.tag, git=not a.no_git,
-                       text_metrics=not a.no_text_metrics, metric_regex=a.metric_regex)
+                       text_metrics=not a.no_text_metrics, metric_regex=a.metric_regex,
+                       resume=a.resume)
 
 
 def _add_sweep(sub) -> None:

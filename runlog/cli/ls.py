@@ -71,6 +71,9 @@ class Columns:
         note = (r.get("note") or "").replace("\n", " ")
         d = r.get("duration_s")
         duration = "" if d is None else (f"{d:g}" if data else fmt_duration(d))
+        segs = r.get("segments")
+        if not data and isinstance(segs, list) and len(segs) > 1:  # a resumed run: its segments
+            duration += f" ×{len(segs)}"
         row = [r["id"], r.get("shown_status") or r.get("status") or "?", duration, note]
         row += [_sweep_cell(r) if c == "sweep" else error_text(r.get("error")) for c in self.extra]
         row += [fmt_value(args[k]) if k in args else "" for k in (self.diff if diff is None else diff)]

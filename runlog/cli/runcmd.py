@@ -121,7 +121,7 @@ class Recorder:
 
     def __init__(self, root: str, cmd: list[str], note, name, tags, git: bool,
                  reproduces: str | None = None, text: TextMetrics | None = None,
-                 rule_words: list[str] | None = None):
+                 rule_words: list[str] | None = None, resume=None):
         self.cmd = cmd
         shown, key = script_of(cmd)
         argv = ["runlog", "run"]
@@ -136,7 +136,7 @@ class Recorder:
         argv += ["--", *words]
         typed = note or word_note or None
         self.life = Lifecycle(root, command=argv, script=shown, script_path=key,
-                              typed_note=typed, name=name, tags=tags, reproduces=reproduces,
+                              typed_note=typed, name=name, tags=tags, reproduces=reproduces, resume=resume,
                               own_process=False)
         trial = record.sweep_key(os.environ.get(record.SWEEP_ENV))
         if trial is not None:  # a trial of `runlog sweep`: its sweep, trial number and values
@@ -210,7 +210,8 @@ def _write_all(fd: int, data: bytes) -> bool:
 
 
 def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=True,
-                reproduces: str | None = None, text_metrics: bool = True, metric_regex=()) -> int:
+                reproduces: str | None = None, text_metrics: bool = True, metric_regex=(),
+                resume: str | None = None) -> int:
     if not cmd:
         raise CliError("nothing to run: runlog run [--note TEXT] -- COMMAND ...")
     text, rule_words = None, []
@@ -225,11 +226,12 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
         rule_words = ["--no-text-metrics"]
     if which(cmd[0]) is None:
         raise CliError(f"command not found: {cmd[0]}", code=127)
+    plan = _resume_plan(root, cmd, resume)
     # from the first write of the record on, a signal waits for pump() to pass it on
     # (the program starts with none blocked: see _in_the_child)
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     try:
-        rec = Recorder(root, cmd, note, name, tags, git, reproduces, text, rule_words)
+        rec = Recorder(root, cmd, note, name, tags, git, reproduces, text, rule_words, plan)
     except OSError as e:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         # as the library does: the program runs anyway, and one line says what is missing
@@ -238,7 +240,8 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
         sys.stderr.flush()
         return _run_unrecorded(cmd)
     console_fd = os.dup(2)
-    sys.stderr.write(f"runlog: run {rec.run_id} → {rec.sink.path}\n")
+    again = f" resumed (segment {len(rec.life.record['segments'])})" if rec.life.resumed else ""
+    sys.stderr.write(f"runlog: run {rec.run_id}{again} → {rec.sink.path}\n")
     sys.stderr.flush()
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -273,6 +276,16 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
             pass
     signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     return code
+
+
+def _resume_plan(root: str, cmd: list[str], spec: str | None):
+    """The run this command continues (--resume, RUNLOG_RESUME, a requeued Slurm job)."""
+    from .. import resume
+
+    try:
+        return resume.plan(root, script_of(cmd)[1], spec or os.environ.get(resume.ENV) or None)
+    except resume.Refused as e:
+        raise CliError(str(e)) from None
 
 
 def _run_unrecorded(cmd: list[str]) -> int:

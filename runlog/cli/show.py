@@ -76,6 +76,9 @@ def show(root: str, spec: str | None, patch: bool = False, as_json: bool = False
     # every part is printable already: recorded text never moves the cursor (``printable``),
     # and the tables (``table.render``) clean their cells themselves
     parts = [printable(report_text(root, record, "text", notes=False).rstrip("\n"), lines=True)]
+    segs = record.get("segments")
+    if isinstance(segs, list) and len(segs) > 1:
+        parts.append(printable("Segments:\n" + "\n".join(segment_lines(segs)), lines=True))
     args = flatten(record.get("args") or {})
     if args:
         given = set(record.get("args_given") or [])
@@ -129,6 +132,23 @@ def _facts(record: dict) -> list[str]:
     from ..facts.text import show_sections
 
     return show_sections(record)
+
+
+def segment_lines(segs: list) -> list[str]:
+    """One line per segment of a resumed run: when, how long, how it ended, where."""
+    from ..fmt import fmt_duration
+    from ..folder.segments import seconds
+
+    lines = []
+    for i, s in enumerate(segs, 1):
+        if not isinstance(s, dict):
+            continue
+        where = f"{s.get('host') or '?'} pid {s.get('pid') or '?'}"
+        if s.get("job"):
+            where += f", job {s['job']}" + (f" restart {s['restart']}" if s.get("restart") else "")
+        lines.append(f"  {i}  {s.get('started_at') or '?'}  {fmt_duration(seconds(s)):>12}  "
+                     f"{s.get('status') or '?':<11}  {where}")
+    return lines
 
 
 def _size(n: int) -> str:

@@ -30,6 +30,7 @@ ENVS = ".runlog-envs"  # the installed set of each distinct environment (facts/e
 # --storage, the batch script it submitted, and the folder of its Slurm tasks' output
 SWEEP_FILES = {"summary": "{}.json", "journal": "{}.journal", "batch": "{}.sbatch",
                "slurm_out": "{}-slurm"}
+JOBS = ".runlog-jobs"      # the run of each scheduler job and script (segments.py; a cache)
 JOURNAL = "journal.html"
 
 ARTIFACTS = (LOG, PATCH, REPORT, NOTES, CELLS)  # the files a run is read by, besides its record
@@ -145,6 +146,10 @@ class LogDir:
     def sweep(self, sweep_id: str, what: str = "summary") -> str:
         """A sweep's file in ``.sweeps/``: ``summary``, ``journal``, ``batch`` or ``slurm_out``."""
         return os.path.join(self.root, SWEEPS, SWEEP_FILES[what].format(sweep_id))
+
+    @property
+    def jobs(self) -> str:
+        return os.path.join(self.root, JOBS)
 
 
 def log_root(log_dir: str | os.PathLike | None = None) -> str:

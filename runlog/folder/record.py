@@ -243,7 +243,7 @@ SUMMARY_FIELDS = (
     "schema", "id", "name", "tags", "status", "exit_code", "signal", "started_at", "ended_at",
     "duration_s", "note", "script", "script_path", "command_line", "args", "args_given",
     "metrics", "pid", "pid_start", "host", "previous", "git", "error", "sweep", "python",
-    "frameworks",
+    "frameworks", "segments",
 )
 ERROR_MESSAGE = 200  # characters of an error's message in the summary
 GIT_SUMMARY = ("commit", "short", "branch", "dirty")
@@ -283,6 +283,7 @@ _SUMMARY_SHAPES = {
     "started_at": (str, type(None)), "note": (str, type(None)), "name": (str, type(None)),
     "notes": (str, type(None)), "notes_added": str, "script_path": (str, type(None)),
     "frameworks": (dict, type(None)),
+    "segments": (list, type(None)),
 }
 
 
@@ -373,11 +374,12 @@ def settle(record: dict, folder: RunFolder) -> dict:
     """
     if record.get("status") != "running":
         return record
-    from .metrics import read_points, summarize
+    from . import segments
+    from .metrics import read_points
 
     points = read_points(folder.path)
     if points:
-        record["metrics"] = summarize(points)
+        record["metrics"] = segments.summarize(points, segments.of(record))
     record["status"] = shown = record.get("shown_status") or shown_status(record)
     if shown == "lost":
         end = folder.last_write()
@@ -388,4 +390,5 @@ def settle(record: dict, folder: RunFolder) -> dict:
             record["ended_at"] = iso(end)
             if start is not None:
                 record["duration_s"] = round(max(end - start, 0.0), 3)
+            segments.settle(record, end)  # a resumed run: the sum of its segments
     return record
