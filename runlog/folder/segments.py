@@ -100,7 +100,8 @@ def close(rec: dict, t: float, status: str) -> None:
         return
     segs[-1]["ended_at"] = iso(t)
     segs[-1]["status"] = status
-    rec["duration_s"] = total(segs)
+    if len(segs) > 1:  # one segment: the run's own duration, to the clock's precision
+        rec["duration_s"] = total(segs)
 
 
 def settle(rec: dict, end: float | None) -> None:
