@@ -179,7 +179,7 @@ def basic_config_while_running(original):
     return basic_config
 
 
-def has_console_handler(logger) -> bool:
+def has_console_handler(logger: logging.Logger) -> bool:
     """Whether the script already logs to the terminal (basicConfig before start())."""
     for h in logger.handlers:
         if type(h) is logging.StreamHandler and getattr(h, "stream", None) in (

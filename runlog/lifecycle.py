@@ -90,7 +90,7 @@ class Lifecycle:
         else:
             self.log.line(RUNLOG, printable(
                 f"run {self.id} started: {self.record['command_line'] or '(interactive)'}"), self.t0)
-        if note and not old:
+        if note and (not old or note != self.record.get("note")):  # a resumed run keeps its note
             self.log.line(RUNLOG, printable(f"note: {note}"), self.t0)
         self.metrics = Metrics(self.folder.metrics, say=say)
         if old:  # the summary so far; the exact one (repeated steps) is made at the finish
@@ -100,6 +100,11 @@ class Lifecycle:
                 resume.remember(root, self.record)
             except OSError as e:
                 self.fail_once("jobs", f"could not note the run of this job ({e.strerror or e})")
+
+    def opened(self) -> str:
+        """What the console is told first: ``run ID`` (``resumed (segment N)``)."""
+        n = len(self.record.get("segments") or ())
+        return f"run {self.id} resumed (segment {n})" if self.resumed else f"run {self.id}"
 
     # ---------------------------------------------------------------- the command, masked
 

@@ -24,7 +24,6 @@ from .folder.record import clean_text, jsonable
 from .lifecycle import Lifecycle, log_args, no_interrupts
 from .mask import secret_options
 from .outcome import Outcome
-from .resume import for_start  # a run to continue: resume=, RUNLOG_RESUME, a requeued job
 
 
 def _level(level) -> int:
@@ -344,7 +343,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     life = Lifecycle(root, command=command, script=script, script_path=script_path,
                      typed_note=note_mod.typed(), code_note=note, name=name, tags=tags,
                      secret_opts=secret_options(parser) if parser is not None else None,
-                     resume=for_start(root, script_path, None if resume is None else str(resume)))
+                     resume=_plan(root, script_path, resume))
     run = Run(life)
     run._copy = copy
     p = run.patches
@@ -384,10 +383,18 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     if console and run._console is not None:
         from .fmt import shown_path
 
-        again = f" resumed (segment {len(life.record['segments'])})" if life.resumed else ""
-        _write(run._console, f"runlog: run {life.id}{again} → "
-                             f"{shown_path(run.log_path, life.record['cwd'])}\n")
+        _write(run._console, f"runlog: {life.opened()} → {shown_path(run.log_path, life.record['cwd'])}\n")
     return run
+
+
+def _plan(root: str, script_path: str | None, resume):
+    """The run to continue (resume=, RUNLOG_RESUME, a requeued Slurm job); resume.py is
+    loaded only when one may be asked for."""
+    if resume is None and "RUNLOG_RESUME" not in os.environ and "SLURM_JOB_ID" not in os.environ:
+        return None
+    from .resume import for_start
+
+    return for_start(root, script_path, None if resume is None else str(resume))
 
 
 def _write(stream, text: str) -> None:

@@ -240,8 +240,7 @@ def run_command(root: str, cmd: list[str], note=None, name=None, tags=(), git=Tr
         sys.stderr.flush()
         return _run_unrecorded(cmd)
     console_fd = os.dup(2)
-    again = f" resumed (segment {len(rec.life.record['segments'])})" if rec.life.resumed else ""
-    sys.stderr.write(f"runlog: run {rec.run_id}{again} → {rec.sink.path}\n")
+    sys.stderr.write(f"runlog: {rec.life.opened()} → {rec.sink.path}\n")
     sys.stderr.flush()
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

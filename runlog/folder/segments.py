@@ -96,7 +96,7 @@ def reopen(old: dict, fresh: dict, t0: float, job: dict | None, end: float | Non
 def close(rec: dict, t: float, status: str) -> None:
     """The run ends: its last segment ends with it; ``duration_s`` is the segments' sum."""
     segs = rec.get("segments")
-    if not isinstance(segs, list) or not segs:
+    if not isinstance(segs, list) or not segs or of(rec) is not segs:
         return
     segs[-1]["ended_at"] = iso(t)
     segs[-1]["status"] = status
@@ -107,8 +107,8 @@ def close(rec: dict, t: float, status: str) -> None:
 def settle(rec: dict, end: float | None) -> None:
     """A lost run in segments: its last segment ended at its last write."""
     segs = rec.get("segments")
-    if not isinstance(segs, list) or not segs or end is None:
-        return
+    if not isinstance(segs, list) or not segs or end is None or of(rec) is not segs:
+        return  # none, or not of the shape written (a damaged record is shown as it is)
     segs = rec["segments"] = [dict(s) for s in segs]
     start = parse_iso(segs[-1].get("started_at"))
     segs[-1]["ended_at"] = iso(max(end, start) if start is not None else end)
