@@ -204,7 +204,10 @@ class Lifecycle:
             _thread.start_new_thread(self._gather_facts, ())
             return
         self._git_done = threading.Event()
-        _thread.start_new_thread(self._code_state, ())
+        # born with the signals blocked: a SIGTERM sent before the thread blocks them itself
+        # must not land there (its handler would wait for the main thread's next bytecode)
+        with no_interrupts():
+            _thread.start_new_thread(self._code_state, ())
 
     def _code_state(self) -> None:
         try:
