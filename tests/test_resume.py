@@ -294,3 +294,24 @@ def test_three_segments_in_the_report_and_ls(tmp_path):
     ls = runlog_cli(tmp_path, "ls", "--json")
     (entry,) = [json.loads(ln) for ln in ls.stdout.splitlines()]
     assert len(entry["segments"]) == 3 and entry["status"] == "finished"
+
+
+def test_a_resumed_run_killed_hard_again_is_lost_with_both_segments(tmp_path):
+    run_dir = first_segment(tmp_path, signal.SIGTERM, SLURM_JOB_ID=8, SLURM_RESTART_COUNT=0)
+    proc = subprocess.Popen([sys.executable, "train.py", "6"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env=env_for(tmp_path, WAIT_AT=4, SLURM_JOB_ID=8, SLURM_RESTART_COUNT=1))
+    wait_for_step(tmp_path / "logs", 4, proc)
+    proc.kill()
+    proc.communicate(timeout=60)
+    ls = runlog_cli(tmp_path, "ls")
+    (line,) = ls.stdout.splitlines()[1:]
+    assert run_dir.name in line and " lost " in line and "×2" in line
+    report = runlog_cli(tmp_path, "report").stdout
+    assert "· lost ·" in report and "- Segments: 2 (" in report
+    # the summary of what was written: steps 0-1 of the first segment, 2-4 of the second
+    assert "loss 20.5" in report
+    (entry,) = [json.loads(ln) for ln in runlog_cli(tmp_path, "ls", "--json").stdout.splitlines()]
+    assert [s["status"] for s in entry["segments"]] == ["killed", "lost"]
+    from runlog.folder.segments import seconds
+    assert entry["duration_s"] == pytest.approx(sum(seconds(s) for s in entry["segments"]), abs=0.002)
