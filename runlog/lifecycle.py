@@ -51,8 +51,7 @@ class Lifecycle:
 
         self.root = root
         self.t0 = time.time() if t0 is None else t0
-        # resume: a ``resume.Plan`` (a run to continue, a scheduler's job) or None
-        old = resume.record if resume is not None else None
+        old = resume.record if resume is not None else None  # resume: a resume.Plan or None
         self.resumed = old is not None
         self.id, path = (old["id"], old["dir"]) if old else index.new_run_dir(root, name, self.t0)
         self.folder = RunFolder(path)
@@ -95,11 +94,7 @@ class Lifecycle:
         self.metrics = Metrics(self.folder.metrics, say=say)
         if old:  # the summary so far; the exact one (repeated steps) is made at the finish
             self.metrics.summary = {k: dict(v) for k, v in (self.record.get("metrics") or {}).items()}
-        if resume is not None:
-            try:
-                resume.remember(root, self.record)
-            except OSError as e:
-                self.fail_once("jobs", f"could not note the run of this job ({e.strerror or e})")
+        self._plan = resume
 
     def opened(self) -> str:
         """What the console is told first: ``run ID`` (``resumed (segment N)``)."""
@@ -194,20 +189,27 @@ class Lifecycle:
         if self.resumed:  # the code state and the previous run are the first segment's
             prev = self.record.get("previous")
             self.prev = index.read_run(self.root, prev) if prev else None
-            _thread.start_new_thread(self._gather_facts, ())
-            return
-        if not git:
+        elif not git:
             from .folder import trials
 
             self.prev = trials.previous(self.root, self.record)
             self.record["previous"] = self.prev["id"] if self.prev else None
-            _thread.start_new_thread(self._gather_facts, ())
+        if self.resumed or not git:
+            self._remember_job()
+            with no_interrupts():  # born blocked, as the code-state thread below
+                _thread.start_new_thread(self._gather_facts, ())
             return
         self._git_done = threading.Event()
-        # born with the signals blocked: a SIGTERM sent before the thread blocks them itself
-        # must not land there (its handler would wait for the main thread's next bytecode)
-        with no_interrupts():
+        with no_interrupts():  # born blocked: a SIGTERM caught there would wait out a time.sleep
             _thread.start_new_thread(self._code_state, ())
+
+    def _remember_job(self) -> None:
+        """Under a scheduler, point its job at this run (off the script's thread with git)."""
+        if self._plan is not None:
+            try:
+                self._plan.remember(self.root, self.record)
+            except OSError as e:
+                self.fail_once("jobs", f"could not note the run of this job ({e.strerror or e})")
 
     def _code_state(self) -> None:
         try:
@@ -217,6 +219,7 @@ class Lifecycle:
                 _signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGINT, SIGTERM, SIGHUP})
             except (ImportError, AttributeError, OSError, ValueError):
                 pass
+            self._remember_job()
             from . import git
 
             scratch = dict(self.record)  # captured off the lock; git can take a while

@@ -90,12 +90,23 @@ def test_scontrol_requeue_of_a_running_array_task_continues_its_run(tmp_path):
         logs = tmp_path / "logs"
         run_dir = until("the first run's step 3 on disk", lambda: step_written(logs, 3))
         assert subprocess.run(["scontrol", "requeue", task], capture_output=True).returncode == 0
-        # a requeued job waits for its begin time (about two minutes): it may start now
+        # a requeued job waits for its begin time (about two minutes): it may start sooner,
+        # but not in the second its credential was revoked (slurmd, which counts in whole
+        # seconds, would refuse it: "Job credential revoked", and the job would fail)
         until("the job requeued", lambda: state(task) == "PENDING" or len(
             json.loads((run_dir / "run.json").read_text()).get("segments") or ()) > 1)
-        subprocess.run(["scontrol", "update", f"jobid={task}", "StartTime=now"], capture_output=True)
-        until("the requeued job's end", lambda: state(task) == "" and
-              json.loads((run_dir / "run.json").read_text()).get("status") != "running")
+        subprocess.run(["scontrol", "update", f"jobid={task}", "StartTime=now+3"],
+                       capture_output=True)
+        def second_ended():
+            r = json.loads((run_dir / "run.json").read_text())
+            return len(r.get("segments") or ()) == 2 and r["status"] != "running"
+
+        try:
+            until("the requeued job's end", lambda: second_ended() and state(task) == "")
+        except AssertionError as e:
+            job = subprocess.run(["scontrol", "show", "job", task], capture_output=True, text=True)
+            raise AssertionError(f"{e}\n{job.stdout}{job.stderr}\n{sorted(p.name for p in logs.iterdir())}\n"
+                                 + (run_dir / "run.log").read_text()) from None
     finally:
         subprocess.run(["scancel", task], capture_output=True)
     assert sorted(d.name for d in logs.iterdir() if not d.name.startswith(".")) == [run_dir.name]

@@ -20,7 +20,6 @@ The job pointers that find a requeued job's run are in ``jobs``.
 
 from __future__ import annotations
 
-import bisect
 import os
 
 from .times import iso, parse_iso
@@ -122,6 +121,8 @@ def settle(rec: dict, end: float | None) -> None:
 def summarize(points: list[dict], segs: list[dict]) -> dict[str, dict]:
     """The metrics summary of a run in segments (see the module's text): a step repeated
     by a later segment keeps the later value; within a segment every point counts."""
+    import bisect
+
     from .metrics import summarize as plain
 
     starts = [parse_iso(s.get("started_at")) for s in segs[1:]]
