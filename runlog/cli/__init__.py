@@ -380,7 +380,8 @@ class _Args:
         self.__dict__.update(kw)
 
 
-_RUN_VALUES = {"--note": "note", "--name": "name", "--tag": "tag", "--metric-regex": "metric_regex"}
+_RUN_VALUES = {"--note": "note", "--name": "name", "--tag": "tag", "--metric-regex": "metric_regex",
+               "--resume": "resume"}
 _RUN_FLAGS = {"--no-git": "no_git", "--no-text-metrics": "no_text_metrics"}
 
 
@@ -389,7 +390,7 @@ def _quick_run(argv: list[str]):
     argparse (whose import, formatter and locale lookups are a good part of a sweep
     trial's fixed cost). Anything else — help, an abbreviation, a value that looks like
     an option, no ``--`` — returns None and goes to the real parser."""
-    a = _Args(dir=None, note=None, name=None, tag=[], metric_regex=[], no_git=False,
+    a = _Args(dir=None, note=None, name=None, tag=[], metric_regex=[], resume=None, no_git=False,
               no_text_metrics=False, cmd=None, func=_cmd_run)
     words = list(argv)
     if words[:1] == ["--dir"] and len(words) > 1 and not words[1].startswith("-"):
