@@ -49,7 +49,7 @@ def scan(root: str, job_key: str, script_path: str, max_lines: int = 20000) -> s
     job = json.dumps(job_key).encode()
     needles = {json.dumps(script_path, ensure_ascii=False).encode("utf-8", "surrogateescape"),
                json.dumps(script_path).encode("ascii")}
-    for n, line in enumerate(lines_backwards(LogDir(root).index)):
+    for n, (_, line) in enumerate(lines_backwards(LogDir(root).index)):
         if n >= max_lines:
             break
         if job not in line or not any(s in line for s in needles):

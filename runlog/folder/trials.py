@@ -92,7 +92,7 @@ def siblings(root: str, sweep_id: str, data: dict | None) -> list[dict]:
             return list(out.values())
     needle = sweep_id.encode("utf-8", "surrogateescape")
     since = sweep_id[:15]  # a sweep id starts with its start time, as a run id does
-    for line in index.lines_backwards(LogDir(root).index):
+    for _, line in index.lines_backwards(LogDir(root).index):
         if needle not in line and b'"running"' not in line:
             continue
         try:
