@@ -22,6 +22,7 @@ from .folder.metrics import Metrics
 from .mask import mask_args, mask_argv
 
 from .outcome import SIGHUP, SIGINT, SIGTERM, Outcome
+from .sigmask import no_interrupts, unmasked
 
 GIT_WAIT_S = 5.0  # how long finish() waits for a slow git capture
 FACTS_WAIT_S = 2.0  # … and for the machine and environment facts after it
@@ -263,7 +264,7 @@ class Lifecycle:
                 self.fail_once("git", "git took too long; the code state is not recorded")
                 return
             try:
-                with _unmasked(unmask):
+                with unmasked(unmask):
                     done.wait(min(left, 0.25))
             except KeyboardInterrupt:
                 self.interrupted = True
@@ -374,46 +375,6 @@ def _scheduler() -> dict | None:
 
 
 _JOB_VARS = ("SLURM_JOB_ID", "SLURM_JOBID", "PBS_JOBID", "LSB_JOBID")
-
-
-class no_interrupts:
-    """SIGINT, SIGTERM and SIGHUP wait while the last writes are made (a second Ctrl-C
-    must not leave a record half-finished); they are delivered right after."""
-
-    def __enter__(self):
-        self.old = None
-        try:
-            import _signal
-
-            self.old = _signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGINT, SIGTERM, SIGHUP})
-        except (ImportError, AttributeError, OSError, ValueError):
-            pass
-        return self
-
-    def __exit__(self, *exc):
-        if self.old is not None:
-            import _signal
-
-            _signal.pthread_sigmask(_signal.SIG_SETMASK, self.old)
-
-
-class _unmasked:
-    """SIGINT delivered again for a moment (inside ``no_interrupts``), blocked again after."""
-
-    def __init__(self, active: bool):
-        self.active = active
-
-    def __enter__(self):
-        if self.active:
-            import _signal
-
-            _signal.pthread_sigmask(_signal.SIG_UNBLOCK, {SIGINT})
-
-    def __exit__(self, *exc):
-        if self.active:
-            import _signal
-
-            _signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGINT})
 
 
 def set_sources(r: dict, sources) -> None:

@@ -21,7 +21,8 @@ from .args.given import namespace_args
 from .console import RunHandler, basic_config_while_running, has_console_handler, say
 from .folder.layout import log_root
 from .folder.record import clean_text, jsonable
-from .lifecycle import Lifecycle, log_args, no_interrupts
+from .lifecycle import Lifecycle, log_args
+from .sigmask import no_interrupts
 from .mask import secret_options
 from .outcome import Outcome
 
@@ -79,7 +80,7 @@ class Run:
         self._globals_argv = None  # no parser yet: the script's globals, at the first metric or the end
         self._warned: set[str] = set()
         self._forked = False  # this object was copied into a forked worker
-        _watch_forks()
+        active.watch_forks()
 
     # ------------------------------------------------------------ public API
 
@@ -165,6 +166,10 @@ class Run:
             active.clear(self)
 
     # ------------------------------------------------------------ what the hooks tell
+
+    def forked_copy(self) -> None:
+        """This object is a copy in a forked worker (DataLoader, multiprocessing)."""
+        self._forked = True
 
     def owned_here(self) -> bool:
         """Whether this process started the run and it is not finished yet."""
@@ -263,24 +268,6 @@ class Run:
                 self.metrics.close()
             if self.log is not None:
                 self.log.close()
-
-
-_forks_watched = False
-
-
-def _watch_forks() -> None:
-    """Once per process: in a forked worker, the active run is marked as a copy."""
-    global _forks_watched
-    if _forks_watched or not hasattr(os, "register_at_fork"):
-        return
-    _forks_watched = True
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _after_fork_in_child() -> None:
-    run = active._run  # as it was in the parent: get() would already say "not ours"
-    if isinstance(run, Run):
-        run._forked = True
 
 
 def capture_args(run: Run, args, scopes=None) -> None:
