@@ -186,6 +186,7 @@ class Sweep:
         if self.meta.get("study"):
             key["study"] = self.meta["study"]
         env = dict(os.environ, RUNLOG_ID_FILE=id_file)
+        env.pop("RUNLOG_RESUME", None)  # each trial is a run of its own, never a resumed one
         gpus = self.gpus.take() if self.gpus else None
         if gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = key["gpus"] = gpus
