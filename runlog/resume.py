@@ -30,22 +30,19 @@ class Refused(Exception):
 
 
 def slurm(environ) -> dict | None:
-    """The Slurm job this process is part of, from its environment (None outside one).
+    """The Slurm job this process is part of (``facts.scheduler``), None outside one, with
+    ``key``: the name of the job across its restarts (an array task by its array job and
+    task, as its own job id is per task)."""
+    from .facts.scheduler import current
 
-    Kept tiny so that the scheduler facts of ``runlog.facts.scheduler`` can take
-    its place; ``key`` names the job across its restarts (an array task by its
-    array job and task, as its own job id is per task).
-    """
-    job_id = environ.get("SLURM_JOB_ID")
-    if not job_id:
+    job = current(environ)
+    if job is None or job.get("kind") != "slurm":
         return None
-    array, task = environ.get("SLURM_ARRAY_JOB_ID"), environ.get("SLURM_ARRAY_TASK_ID")
-    try:
-        restart = int(environ.get("SLURM_RESTART_COUNT") or 0)
-    except ValueError:
-        restart = 0
-    return {"kind": "slurm", "job_id": job_id, "array_job_id": array, "array_task_id": task,
-            "restart_count": restart, "key": f"{array}_{task}" if array and task else job_id}
+    array, task = job.get("array_job_id"), job.get("array_task_id")
+    restart = job.get("restart_count")
+    job["restart_count"] = restart if isinstance(restart, int) else 0
+    job["key"] = f"{array}_{task}" if array is not None and task is not None else str(job["job_id"])
+    return job
 
 
 class Plan:
