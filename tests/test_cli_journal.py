@@ -506,7 +506,7 @@ def test_journal_takes_the_newest_runs_unless_told(history, capsys, monkeypatch,
 
 def test_a_long_curve_is_downsampled_as_it_is_read(tmp_path):
     """A million points cost a read, not a list: the curve never holds more than 2 x POINTS."""
-    from runlog.cli.journal import POINTS, Curve, curves
+    from runlog.cli.journal_data import POINTS, Curve, curves
 
     c = Curve()
     for i in range(100_000):
