@@ -316,3 +316,27 @@ def test_ls_on_narrow_and_wide_terminals(tmp_path):
         else:
             assert "more differing" not in out
     assert len(shown) == 8  # at 200 columns, all of them
+
+
+def test_on_80_columns_the_note_keeps_40_characters_before_any_argument(tmp_path):
+    """Issue 14: a long note and 8 differing arguments on an 80-column terminal: the note
+    shows its first 40 characters (cut there, as piped) and the arguments go, counted."""
+    note = "why: the warmup of the previous run was far too short for this batch size"
+    (tmp_path / "t.py").write_text(
+        "import argparse, runlog\np = argparse.ArgumentParser()\n"
+        + "".join(f"p.add_argument('--{a}', default=0)\n" for a in "abcdefgh")
+        + f"a = p.parse_args()\nrunlog.start(git=False, note={note!r})\n")
+    for i in range(2):
+        subprocess.run([sys.executable, "t.py", *(f"--{a}={i}" for a in "abcdefgh")],
+                       cwd=tmp_path, env=clean_env(), check=True, capture_output=True)
+    out = _ls_on_a_pty(tmp_path / "logs", 80)
+    lines = out.splitlines()
+    header = lines[0].split()
+    shown = header[4:]  # an argument or two when the ids are short (runs of different seconds)
+    assert header[:4] == ["id", "status", "duration", "note"] and shown == list("abcdefgh")[:len(shown)]
+    assert len(shown) < 8 and all(len(ln) <= 80 for ln in lines), out
+    assert [ln.count(note[:39] + "…") for ln in lines[1:3]] == [1, 1], out  # 40 characters
+    assert lines[-1] == f"… {8 - len(shown)} more differing arguments (widen the terminal, or --csv)"
+    wide = _ls_on_a_pty(tmp_path / "logs", 120).splitlines()  # room: the arguments come back
+    assert wide[0].split() == ["id", "status", "duration", "note", *"abcdefgh"], wide
+    assert note[:39] + "…" in wide[1] and "more differing" not in "\n".join(wide)

@@ -56,6 +56,53 @@ def test_columns_go_by_priority_and_the_table_says_which():
     assert keep == [0, 1, 2, 4] and needed <= 60 and narrow[2] >= 20
 
 
+def test_a_firm_column_keeps_its_width_while_a_column_can_go():
+    # ls: id, status, a note (firm, down to 12) and four arguments (priority 3)
+    cols = [Column("id"), Column("status"), Column("note", min_width=12, firm=True),
+            *(Column(a, priority=3) for a in "abcd")]
+    rows = [[ID_B, "finished", "x" * 40, "1", "2", "3", "4"]]
+    keep, narrow, needed = fit(cols, rows, 80)  # 17+8+40 and gaps = 69: room for 3 of 4
+    assert keep == [0, 1, 2, 3, 4, 5] and narrow == {} and needed == 69 + 3 * 3
+    keep, narrow, needed = fit(cols, rows, 60)  # every argument goes, then the note gives way
+    assert keep == [0, 1, 2] and narrow == {2: 31} and needed == 60
+    keep, narrow, needed = fit(cols, rows, 20)  # the id and status stay whole, the note at 12
+    assert keep == [0, 1, 2] and narrow == {2: 12} and needed == 17 + 8 + 12 + 4
+
+
+def test_a_column_left_out_comes_back_when_a_narrower_one_fits():
+    # as ls: a wide sweep column (priority 1) goes after the error (2) and the arguments (3);
+    # then the error (at its least) and the arguments come back in the room it left, and
+    # the error takes what is still spare
+    cols = [Column("id"), Column("sweep", priority=1), Column("error", priority=2, min_width=6),
+            Column("a", priority=3), Column("b", priority=3)]
+    rows = [["x" * 10, "s" * 30, "e" * 20, "1" * 5, "2" * 5]]
+    keep, narrow, needed = fit(cols, rows, 40)
+    assert keep == [0, 2, 3, 4] and needed == 40
+    assert narrow == {2: 40 - (10 + 5 + 5) - 3 * 2}
+    # of equal priority the leftmost are shown: a narrow one right of one too wide stays out
+    rows = [["x" * 10, "s" * 30, "e" * 20, "1" * 25, "2"]]
+    keep, narrow, _ = fit(cols, rows, 40)
+    assert keep == [0, 2] and narrow == {}
+    keep, narrow, _ = fit(cols, rows, 200)  # room for all: nothing shrunk
+    assert keep == [0, 1, 2, 3, 4] and narrow == {}
+
+
+def test_the_line_under_the_table_is_the_callers():
+    said = []
+
+    def left_out(hidden):
+        said.append([c.header for c in hidden])
+        return f"… {len(hidden)} more (widen the terminal)"
+
+    text = render(COLS, ROWS, console=Console(file=StringIO(), width=60), left_out=left_out)
+    assert said == [["min"]] and text.splitlines()[-1] == "  … 1 more (widen the terminal)"
+    assert render(COLS, ROWS, console=Console(file=StringIO(), width=60),
+                  left_out=lambda hidden: None).splitlines()[-1].split()[0] == ID_A  # no line
+    said.clear()
+    render(COLS, ROWS, console=Console(file=StringIO(), width=200), left_out=left_out)
+    assert said == []  # nothing left out: not asked
+
+
 def test_plain_text_is_aligned_and_whole():
     text = render(COLS, ROWS)  # no console: piped
     lines = text.splitlines()

@@ -170,16 +170,15 @@ def test_without_a_close_sibling_the_best_so_far_is_the_comparison(tmp_path):
     assert fifth["previous"] == fourth["id"]
 
 
-def ls_on_a_pty(cwd: Path, columns: int) -> str:
-    """`runlog ls` as a terminal of ``columns`` shows it (rich, on a real pty)."""
+def on_a_pty(cwd: Path, columns: int, *args: str) -> str:
+    """What `runlog ARGS` writes to a terminal of ``columns`` (a real pty), colours and all."""
     import pty
-    import re
     import tty
 
     master, slave = pty.openpty()
     tty.setraw(slave)
     e = dict(env(), COLUMNS=str(columns), TERM="xterm-256color")
-    p = subprocess.Popen([*RUNLOG, "ls"], cwd=cwd, stdout=slave, stderr=subprocess.PIPE, env=e)
+    p = subprocess.Popen([*RUNLOG, *args], cwd=cwd, stdout=slave, stderr=subprocess.PIPE, env=e)
     os.close(slave)
     chunks = []
     while True:
@@ -192,7 +191,16 @@ def ls_on_a_pty(cwd: Path, columns: int) -> str:
         chunks.append(b)
     os.close(master)
     assert p.wait(timeout=60) == 0
-    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode("utf-8"))
+    return b"".join(chunks).decode("utf-8")
+
+
+def uncoloured(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def ls_on_a_pty(cwd: Path, columns: int) -> str:
+    """`runlog ls` as a terminal of ``columns`` shows it (rich, on a real pty)."""
+    return uncoloured(on_a_pty(cwd, columns, "ls"))
 
 
 def test_sweep_and_error_columns_on_narrow_and_wide_terminals(swept):
@@ -206,7 +214,37 @@ def test_sweep_and_error_columns_on_narrow_and_wide_terminals(swept):
         assert sweep_id in out
         if columns >= 120:
             assert "error" in lines[0] and "ValueError: lr too" in out, (columns, out)
+        else:  # left out, and said so
+            assert "error" not in lines[0] and "the error column" in lines[-1], (columns, out)
     assert "ValueError: lr too big for 2 layers" in out  # at 200 columns, whole
+
+
+def test_sweep_show_on_a_terminal_fits_and_keeps_ids_whole(swept):
+    """`runlog sweep show` on an 80-column terminal: drawn by the shared table renderer —
+    trial, run id, status and metric whole, the error cut to what is left, statuses in
+    colour; on 60 columns the error goes (and a line says so), the parameters stay."""
+    d, sweep_id, _ = swept
+    trials = {r["id"]: r for r in records(d).values() if sweep_of(r)}
+    raw = on_a_pty(d, 80, "sweep", "show", sweep_id)
+    out = uncoloured(raw)
+    lines = out.splitlines()
+    assert lines[0].startswith(f"Sweep {sweep_id}: 4 trials")
+    best = next(i for i, ln in enumerate(lines) if ln.startswith("Best: trial"))
+    table = lines[1:best]
+    assert table[0].split() == ["trial", "run", "status", "lr", "layers", "score", "error"]
+    assert len(table) == 5 and all(len(ln) <= 80 for ln in table), out
+    for run_id, r in trials.items():  # every run id whole, with its status
+        row = next(ln.split() for ln in table[1:] if f" {run_id} " in f" {ln} ")
+        assert row[2] == r["status"]
+    failed = next(ln for ln in table if " failed " in ln)
+    assert "ValueError: lr too" in failed and failed.endswith("…")  # cut, to fit the line
+    assert "\x1b[31mfailed" in raw and "\x1b[32mfinished" in raw  # the statuses' colours
+    narrow = uncoloured(on_a_pty(d, 60, "sweep", "show", sweep_id)).splitlines()
+    head = next(ln for ln in narrow if ln.startswith("trial"))
+    assert head.split() == ["trial", "run", "status", "lr", "layers", "score"]
+    assert "… error not shown (a wider terminal shows them)" in narrow
+    assert all(len(ln) <= 60 for ln in narrow[1:narrow.index(next(ln for ln in narrow
+                                                                 if ln.startswith("Best:")))])
 
 
 def test_a_trial_known_by_the_sweep_key_alone(tmp_path):

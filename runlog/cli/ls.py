@@ -13,6 +13,7 @@ from ..folder.index import folders
 from ..folder.layout import LogDir, RunFolder
 from ..folder.trials import sweep_of
 from .common import CliError, check_root, out, settled, shown_status, stream_runs
+from .table import STATUS_STYLE, Column, render, terminal
 
 NOTE_WIDTH = 40
 ERROR_WIDTH = 40
@@ -255,17 +256,21 @@ def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | Non
             raise CliError(f"no trials of a sweep {sweep!r} among the runs")
         sys.stderr.write("runlog: no runs match\n" if narrowed else f"runlog: no runs in {root}\n")
         return 0
-    if tty is None:
-        tty = sys.stdout.isatty()
-    fixed = 4 + len(cols.extra)
-    if tty:
-        _rich_table(header, table, len(diff) + len(cols.envs), fixed)
+    console = terminal() if tty is None else _console() if tty else None
+    if console is not None:
+        _terminal(header, table, cols.extra, len(diff) + len(cols.envs), console)
     else:
-        _plain(header, table, fixed)
+        _plain(header, table, 4 + len(cols.extra))
     if more:
         sys.stderr.write(f"runlog: … {more} more run{'s' if more != 1 else ''} "
                          "(use -n N or --all)\n")
     return 0
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
 
 
 def _columns(listed, every: bool) -> tuple[Columns, Iterable[dict]]:
@@ -306,10 +311,15 @@ def _count_runs(root: str, found: tuple[list[str], list[str]]) -> int:
     return len(stamped) + sum(1 for i in odd if RunFolder(os.path.join(root, i)).has_record())
 
 
-def _plain(header: list[str], table: list[list[str]], fixed: int = 4) -> None:
+def _cut(header: list[str], table: list[list[str]], fixed: int) -> list[list[str]]:
+    """The rows with the note cut to NOTE_WIDTH and the error to ERROR_WIDTH (the others whole)."""
     error = header.index("error") if "error" in header[4:fixed] else None
-    cells = [header] + [[cut(c, NOTE_WIDTH) if i == 3 else cut(c, ERROR_WIDTH) if i == error else c
-                         for i, c in enumerate(row)] for row in table]
+    return [[cut(c, NOTE_WIDTH) if i == 3 else cut(c, ERROR_WIDTH) if i == error else c
+             for i, c in enumerate(row)] for row in table]
+
+
+def _plain(header: list[str], table: list[list[str]], fixed: int = 4) -> None:
+    cells = [header] + _cut(header, table, fixed)
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = []
     for row in cells:
@@ -317,66 +327,41 @@ def _plain(header: list[str], table: list[list[str]], fixed: int = 4) -> None:
     out("\n".join(lines) + "\n")
 
 
-_STATUS_STYLE = {"finished": "green", "failed": "red", "killed": "red", "interrupted": "yellow",
-                 "lost": "magenta", "running": "cyan"}
+NOTE_MIN = 12  # what a note keeps on a narrow terminal when the columns always shown do not fit
+ARG = 3  # the priority of argument and environment columns: the first to go
 
 
-NOTE_MIN = 12  # what a note keeps on a narrow terminal before argument columns go
+def terminal_columns(header: list[str], extra: list[str], n_args: int) -> list[Column]:
+    """The columns as a terminal shows them. The id (what you type next), status, duration,
+    note (up to NOTE_WIDTH) and metrics always, the id and status never cut; then the sweep
+    and error columns (an error cut to what is left, at least ERROR_MIN) and the differing
+    arguments and environment facts, left to right, while they fit. The note keeps its
+    width while an argument is shown, down to NOTE_MIN only when the columns always shown
+    do not fit."""
+    cols = [Column(header[0]), Column(header[1], style=STATUS_STYLE.get), Column(header[2]),
+            Column(header[3], min_width=NOTE_MIN, firm=True)]
+    for name in extra:
+        h = header[len(cols)]
+        cols.append(Column(h, priority=2, min_width=ERROR_MIN) if name == "error" else Column(h, priority=1))
+    first = len(cols)
+    cols += [Column(h, priority=ARG) for h in header[first:first + n_args]]
+    cols += [Column(h, "right") for h in header[first + n_args:]]
+    return cols
 
 
-def fit_columns(header: list[str], table: list[list[str]], n_args: int,
-                width: int, fixed: int = 4) -> tuple[list[int], int, int]:
-    """Which columns a terminal of ``width`` shows. The id (what you type next), status,
-    duration, note (up to NOTE_WIDTH) and metrics always; then the sweep and error columns
-    (an error cut to what is left, at least ERROR_MIN) and the differing arguments while
-    they fit, the rest left out (and counted) — never an id cut to look like another, nor
-    a note cut while an argument is shown. Returns the columns, the note's width (down to
-    NOTE_MIN only when the columns always shown do not fit) and the error's."""
-    def w(i: int) -> int:
-        return max(len(r[i]) for r in [header, *table]) + 2
-
-    error = header.index("error") if "error" in header[4:fixed] else None
-    args = list(range(fixed, fixed + n_args))
-    always = [0, 1, 2, 3] + list(range(fixed + n_args, len(header)))
-    # the note keeps its width (up to NOTE_WIDTH) before any argument column is shown
-    note_want = min(w(3), NOTE_WIDTH + 2)
-    used = sum(w(i) for i in always if i != 3) + note_want
-    shown = []
-    for i in list(range(4, fixed)) + args:
-        need = min(w(i), ERROR_MIN + 2) if i == error else w(i)
-        if used + need > width:
-            if i in args:
-                break
-            continue  # a sweep or error column that does not fit: the arguments may
-        shown.append(i)
-        used += need
-    spare = width - used  # negative: even the columns always shown do not fit
-    note = note_want - 2 if spare >= 0 else max(NOTE_MIN, note_want - 2 + spare)
-    err = min(w(error) - 2, ERROR_WIDTH, ERROR_MIN + max(spare, 0)) if error in shown else 0
-    return sorted(always + shown), max(note, len(header[3])), err
+def left_out(hidden: list[Column]) -> str:
+    """``… 3 more differing arguments (widen the terminal, or --csv)``, naming a sweep or
+    error column left out too."""
+    n = sum(1 for c in hidden if c.priority == ARG)
+    others = [c.header for c in hidden if c.priority != ARG]
+    parts = [f"{n} more differing argument{'s' if n != 1 else ''}"] if n else []
+    if others:
+        parts.append(f"the {' and '.join(others)} column{'s' if len(others) > 1 else ''}")
+    said = " and ".join(parts) + ("" if n else " not shown")
+    return f"… {said} (widen the terminal, or --csv)"
 
 
-def _rich_table(header: list[str], table: list[list[str]], n_args: int, fixed: int = 4) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    console = Console()
-    keep, note_width, error_width = fit_columns(header, table, n_args, console.width, fixed)
-    error = header.index("error") if "error" in header[4:fixed] else None
-    t = Table(box=None, pad_edge=False, header_style="bold")
-    for i in keep:
-        whole = i not in (3, error)  # every column but the note and the error shows its whole value
-        cut = note_width if i == 3 else error_width
-        t.add_column(header[i], no_wrap=True, overflow="ellipsis" if not whole else "fold",
-                     max_width=None if whole else cut,
-                     min_width=max(len(r[i]) for r in [header, *table]) if whole else cut)
-    for row in table:
-        cells = [Text(row[i]) for i in keep]
-        cells[1].stylize(_STATUS_STYLE.get(row[1], ""))
-        t.add_row(*cells)
-    console.print(t)
-    hidden = n_args - sum(1 for i in keep if fixed <= i < fixed + n_args)
-    if hidden:
-        console.print(f"… {hidden} more differing argument{'s' if hidden != 1 else ''} "
-                      "(widen the terminal, or --csv)", style="dim")
+def _terminal(header: list[str], table: list[list[str]], extra: list[str], n_args: int,
+              console) -> None:
+    out(render(terminal_columns(header, extra, n_args), _cut(header, table, 4 + len(extra)),
+               console=console, indent=0, left_out=left_out))

@@ -1,4 +1,5 @@
-"""A sweep's table: printed at its end and by ``runlog sweep show [ID]``.
+"""A sweep's table: printed at its end and by ``runlog sweep show [ID]``; on a terminal
+drawn by the shared renderer (``cli/table.py``), fitted to its width.
 
 A sweep whose trials live in a shared Optuna study (``--storage``, ``--slurm``)
 is shown from the study — every worker's trials, on whatever node the command
@@ -15,6 +16,7 @@ import sys
 from ..fmt import cut, fmt_num
 from ..folder.layout import LogDir
 from .common import CliError, out
+from .table import STATUS_STYLE, Column, render, terminal
 
 
 def _shown(v) -> str:
@@ -23,7 +25,12 @@ def _shown(v) -> str:
     return str(v)
 
 
-def summary(data: dict) -> str:
+ERROR_MIN = 16  # what an error keeps on a terminal before a parameter column goes
+
+
+def summary(data: dict, console=None) -> str:
+    """The sweep's table, best first, and how to re-run the best trial: drawn for
+    ``console`` (a terminal) by the shared renderer, aligned plain text without."""
     trials = data["trials"]
     metric, direction = data.get("metric"), data.get("direction")
     names = list(data["params"])
@@ -42,14 +49,18 @@ def summary(data: dict) -> str:
                      + ([fmt_num(t["metric"]) if t.get("metric") is not None else "—"]
                         if metric else [])
                      + ([cut(t.get("error") or "", 60)] if errors else []))
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     head = f"Sweep {data['id']}: {len(trials)} trials"
     if data.get("study"):
         head += f" in study {data['study']!r}"
         if data.get("total") is not None:
             head += f" (of {data['total']})"
     lines = [head + (f", best {metric} first" if metric else "")]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
+    if console is None:
+        widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
+    else:
+        lines.append(render(_columns(names, metric, errors), table[1:], console=console,
+                            indent=0).rstrip("\n"))
     if metric and rows and rows[0].get("metric") is not None:
         best = rows[0]
         lines.append(f"Best: trial {best['n']} ({best.get('run')}), {metric} "
@@ -58,8 +69,19 @@ def summary(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _columns(names: list[str], metric: str | None, errors: bool) -> list[Column]:
+    """On a terminal: the trial, its run (what you type next) and status whole, and the
+    metric, always; the error gives up width first, then goes; then the parameters, the
+    rightmost first."""
+    cols = [Column("trial", "right"), Column("run"), Column("status", style=STATUS_STYLE.get)]
+    cols += [Column(k, priority=1) for k in names]
+    cols += [Column(metric, "right")] if metric else []
+    cols += [Column("error", priority=2, min_width=ERROR_MIN)] if errors else []
+    return cols
+
+
 def print_summary(data: dict) -> None:
-    out(summary(data))
+    out(summary(data, terminal()))
 
 
 def find(root: str, spec: str | None) -> str:

@@ -1,11 +1,13 @@
 """One table renderer for the commands: rich on a terminal, aligned plain text in a pipe.
 
 A table is columns (a header, an alignment, a priority) and rows of text. On a terminal
-it fits the console's width the way ``ls`` does: the essential columns (priority 0: an
-id, a status, a note) are never dropped and never cut — a long value wraps instead;
-shrinkable columns give up width first, then the columns of the highest priority number
-are left out, and one line says which. Piped, every cell is written whole, aligned with
-two spaces, so ``grep``/``awk``/``cut`` see what was recorded.
+it fits the console's width: the essential columns (priority 0: an id, a status, a note)
+are never dropped and never cut — a long value wraps instead; shrinkable columns give up
+width first, then the columns of the highest priority number are left out (the
+rightmost of equals first), and one line says which (or what ``left_out`` says). A
+``firm`` column (``ls``'s note) keeps its width while any column can still go. Piped,
+every cell is written whole, aligned with two spaces, so ``grep``/``awk``/``cut`` see
+what was recorded.
 
 Every cell goes through ``printable``: recorded text never moves the cursor.
 """
@@ -31,6 +33,7 @@ class Column:
     min_width: int | None = None  # may shrink to this on a terminal (cut with "…", or wrapped)
     wrap: bool = False  # on a terminal a value too long for the line wraps (never cut)
     style: Callable[[str], str | None] | None = None  # a rich style for a cell, on a terminal
+    firm: bool = False  # gives up width (to min_width) only when no droppable column is left
 
 
 def terminal():
@@ -64,9 +67,14 @@ def fit(columns: list[Column], rows: list[list[str]], width: int,
     """The columns a line of ``width`` cells shows, the shrinkable ones' widths, and the
     width of the line they make (more than ``width`` only when the essential ones are).
 
-    Shrinkable columns give up width first (down to their ``min_width``); then the
-    columns of the highest priority (the rightmost of equals first) are left out.
-    Essential columns stay even when they alone are wider than the line.
+    In turn, while the line is too wide: shrinkable columns give up width (down to their
+    ``min_width``); the columns of the highest priority (the rightmost of equals first)
+    are left out; ``firm`` columns give up width; wrapping ones take what is left. Then
+    a column left out comes back if it fits in the room the others left (the lowest
+    priority first, left to right; the first of a priority that does not fit keeps the
+    rest of that priority out, so of equals the leftmost are shown), and shrunk columns
+    take back what is still spare. Essential columns stay even when they alone are
+    wider than the line.
     """
     show_header = any(c.header for c in columns)
     natural = [max([_width(r[i]) for r in rows] + [_width(c.header) if show_header else 0])
@@ -77,29 +85,52 @@ def fit(columns: list[Column], rows: list[list[str]], width: int,
     def total() -> int:
         return indent + sum(narrow.get(i, natural[i]) for i in keep) + GAP * (len(keep) - 1)
 
-    for i in keep:
-        c = columns[i]
-        if total() <= width:
-            break
-        least = _least(c)
-        if least is not None and natural[i] > least:
-            narrow[i] = max(least, natural[i] - (total() - width))
-    droppable = sorted((i for i in keep if columns[i].priority > 0),
-                       key=lambda i: (columns[i].priority, i), reverse=True)
-    for i in droppable:
+    def shrink(which: list[int]) -> None:
+        for i in which:
+            least = _least(columns[i])
+            if total() > width and least is not None and natural[i] > least:
+                narrow[i] = max(least, narrow.get(i, natural[i]) - (total() - width))
+
+    shrink([i for i in keep if not columns[i].firm])
+    gone = []
+    for i in sorted((i for i in keep if columns[i].priority > 0),
+                    key=lambda i: (columns[i].priority, i), reverse=True):
         if total() <= width:
             break
         keep.remove(i)
-        narrow.pop(i, None)
+        gone.append(i)
+    shrink([i for i in keep if columns[i].firm])
     for i in keep:  # still too wide: a wrapping column takes what is left, however little
         if columns[i].wrap and total() > width:
             narrow[i] = max(4, narrow.get(i, natural[i]) - (total() - width))
+    closed: set[int] = set()
+    for i in sorted(gone, key=lambda i: (columns[i].priority, i)):
+        least = _least(columns[i])
+        need = natural[i] if least is None else min(natural[i], least)
+        if columns[i].priority in closed or total() + GAP + need > width:
+            closed.add(columns[i].priority)
+            continue
+        keep.append(i)
+        keep.sort()
+        if need < natural[i]:
+            narrow[i] = need
+    for i in sorted(narrow):  # what is still spare goes back to the shrunk columns
+        spare = width - total()
+        if spare > 0:
+            narrow[i] = min(natural[i], narrow[i] + spare)
+        if narrow[i] >= natural[i]:
+            del narrow[i]
     return keep, narrow, total()
 
 
-def render(columns: list[Column], rows: list[list], *, console=None, indent: int = 2) -> str:
+def render(columns: list[Column], rows: list[list], *, console=None, indent: int = 2,
+           left_out: Callable[[list[Column]], str | None] | None = None) -> str:
     """The table as text ending in a newline: drawn by rich for ``console`` (a terminal,
-    or a ``Console(file=StringIO(), width=N)`` in a test), aligned plain text without."""
+    or a ``Console(file=StringIO(), width=N)`` in a test), aligned plain text without.
+
+    ``left_out``: the line under a terminal's table that says which columns (that hold
+    something) it leaves out, from those columns; None for no line. By default it names
+    them."""
     rows = [[_clean(c) for c in r] for r in rows]
     cols = [replace(c, header=_clean(c.header)) for c in columns]
     if not rows:
@@ -110,7 +141,7 @@ def render(columns: list[Column], rows: list[list], *, console=None, indent: int
         rows = [[x for i, x in enumerate(r) if i not in empty] for r in rows]
     if console is None:
         return _plain(cols, rows, indent)
-    return _rich(cols, rows, console, indent)
+    return _rich(cols, rows, console, indent, left_out)
 
 
 def _plain(columns: list[Column], rows: list[list[str]], indent: int) -> str:
@@ -127,7 +158,8 @@ def _plain(columns: list[Column], rows: list[list[str]], indent: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _rich(columns: list[Column], rows: list[list[str]], console, indent: int) -> str:
+def _rich(columns: list[Column], rows: list[list[str]], console, indent: int,
+          left_out: Callable[[list[Column]], str | None] | None) -> str:
     from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
@@ -156,8 +188,14 @@ def _rich(columns: list[Column], rows: list[list[str]], console, indent: int) ->
                 text.stylize(style)
             cells.append(text)
         t.add_row(*cells)
-    hidden = [columns[i].header or f"column {i + 1}" for i in range(len(columns))
-              if i not in keep and any(r[i] for r in rows)]
+    hidden = [i for i in range(len(columns)) if i not in keep and any(r[i] for r in rows)]
+    if not hidden:
+        said = None
+    elif left_out is not None:
+        said = left_out([columns[i] for i in hidden])
+    else:
+        said = (f"… {', '.join(columns[i].header or f'column {i + 1}' for i in hidden)} not shown "
+                "(a wider terminal shows them)")
     if needed > console.width:
         # only when the essential columns are wider than the terminal: drawn that wide (the
         # terminal wraps the line) rather than cut
@@ -169,7 +207,9 @@ def _rich(columns: list[Column], rows: list[list[str]], console, indent: int) ->
                           color_system=console.color_system, no_color=console.no_color)
     with console.capture() as cap:
         console.print(Padding(t, (0, 0, 0, indent)) if indent else t)
-        if hidden:
-            console.print(" " * indent + f"… {', '.join(hidden)} not shown (a wider terminal "
-                          "shows them)", style="dim", highlight=False)
-    return "\n".join(ln.rstrip() for ln in cap.get().splitlines()) + "\n"
+        if said:
+            console.print(" " * indent + said, style="dim", highlight=False)
+    # no trailing blanks, also where a style's end follows them (a padded header)
+    import re
+
+    return re.sub(r" +((?:\x1b\[[0-9;]*m)*)$", r"\1", cap.get().rstrip("\n"), flags=re.M) + "\n"
