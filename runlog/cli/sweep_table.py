@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from ..fmt import cut, fmt_num
+from ..fmt import cut, fmt_num, printable
 from ..folder.layout import LogDir
 from .common import CliError, out
 from .table import STATUS_STYLE, Column, render, terminal
@@ -54,7 +54,8 @@ def summary(data: dict, console=None) -> str:
         head += f" in study {data['study']!r}"
         if data.get("total") is not None:
             head += f" (of {data['total']})"
-    lines = [head + (f", best {metric} first" if metric else "")]
+    text = str if console is None else printable  # a terminal gets no control character
+    lines = [text(head + (f", best {metric} first" if metric else ""))]
     if console is None:
         widths = [max(len(r[i]) for r in table) for i in range(len(header))]
         lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
@@ -63,9 +64,9 @@ def summary(data: dict, console=None) -> str:
                             indent=0).rstrip("\n"))
     if metric and rows and rows[0].get("metric") is not None:
         best = rows[0]
-        lines.append(f"Best: trial {best['n']} ({best.get('run')}), {metric} "
-                     f"{fmt_num(best['metric'])}. Re-run it:")
-        lines.append(f"  runlog run -- {best['command_line']}")
+        lines.append(text(f"Best: trial {best['n']} ({best.get('run')}), {metric} "
+                          f"{fmt_num(best['metric'])}. Re-run it:"))
+        lines.append(text(f"  runlog run -- {best['command_line']}"))
     return "\n".join(lines) + "\n"
 
 
