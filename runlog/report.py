@@ -100,6 +100,7 @@ def changes_since(record: dict, prev: dict | None) -> str | None:
     parts = arg_changes(prev.get("args") or {}, record.get("args") or {}, given)
     if len(parts) > MAX_ARG_CHANGES:
         parts = parts[:MAX_ARG_CHANGES] + [f"… {len(parts) - MAX_ARG_CHANGES} more arguments"]
+    args_changed = bool(parts)
     code = record.get("code_changes") or {}
     files = code.get("files") or []
     shown = ", ".join(files[:4]) + (f" +{len(files) - 4}" if len(files) > 4 else "")
@@ -115,7 +116,7 @@ def changes_since(record: dict, prev: dict | None) -> str | None:
     if record.get("reproduces") == prev["id"]:  # a reproduction says first whether its code is
         how = " (reproduced)"
         if code.get("same"):
-            parts.insert(0, "same code" if parts else same)
+            parts.insert(0, "same code" if args_changed else same)
     parts += metric_changes(prev.get("metrics") or {}, record.get("metrics") or {},
                             set(flatten(record.get("args") or {})))
     text = "; ".join(parts) if parts else same
