@@ -13,6 +13,11 @@ from .folder import record
 
 SIGINT, SIGTERM, SIGHUP = 2, 15, 1
 
+# The statuses a run ends with are record.STATUSES. ``pruned`` is never derived from an exit
+# code: it is what `runlog run` records when `runlog sweep --prune` stopped the trial (the sweep
+# writes the file named by ``record.PRUNE_ENV`` before its SIGTERM), so the record says why.
+PRUNED = "pruned"
+
 
 def status_of(code: int, signum: int | None = None) -> str:
     """The one status table: from the exit code and the signal that ended the run."""

@@ -208,7 +208,7 @@ def rows(runs: list[dict], data: bool = False) -> tuple[list[str], list[list[str
 
 def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | None = None,
        sort: str | None = None, fmt: str | None = None, tty: bool | None = None,
-       sweep: str | None = None) -> int:
+       sweep: str | None = None, group: bool = False) -> int:
     """Runs are read as a stream, newest first: ``-n`` stops reading once it has its runs,
     and JSON and CSV of every run (``--all``) hold one run at a time, whatever the history.
     A table (terminal, plain or Markdown) sizes its columns by every row, so it holds its
@@ -227,6 +227,11 @@ def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | Non
             got = iter(by_metric(got, sort))
         return got if n is None else islice(got, n)
 
+    if group:  # runs that differ only in their seed, as one row each (mean ± std)
+        from .groups import ls_group
+
+        return ls_group(shown(stream_runs(root, found, None), status, grep,
+                              SweepFilter(root, sweep) if sweep else None), n, sort, fmt, tty)
     if fmt == "json":
         _json_lines(listed())
         return 0

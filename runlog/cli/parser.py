@@ -53,11 +53,14 @@ def _add_ls(sub) -> None:
     p.add_argument("--all", action="store_true", help="show every run")
     p.add_argument("--status", metavar="S",
                    help="only runs with this status (running, finished, failed, interrupted, "
-                        "killed, lost); comma-separated for several")
+                        "killed, pruned, lost); comma-separated for several")
     p.add_argument("--grep", metavar="TEXT", help="only runs whose id, note, notes or args hold TEXT")
     p.add_argument("--sort", metavar="METRIC", help="order by a final metric, best first")
     p.add_argument("--sweep", metavar="ID",
                    help="only the trials of this sweep (an id or a unique prefix of one)")
+    p.add_argument("--group", action="store_true",
+                   help="runs that differ only in their seed (an argument named seed, or a "
+                        "sweep's --repeat) as one row: n, and each metric as mean ± std")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", dest="fmt", action="store_const", const="json", help="JSON lines")
     fmt.add_argument("--csv", dest="fmt", action="store_const", const="csv", help="CSV")
@@ -69,7 +72,7 @@ def _cmd_ls(a) -> int:
     from .ls import ls
 
     return ls(a.dir, n=None if a.all else a.n, status=a.status, grep=a.grep, sort=a.sort,
-              fmt=a.fmt, sweep=a.sweep)
+              fmt=a.fmt, sweep=a.sweep, group=a.group)
 
 
 def _add_show(sub) -> None:
@@ -209,6 +212,16 @@ def _add_sweep(sub) -> None:
                         "its own CUDA_VISIBLE_DEVICES")
     p.add_argument("--gpus-per-trial", type=int, default=1, metavar="K",
                    help="devices per trial with --gpus (default 1)")
+    p.add_argument("--repeat", type=int, metavar="K",
+                   help="run each configuration K times with seeds 0..K-1: {seed} in COMMAND "
+                        "is the seed, and $SEED is set; the table shows mean ± std (n) and "
+                        "Optuna is told the mean")
+    p.add_argument("--seeds", metavar="S,S,...",
+                   help="as --repeat, with these seeds (--seeds 0,1,2)")
+    p.add_argument("--prune", action="store_true",
+                   help="stop unpromising trials early: Optuna's median pruner reads each "
+                        "running trial's --max/--min metric by step; a stopped trial is "
+                        "recorded as 'pruned'")
     p.add_argument("--worker", metavar="ID", help="==SUPPRESS==")  # argparse.SUPPRESS
     p.add_argument("--name", help="the sweep's (and Optuna study's) name")
     p.add_argument("--note", help="a note for every trial")
@@ -224,7 +237,8 @@ def _cmd_sweep(a) -> int:
     return sweep(a.dir, cmd, a.param, jobs=a.jobs, maximize=a.max, minimize=a.min,
                  trials=a.trials, storage=a.storage, name=a.name, note=a.note, tags=a.tag,
                  slurm=a.slurm, detach=a.detach, cancel_on_interrupt=a.cancel_on_interrupt,
-                 worker=a.worker, gpus=a.gpus, gpus_per_trial=a.gpus_per_trial)
+                 worker=a.worker, gpus=a.gpus, gpus_per_trial=a.gpus_per_trial,
+                 repeat=a.repeat, seeds=a.seeds, prune=a.prune)
 
 
 def _add_journal(sub) -> None:

@@ -28,7 +28,7 @@ from ..folder.logfile import OUT, RUNLOG
 from ..folder.metrics import read_points, summarize
 from ..folder.record import write_atomic
 from ..lifecycle import Lifecycle
-from ..outcome import Outcome
+from ..outcome import PRUNED, Outcome
 from ..textmetrics import TextMetrics
 from .common import CliError, number
 from .forward import SIGNALS, Sentinel, forward, in_the_child, which
@@ -101,6 +101,7 @@ def child_env(run_dir: str, run_id: str, console_fd: int | None) -> dict:
     env = dict(os.environ)
     env.pop("RUNLOG_ID_FILE", None)
     env.pop(record.SWEEP_ENV, None)  # a run the program starts itself is not the trial
+    env.pop(record.PRUNE_ENV, None)
     env[joined.ENV_DIR] = os.path.abspath(run_dir)
     env[joined.ENV_ID] = run_id
     if console_fd is not None:
@@ -148,6 +149,7 @@ class Recorder:
                 write_atomic(id_file, self.run_id)
             except OSError:
                 pass
+        self.prune_file = os.environ.get(record.PRUNE_ENV)  # `runlog sweep --prune` writes it
         self.words = words
         self.sink = self.life.log
         self.stderr_tail: collections.deque = collections.deque(maxlen=12)
@@ -194,7 +196,10 @@ class Recorder:
         outcome.process_ended(returncode, signals_seen, self.stderr_tail)
         self.life.adopt_joined()
         self.metrics.close()
-        report = self.life.finish(outcome, metrics=summarize(read_points(self.dir)))
+        status = None
+        if self.prune_file and (signals_seen or returncode != 0) and os.path.exists(self.prune_file):
+            status = PRUNED  # the sweep's pruner stopped it: not killed, not failed
+        report = self.life.finish(outcome, status, metrics=summarize(read_points(self.dir)))
         self.life.close()
         return report, self.life.record["exit_code"]
 

@@ -91,9 +91,10 @@ def shown(v) -> str:
     return str(v)
 
 
-def fill(cmd: list[str], params: list[Param]) -> None:
-    """Check the placeholders: each one defined, each parameter used."""
-    names = {p.name for p in params}
+def fill(cmd: list[str], params: list[Param], seeds: bool = False) -> None:
+    """Check the placeholders: each one defined, each parameter used (``{seed}`` is
+    defined by ``--repeat``/``--seeds``)."""
+    names = {p.name for p in params} | ({"seed"} if seeds else set())
     used = set()
     for word in cmd:
         for m in PLACEHOLDER.finditer(word):
@@ -115,9 +116,14 @@ def substitute(cmd: list[str], values: dict) -> list[str]:
 
 
 class Trial:
+    """One run of a configuration: ``n`` is the configuration (grid point or Optuna trial),
+    ``seed`` which of its repeats (None without ``--repeat``/``--seeds``)."""
+
     def __init__(self, n: int, values: dict, cmd: list[str], proc, id_file: str, handle=None,
-                 gpus: str | None = None):
+                 gpus: str | None = None, seed: int | None = None):
         self.n, self.values, self.cmd, self.proc, self.id_file = n, values, cmd, proc, id_file
+        self.seed = seed
+        self.pruned = False  # stopped by the pruner (--prune)
         self.handle = handle  # the Optuna trial, when optimising
         self.gpus = gpus  # its CUDA_VISIBLE_DEVICES, with --gpus
         self.shown_cmd = command_line(cmd)
@@ -155,7 +161,7 @@ class Sweep:
 
     def __init__(self, root: str, params: list[Param], cmd: list[str], jobs: int,
                  metric: str | None, direction: str | None, note, name, tags,
-                 sweep_id: str | None = None, gpus=None):
+                 sweep_id: str | None = None, gpus=None, seeds: list[int] | None = None):
         self.root, self.params, self.cmd, self.jobs = root, params, cmd, jobs
         self.metric, self.direction = metric, direction
         self.note, self.tags = note, list(tags)
@@ -163,30 +169,41 @@ class Sweep:
         self.id = sweep_id or new_id(root, name)
         self.meta: dict = {}
         self.gpus = gpus  # a sweep_gpus.Slots, or None
+        self.seeds = seeds  # each configuration runs once per seed (--repeat, --seeds)
+        if seeds:
+            self.meta["seeds"] = seeds
         self.trials: list[Trial] = []
         self.tmp = tempfile.mkdtemp(prefix="runlog-sweep-")
         self.stopping = False
         self.on_run = None  # called with a trial once its run id is known
+        self.on_poll = None  # called about twice a second while trials run (the pruner)
+        self.pruner = None  # a sweep_prune.Pruner with --prune
 
     @property
     def path(self) -> str:
         return LogDir(self.root).sweep(self.id)
 
-    def launch(self, n: int, values: dict, handle=None) -> Trial:
+    def launch(self, n: int, values: dict, handle=None, seed: int | None = None) -> Trial:
         # each value as it goes into the command and the tags: as typed in -p, else shown()
         words = {p.name: p.spelled.get(repr(values[p.name]), shown(values[p.name])) for p in self.params}
+        if seed is not None:
+            words["seed"] = str(seed)
         cmd = substitute(self.cmd, words)
-        id_file = os.path.join(self.tmp, f"trial-{n}")
+        id_file = os.path.join(self.tmp, f"trial-{n}" + (f"-seed{seed}" if seed is not None else ""))
         argv = [sys.executable, "-m", "runlog", "--dir", self.root, "run"]
         if self.note:
             argv += ["--note", self.note]
         for t in [f"sweep:{self.id}", *(f"{k}={words[k]}" for k in values), *self.tags]:
             argv += ["--tag", t]
-        key = {"id": self.id, "trial": n, "params": values, "seed": values.get("seed")}
+        key = {"id": self.id, "trial": n, "params": values,
+               "seed": seed if seed is not None else values.get("seed")}
         if self.meta.get("study"):
             key["study"] = self.meta["study"]
         env = dict(os.environ, RUNLOG_ID_FILE=id_file)
         env.pop("RUNLOG_RESUME", None)  # each trial is a run of its own, never a resumed one
+        env[record.PRUNE_ENV] = id_file + ".pruned"  # written before the pruner stops it
+        if seed is not None:
+            env["SEED"] = str(seed)
         gpus = self.gpus.take() if self.gpus else None
         if gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = key["gpus"] = gpus
@@ -201,9 +218,9 @@ class Sweep:
             if self.gpus:
                 self.gpus.give(gpus)
             raise
-        trial = Trial(n, values, cmd, proc, id_file, handle, gpus)
+        trial = Trial(n, values, cmd, proc, id_file, handle, gpus, seed)
         self.trials.append(trial)
-        sys.stderr.write(f"runlog sweep: trial {n} started"
+        sys.stderr.write(f"runlog sweep: trial {_which(trial)} started"
                          + (f" on GPU {gpus}" if gpus is not None else "")
                          + f": {trial.shown_cmd}\n")
         sys.stderr.flush()
@@ -234,7 +251,7 @@ class Sweep:
         if self.metric:
             v = trial.metrics.get(self.metric)
             trial.metric = v if isinstance(v, (int, float)) and v == v else None
-        line = f"runlog sweep: trial {trial.n} {trial.status}"
+        line = f"runlog sweep: trial {_which(trial)} {trial.status}"
         if self.metric:
             line += f", {self.metric} {fmt_num(trial.metric) if trial.metric is not None else '—'}"
         line += f" ({trial.run_id})" if trial.run_id else ""
@@ -247,13 +264,30 @@ class Sweep:
             "metric": self.metric, "direction": self.direction, "jobs": self.jobs, **self.meta,
             "trials": [{"n": t.n, "values": t.values, "run": t.run_id, "status": t.status,
                         "metric": t.metric, "exit_code": t.exit_code, "error": t.error,
-                        "command_line": t.shown_cmd, **({"gpus": t.gpus} if t.gpus else {})}
+                        "command_line": t.shown_cmd, **({"gpus": t.gpus} if t.gpus else {}),
+                        **({"seed": t.seed} if t.seed is not None else {})}
                        for t in self.trials],
         }
 
     def save(self, data: dict | None = None) -> None:
         if not self.worker:
             write_atomic(self.path, json.dumps(data or self.data(), indent=1, default=str))
+
+    def prune(self, trial: Trial) -> None:
+        """Stop a trial the pruner gave up on: say so where its `runlog run` looks (so its
+        record says ``pruned``, not ``killed``), then SIGTERM its process group."""
+        if trial.pruned or trial.proc.poll() is not None:
+            return
+        trial.pruned = True
+        try:
+            write_atomic(trial.id_file + ".pruned", "pruned")
+        except OSError:
+            pass
+        try:
+            os.killpg(trial.proc.pid, signal.SIGTERM)
+        except OSError:
+            pass
+        sys.stderr.write(f"runlog sweep: trial {_which(trial)} pruned ({trial.run_id})\n")
 
     def interrupt(self) -> None:
         """Stop starting trials; pass the interrupt to each running one, once."""
@@ -269,6 +303,7 @@ class Sweep:
 
     def wait_any(self, running: list[Trial]) -> list[Trial]:
         """Wait until at least one running trial ends; return those that ended."""
+        polled = time.monotonic()
         while True:
             done = [t for t in running if t.proc.poll() is not None]
             if done:
@@ -278,19 +313,33 @@ class Sweep:
                     self._read_id(t)
                     if t.run_id:
                         self.on_run(t)
+            if self.on_poll is not None and time.monotonic() - polled >= 0.5:
+                polled = time.monotonic()
+                for t in running:
+                    if t.run_id is None:
+                        self._read_id(t)
+                self.on_poll(running)
             time.sleep(0.01)
+
+
+def _which(t: Trial) -> str:
+    return f"{t.n}" if t.seed is None else f"{t.n} seed {t.seed}"
 
 
 def run_grid(sweep: Sweep) -> None:
     combos = list(itertools.product(*[p.choices for p in sweep.params]))
-    sys.stderr.write(f"runlog sweep {sweep.id}: {len(combos)} trials, {sweep.jobs} at a time\n")
+    seeds = sweep.seeds or [None]
+    sys.stderr.write(f"runlog sweep {sweep.id}: {len(combos)} trials"
+                     + (f" x {len(seeds)} seeds" if sweep.seeds else "")
+                     + f", {sweep.jobs} at a time\n")
     running: list[Trial] = []
-    pending = list(enumerate(combos))
+    pending = [(n, combo, seed) for n, combo in enumerate(combos) for seed in seeds]
     while (pending and not sweep.stopping) or running:
         try:
             while pending and len(running) < sweep.jobs and not sweep.stopping:
-                n, combo = pending.pop(0)
-                running.append(sweep.launch(n, dict(zip([p.name for p in sweep.params], combo))))
+                n, combo, seed = pending.pop(0)
+                running.append(sweep.launch(n, dict(zip([p.name for p in sweep.params], combo)),
+                                            seed=seed))
             for t in sweep.wait_any(running):
                 running.remove(t)
                 sweep.collect(t)
@@ -312,16 +361,31 @@ def study_name(cmd: list[str], params: list[Param], direction, name: str | None)
     return f"runlog-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
 
 
-def run_optuna(sweep: Sweep, trials: int, storage: str | None, name: str | None) -> None:
+def run_optuna(sweep: Sweep, trials: int | None, storage: str | None, name: str | None,
+               prune: bool = False):
+    """An Optuna study over the sweep; ``trials`` None is a grid (``--prune`` without an
+    optimisation): its points enqueued in order, the pruner comparing them as they run."""
     from . import sweep_study
 
     sweep_study.need_optuna()
     storage = sweep_study.normalise(storage)
+    points = grid_points(sweep.params) if trials is None else None
+    trials = len(points) if points is not None else trials
     study = sweep_study.open_study(storage, study_name(sweep.cmd, sweep.params, sweep.direction,
-                                                      name), sweep.direction, total=trials)
+                                                      name), sweep.direction,
+                                   total=None if points is not None else trials, prune=prune)
+    if points is not None:
+        sweep_study.enqueue_grid(study, points)
     if storage:  # a shared study: `sweep show` reads it, and the table is the study's
         sweep.meta.update(storage=storage, study=study.study_name, total=trials)
+    if prune:
+        sweep.meta["prune"] = True
     sweep.on_run = sweep_study.note_run
+    if prune:
+        from .sweep_prune import Pruner
+
+        sweep.pruner = Pruner(sweep)
+        sweep.on_poll = sweep.pruner.poll
     sys.stderr.write(f"runlog sweep {sweep.id}: study {study.study_name!r}, {trials} trials in "
                      f"all, {sweep.jobs} at a time here\n")
     sweep_study.work(sweep, study, trials, {p.name: p.distribution() for p in sweep.params})

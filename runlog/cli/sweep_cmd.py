@@ -18,7 +18,8 @@ def sweep(root: str, cmd: list[str], params: list[str], jobs: int | None = None,
           minimize=None, trials: int | None = None, storage: str | None = None,
           name: str | None = None, note=None, tags=(), slurm: str | None = None,
           detach: bool = False, cancel_on_interrupt: bool = False, worker: str | None = None,
-          gpus: str | None = None, gpus_per_trial: int = 1) -> int:
+          gpus: str | None = None, gpus_per_trial: int = 1, repeat: int | None = None,
+          seeds: str | None = None, prune: bool = False) -> int:
     if worker:
         from .sweep_slurm import work
 
@@ -34,7 +35,10 @@ def sweep(root: str, cmd: list[str], params: list[str], jobs: int | None = None,
     ps = [Param(p) for p in params]
     if len({p.name for p in ps}) != len(ps):
         raise CliError("a parameter is defined twice")
-    fill(cmd, ps)
+    seed_list = seed_values(repeat, seeds)
+    if seed_list and any(p.name == "seed" for p in ps):
+        raise CliError("-p seed=... and --repeat/--seeds both set the seed: use one of them")
+    fill(cmd, ps, seeds=bool(seed_list))
     metric = maximize or minimize
     direction = "max" if maximize else ("min" if minimize else None)
     optimise = trials is not None or any(p.kind == "float" for p in ps)
@@ -42,6 +46,8 @@ def sweep(root: str, cmd: list[str], params: list[str], jobs: int | None = None,
         what = "a float range" if any(p.kind == "float" for p in ps) else "--trials"
         raise CliError(f"{what} needs --max METRIC or --min METRIC (a grid takes lists and "
                        "ranges like 2..4)")
+    if prune and not metric:
+        raise CliError("--prune needs --max METRIC or --min METRIC: the metric it judges by")
     if slurm is not None:
         from .sweep_slurm import submit
 
@@ -50,7 +56,8 @@ def sweep(root: str, cmd: list[str], params: list[str], jobs: int | None = None,
                            "--slurm (e.g. --slurm='--gres=gpu:1')")
         return submit(root, cmd, ps, jobs or 1, metric, direction,
                       (trials or 20) if optimise else None, storage, name, note, tags, slurm,
-                      detach=detach, cancel_on_interrupt=cancel_on_interrupt)
+                      detach=detach, cancel_on_interrupt=cancel_on_interrupt, seeds=seed_list,
+                      prune=prune)
     if detach or cancel_on_interrupt:
         raise CliError("--detach and --cancel-on-interrupt are for --slurm sweeps")
     if storage and not optimise:
@@ -61,14 +68,15 @@ def sweep(root: str, cmd: list[str], params: list[str], jobs: int | None = None,
 
         slots = Slots.parse(gpus, gpus_per_trial, jobs)
         jobs = jobs or len(slots)
-    s = Sweep(root, ps, cmd, jobs or 1, metric, direction, note, name, tags, gpus=slots)
+    s = Sweep(root, ps, cmd, jobs or 1, metric, direction, note, name, tags, gpus=slots,
+              seeds=seed_list)
     s.save()
     old = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     study = None
     try:
-        if optimise:
-            study = run_optuna(s, trials or 20, storage, name)
+        if optimise or prune:  # a grid with --prune: its points in an Optuna study, in order
+            study = run_optuna(s, (trials or 20) if optimise else None, storage, name, prune)
         else:
             run_grid(s)
     finally:
@@ -82,6 +90,26 @@ def sweep(root: str, cmd: list[str], params: list[str], jobs: int | None = None,
     sweep_table.print_summary(data)
     failed = [t for t in s.trials if t.status != "finished"]
     return 130 if s.stopping else (1 if failed and len(failed) == len(s.trials) else 0)
+
+
+def seed_values(repeat: int | None, seeds: str | None) -> list[int] | None:
+    """The seeds each configuration runs with: ``--repeat K`` is 0..K-1, ``--seeds 0,1,2``
+    as given; None when neither is given."""
+    if repeat is not None and seeds is not None:
+        raise CliError("--repeat and --seeds both say how often: use one of them")
+    if repeat is not None:
+        if repeat < 1:
+            raise CliError("--repeat needs at least 1")
+        return list(range(repeat))
+    if seeds is None:
+        return None
+    try:
+        out = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        raise CliError(f"--seeds {seeds!r}: give integers, e.g. --seeds 0,1,2") from None
+    if not out or len(set(out)) != len(out):
+        raise CliError(f"--seeds {seeds!r}: give distinct integers, e.g. --seeds 0,1,2")
+    return out
 
 
 def show(root: str, spec: str | None) -> int:

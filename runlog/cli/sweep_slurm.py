@@ -72,7 +72,8 @@ def batch_script(root: str, sweep_id: str, cwd: str) -> str:
 
 def submit(root: str, cmd: list[str], params: list, workers: int, metric, direction,
            trials: int | None, storage: str | None, name, note, tags, slurm: str, *,
-           detach: bool = False, cancel_on_interrupt: bool = False) -> int:
+           detach: bool = False, cancel_on_interrupt: bool = False, seeds=None,
+           prune: bool = False) -> int:
     from .sweep import Sweep
 
     try:
@@ -83,7 +84,9 @@ def submit(root: str, cmd: list[str], params: list, workers: int, metric, direct
         raise CliError("--slurm needs Slurm's sbatch on PATH (is this a login node?)")
     sweep_study.need_optuna()
     root = os.path.abspath(root)  # the workers may start elsewhere: every path absolute
-    s = Sweep(root, params, cmd, workers, metric, direction, note, name, tags)
+    s = Sweep(root, params, cmd, workers, metric, direction, note, name, tags, seeds=seeds)
+    if prune:
+        s.meta["prune"] = True
     try:
         return _submit(s, trials, storage, name, slurm, opts, detach, cancel_on_interrupt)
     except CliError:
@@ -108,7 +111,8 @@ def _submit(s, trials, storage, name, slurm, opts, detach, cancel_on_interrupt) 
     grid = trials is None
     points = grid_points(params) if grid else []
     total = len(points) if grid else trials
-    study = sweep_study.open_study(storage, name or f"runlog-{s.id}", direction)
+    study = sweep_study.open_study(storage, name or f"runlog-{s.id}", direction,
+                                   prune=bool(s.meta.get("prune")))
     if grid:
         sweep_study.enqueue_grid(study, points)
     s.meta.update(kind="grid" if grid else "optuna", storage=storage, study=study.study_name,
@@ -260,11 +264,18 @@ def work(root: str, sweep_id: str) -> int:
     data = sweep_table.load(root, sweep_id)
     params = [Param(f"{k}={v}") for k, v in data["params"].items()]
     s = Sweep(root, params, data["command"], 1, data.get("metric"), data.get("direction"),
-              data.get("note"), None, data.get("tags") or [], sweep_id=sweep_id)
+              data.get("note"), None, data.get("tags") or [], sweep_id=sweep_id,
+              seeds=data.get("seeds") or None)
     s.meta["study"] = data["study"]
     study = sweep_study.open_study(data["storage"], data["study"], data.get("direction"),
-                                   total=None if data.get("kind") == "grid" else int(data["total"]))
+                                   total=None if data.get("kind") == "grid" else int(data["total"]),
+                                   prune=bool(data.get("prune")))
     s.on_run = sweep_study.note_run
+    if data.get("prune"):
+        from .sweep_prune import Pruner
+
+        s.pruner = Pruner(s)
+        s.on_poll = s.pruner.poll
     task = os.environ.get("SLURM_ARRAY_TASK_ID", "?")
     sys.stderr.write(f"runlog sweep {sweep_id}: worker {task} on {os.uname().nodename}, study "
                      f"{data['study']!r}\n")

@@ -70,24 +70,29 @@ def open_storage(storage: str | None):
 
 
 def open_study(storage: str | None, name: str, direction: str | None, create: bool = True,
-               total: int | None = None):
+               total: int | None = None, prune: bool = False):
     """Create or join the study (``create=False``: only join an existing one).
 
     With a small budget TPE's ten random start-up trials would be the whole search:
     a third of the budget is random, the rest guided; ``constant_liar`` keeps parallel
-    workers from asking for the same point as a running trial.
+    workers from asking for the same point as a running trial. ``prune``: Optuna's
+    median pruner, judging from the first finished trial on in a small study.
     """
     optuna = need_optuna()
     sampler = None
     if total is not None:
         sampler = optuna.samplers.TPESampler(n_startup_trials=max(2, min(10, total // 3)),
                                              constant_liar=True)
+    pruner = None
+    if prune:
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=max(1, min(5, (total or 0) // 5)),
+                                             n_warmup_steps=0)
     for attempt in range(6):
         try:
             if not create:
                 return optuna.load_study(study_name=name, storage=open_storage(storage))
             return optuna.create_study(
-                study_name=name, storage=open_storage(storage), sampler=sampler,
+                study_name=name, storage=open_storage(storage), sampler=sampler, pruner=pruner,
                 direction="maximize" if direction == "max" else "minimize", load_if_exists=True)
         except CliError:
             raise
@@ -119,52 +124,112 @@ def spent(study, total: int) -> bool:
     return not any(t.state == TrialState.WAITING and t.number < total for t in trials)
 
 
-def work(sweep, study, total: int, dists: dict) -> None:
-    """Take trials from the study until its total is given out; run ``sweep.jobs`` at once."""
-    from optuna.trial import TrialState
+class Config:
+    """One Optuna trial: a configuration that runs once per seed (once without seeds)."""
 
-    running = []
+    def __init__(self, handle, k: int):
+        self.handle, self.k = handle, k
+        self.trials: list = []
+        self.done: list = []
+        self.told = False
+
+
+def work(sweep, study, total: int, dists: dict) -> None:
+    """Take trials from the study until its total is given out; run ``sweep.jobs`` runs at
+    once. With seeds each Optuna trial is ``len(seeds)`` runs, and is told their mean."""
+    running: list = []
+    pending: list = []  # (config, seed): runs of configurations asked for already
+    configs: dict[int, Config] = {}
+    sweep.configs = configs  # the pruner reads them
+    seeds = sweep.seeds or [None]
     exhausted = False
     again = requeued(study)
     while (not exhausted and not sweep.stopping) or running:
         try:
-            while not exhausted and not sweep.stopping and len(running) < sweep.jobs:
-                if again:  # what this task ran when Slurm requeued it: the same trial again
-                    handle = again.pop(0)
-                    _attrs(handle, runlog_end={})  # running again: no end yet
-                elif spent(study, total):
-                    exhausted = True
-                    break
-                else:
-                    handle = study.ask(dists)
-                if handle.number >= total:  # another worker took the last one first
-                    handle.set_user_attr(OVERFLOW, True)
-                    study.tell(handle, state=TrialState.PRUNED)
-                    exhausted = True
-                    break
-                trial = sweep.launch(handle.number, dict(handle.params), handle)
-                # one write each: on a journal file every attribute is an fsync'd append
-                _attrs(handle, runlog={
-                    "sweep": sweep.id, "command": trial.shown_cmd, "host": os.uname().nodename,
-                    "slurm_job": os.environ.get("SLURM_ARRAY_JOB_ID"),
-                    "slurm_task": os.environ.get("SLURM_ARRAY_TASK_ID")})
+            while not sweep.stopping and len(running) < sweep.jobs:
+                if not pending:
+                    handle = None if exhausted else _next(sweep, study, total, dists, again)
+                    if handle is None:
+                        exhausted = True
+                        break
+                    configs[handle.number] = c = Config(handle, len(seeds))
+                    pending += [(c, seed) for seed in seeds]
+                c, seed = pending.pop(0)
+                if c.told or any(x.pruned for x in c.trials):
+                    continue  # pruned before this repeat started
+                trial = sweep.launch(c.handle.number, dict(c.handle.params), c.handle, seed=seed)
+                c.trials.append(trial)
+                if len(c.trials) == 1:  # one write each: on a journal file every attribute
+                    _attrs(c.handle, runlog={  # is an fsync'd append
+                        "sweep": sweep.id, "command": trial.shown_cmd, "host": os.uname().nodename,
+                        "slurm_job": os.environ.get("SLURM_ARRAY_JOB_ID"),
+                        "slurm_task": os.environ.get("SLURM_ARRAY_TASK_ID")})
                 running.append(trial)
             if not running:
                 break
             for t in sweep.wait_any(running):
                 running.remove(t)
                 sweep.collect(t)
-                if not t.noted:
+                c = configs[t.n]
+                c.done.append(t)
+                if not t.noted and c.k == 1:
                     _attrs(t.handle, runlog_run=t.run_id)
-                _attrs(t.handle, runlog_end={"status": t.status, "exit_code": t.exit_code})
-                if sweep.stopping and t.status != "finished" and _in_slurm():
-                    continue  # stopped by Slurm: left running, for this task once requeued
-                if t.metric is not None and t.status == "finished":
-                    study.tell(t.handle, t.metric)
-                else:  # failed, or never reported the metric: the study learns it failed
-                    study.tell(t.handle, state=TrialState.FAIL)
+                if not c.told and (len(c.done) == c.k or any(x.pruned for x in c.done)) and \
+                        all(x.proc.poll() is not None for x in c.trials):
+                    end(sweep, study, c)
         except KeyboardInterrupt:
             sweep.interrupt()
+    for c in configs.values():  # stopped before every repeat ran: told what did
+        if not c.told and not any(x.proc.poll() is None for x in c.trials):
+            end(sweep, study, c)
+
+
+def _next(sweep, study, total: int, dists: dict, again: list):
+    """The next Optuna trial to run, or None once the study's total is given out."""
+    from optuna.trial import TrialState
+
+    if again:  # what this task ran when Slurm requeued it: the same trial again
+        handle = again.pop(0)
+        _attrs(handle, runlog_end={})  # running again: no end yet
+        return handle
+    if spent(study, total):
+        return None
+    handle = study.ask(dists)
+    if handle.number >= total:  # another worker took the last one first
+        handle.set_user_attr(OVERFLOW, True)
+        study.tell(handle, state=TrialState.PRUNED)
+        return None
+    return handle
+
+
+def end(sweep, study, c: Config) -> None:
+    """Tell the study how a configuration did: the mean of its finished runs' metric (all
+    its repeats, or those that finished), pruned, or failed when none has a value."""
+    from optuna.trial import TrialState
+
+    runs = sorted(c.done, key=lambda t: (t.seed is None, t.seed))
+    if sweep.stopping and _in_slurm() and any(t.status != "finished" for t in runs):
+        return  # stopped by Slurm: left running, for this task once requeued
+    c.told = True
+    values = [t.metric for t in runs if t.status == "finished" and t.metric is not None]
+    pruned = any(t.pruned for t in runs)
+    status = "pruned" if pruned else ("finished" if values else
+                                      next((t.status for t in runs if t.status != "finished"),
+                                           "failed"))
+    info = {"status": status, "exit_code": runs[0].exit_code if runs else None}
+    if sweep.seeds:  # each run, for the study's table
+        info["runs"] = [{"run": t.run_id, "seed": t.seed, "status": t.status, "metric": t.metric,
+                         "exit_code": t.exit_code} for t in runs]
+    _attrs(c.handle, runlog_end=info)
+    if pruned:
+        study.tell(c.handle, state=TrialState.PRUNED)
+        return
+    if values and sweep.pruner is not None:
+        sweep.pruner.final(c, runs)
+    if values:
+        study.tell(c.handle, sum(values) / len(values))
+    else:  # failed, or never reported the metric: the study learns it failed
+        study.tell(c.handle, state=TrialState.FAIL)
 
 
 def _in_slurm() -> bool:
@@ -224,10 +289,17 @@ def rows(study) -> list[dict]:
         status = end.get("status") or _STATES.get(state, state.lower())
         values = dict(t.params) or dict(t.system_attrs.get("fixed_params") or {})
         value = t.value if state == "COMPLETE" else None
-        out.append({"n": t.number, "values": values, "run": attrs.get("runlog_run"),
-                    "status": status, "metric": value, "exit_code": end.get("exit_code"),
-                    "command_line": began.get("command") or "", "sweep": began.get("sweep"),
-                    "host": began.get("host")})
+        row = {"n": t.number, "values": values, "run": attrs.get("runlog_run"),
+               "status": status, "metric": value, "exit_code": end.get("exit_code"),
+               "command_line": began.get("command") or "", "sweep": began.get("sweep"),
+               "host": began.get("host")}
+        runs = end.get("runs") if isinstance(end.get("runs"), list) else None
+        if runs:  # repeats (--repeat/--seeds): one row per run, as a local sweep's file has
+            out += [dict(row, run=r.get("run"), seed=r.get("seed"), status=r.get("status"),
+                         metric=r.get("metric"), exit_code=r.get("exit_code"))
+                    for r in runs if isinstance(r, dict)]
+        else:
+            out.append(row)
     return out
 
 

@@ -32,6 +32,10 @@ def summary(data: dict, console=None) -> str:
     """The sweep's table, best first, and how to re-run the best trial: drawn for
     ``console`` (a terminal) by the shared renderer, aligned plain text without."""
     trials = data["trials"]
+    if data.get("seeds") or any(t.get("seed") is not None for t in trials):
+        from .sweep_repeats import summary as by_configuration  # --repeat/--seeds
+
+        return by_configuration(data)
     metric, direction = data.get("metric"), data.get("direction")
     names = list(data["params"])
     if metric:

@@ -27,6 +27,7 @@ TAG_ID = "runlog.id"
 TAG_POINTS = "runlog.synced_points"
 TAG_FILES = "runlog.synced_files"  # sizes of the files last uploaded
 STATUS = {"finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED", "killed": "KILLED",
+          "pruned": "KILLED",  # stopped by `sweep --prune`; the tag runlog.status says pruned
           "lost": "KILLED", "running": "RUNNING"}
 ARTIFACTS = layout.ARTIFACTS
 

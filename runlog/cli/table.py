@@ -22,7 +22,7 @@ from ..fmt import printable
 
 GAP = 2  # spaces between two columns, in both forms
 STATUS_STYLE = {"finished": "green", "failed": "red", "killed": "red", "interrupted": "yellow",
-                "lost": "magenta", "running": "cyan"}
+                "pruned": "yellow", "lost": "magenta", "running": "cyan"}
 
 
 @dataclass(frozen=True)

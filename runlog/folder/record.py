@@ -22,7 +22,7 @@ from .layout import RECORD, RunFolder
 from .times import iso, parse_iso
 
 SCHEMA = 1
-STATUSES = ("running", "finished", "failed", "interrupted", "killed")
+STATUSES = ("running", "finished", "failed", "interrupted", "killed", "pruned")  # pruned: `sweep --prune`
 SHOWN_STATUSES = STATUSES + ("lost",)  # lost: running, but its process is gone
 
 
@@ -123,6 +123,7 @@ def new_record(run_id: str, t0: float, *, command: list[str], command_line: str 
 # ---------------------------------------------------------------- a sweep's trial
 
 SWEEP_ENV = "RUNLOG_SWEEP"  # `runlog sweep` hands each trial's ``sweep`` key to `runlog run`
+PRUNE_ENV = "RUNLOG_PRUNE_FILE"  # the file `runlog sweep` writes before it stops a pruned trial
 SWEEP_KEYS = ("id", "trial", "params", "seed", "gpus", "study")
 
 
