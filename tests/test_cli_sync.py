@@ -232,3 +232,21 @@ def test_server_down_is_one_line(project):
     assert p.returncode == 1
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("runlog: error: ") and "MLflow" in lines[0]
+
+
+def test_a_pruned_trial_is_killed_in_mlflow_with_its_status_as_a_tag(server, project):
+    # what `runlog sweep --prune` does to a trial: the marker file, then SIGTERM
+    d, env = project
+    marker = d / "pruned"
+    marker.write_text("pruned")
+    p = subprocess.run([*RUNLOG, "run", "--", sys.executable, "-c",
+                        "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"], cwd=d,
+                       env=dict(env, RUNLOG_PRUNE_FILE=str(marker)), capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode != 0
+    (run_id,) = [q.name for q in (d / "logs").iterdir() if q.is_dir() and not q.name.startswith(".")]
+    assert json.loads((d / "logs" / run_id / "run.json").read_text())["status"] == "pruned"
+    assert sync(project, server, experiment="e-pruned").returncode == 0
+    _, by = runs_by_id(server, "e-pruned")
+    assert by[run_id].info.status == "KILLED"
+    assert by[run_id].data.tags["runlog.status"] == "pruned"

@@ -218,3 +218,19 @@ def test_prune_needs_a_metric(prog):
                "--x", "{x}")
     assert p.returncode != 0 and p.stderr.startswith("runlog: error: --prune needs")
     assert not os.path.exists(prog / "logs")
+
+
+@pytest.mark.parametrize("code, status", [
+    ("import os, signal; os.kill(os.getpid(), signal.SIGTERM)", "pruned"),
+    ("pass", "finished"),  # it ended on its own before the pruner's marker mattered
+])
+def test_runlog_run_records_pruned_only_for_a_program_the_sweep_stopped(tmp_path, code, status):
+    marker = tmp_path / "marker"
+    marker.write_text("pruned")
+    p = subprocess.run([*RUNLOG, "--dir", "logs", "run", "--", sys.executable, "-c", code],
+                       cwd=tmp_path, env=clean_env(RUNLOG_PRUNE_FILE=str(marker)),
+                       capture_output=True, text=True, timeout=60)
+    (r,) = records(tmp_path)
+    assert r["status"] == status, p.stderr
+    if status == "pruned":  # the exit status is still the signal's, for a calling shell
+        assert p.returncode != 0 and r["exit_code"] == 143 and r["signal"] == "SIGTERM"
