@@ -234,3 +234,38 @@ def test_runlog_run_records_pruned_only_for_a_program_the_sweep_stopped(tmp_path
     assert r["status"] == status, p.stderr
     if status == "pruned":  # the exit status is still the signal's, for a calling shell
         assert p.returncode != 0 and r["exit_code"] == 143 and r["signal"] == "SIGTERM"
+
+
+CURVE = """\
+import argparse, json, random
+p = argparse.ArgumentParser()
+p.add_argument("--lr", type=float)
+p.add_argument("--seed", type=int)
+a = p.parse_args()
+rng = random.Random(a.seed)
+for step in range(5):
+    print(json.dumps({"metric": "loss", "value": 1 / (1 + a.lr * step) + rng.gauss(0, 0.05),
+                      "step": step}))
+"""
+
+
+def test_plot_group_draws_the_mean_curve_of_a_run_and_its_other_seeds(tmp_path):
+    (tmp_path / "curve.py").write_text(textwrap.dedent(CURVE))
+    for lr, seed in ((0.5, 0), (0.5, 1), (0.5, 2), (0.1, 0)):
+        p = runlog(tmp_path, "--dir", "logs", "run", "--", sys.executable, "curve.py", "--lr",
+                   str(lr), "--seed", str(seed))
+        assert p.returncode == 0, p.stderr
+    rs = records(tmp_path)
+    three = sorted((r for r in rs if r["args"]["lr"] == 0.5), key=lambda r: r["id"])
+    p = runlog(tmp_path, "--dir", "logs", "plot", "--group", three[0]["id"], "-1")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert len(lines) == 3  # the metric's head, then one curve per group, not per run
+    mine = next(ln for ln in lines if f"{three[-1]['id']} (n=3)" in ln)
+    m, _ = expected([r["metrics"]["loss"]["last"] for r in three])
+    assert f"last {fmt_num(m)}" in mine
+    assert any("(n=1)" in ln for ln in lines)
+    integration("matplotlib")
+    out = tmp_path / "g.png"
+    p = runlog(tmp_path, "--dir", "logs", "plot", "--group", three[0]["id"], "-o", str(out))
+    assert p.returncode == 0 and out.stat().st_size > 0

@@ -271,13 +271,16 @@ def _add_plot(sub) -> None:
     p.add_argument("runs", nargs="*", metavar="RUN", help="runs to draw (default: the newest)")
     p.add_argument("-m", "--metric", help="only this metric")
     p.add_argument("-o", "--output", metavar="FILE", help="write a .png, .svg or .pdf")
+    p.add_argument("--group", action="store_true",
+                   help="each RUN with the runs that differ from it only in their seed: their "
+                        "mean curve, shaded ± std in a file")
     p.set_defaults(func=_cmd_plot)
 
 
 def _cmd_plot(a) -> int:
     from .plot import plot
 
-    return plot(a.dir, a.runs, metric=a.metric, output=a.output)
+    return plot(a.dir, a.runs, metric=a.metric, output=a.output, group=a.group)
 
 
 def _add_sync(sub) -> None:

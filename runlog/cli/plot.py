@@ -59,10 +59,37 @@ def shared_line(pts: list[tuple], lo: float, hi: float, x_lo: float, x_hi: float
     return "".join(out).rstrip()
 
 
-def plot(root: str, specs: list[str], metric: str | None = None, output: str | None = None) -> int:
+def grouped_data(root: str, runs: list[dict], chosen: list[dict]) -> list[tuple]:
+    """``--group``: each chosen run brings the runs that differ from it only in their seed
+    (``groups``); each group is one curve, the mean by step of its finished runs (all its
+    runs when none finished), with a band of ± one std where two or more have the step."""
+    from .groups import group_key, grouped, mean_std
+
+    keys = {group_key(r) for r in chosen}
+    data = []
+    for g in grouped(r for r in runs if group_key(r) in keys):
+        members = g.finished or g.runs
+        by_name: dict[str, dict] = {}
+        for r in members:
+            for name, pts in series(r, root).items():
+                for x, v in pts:
+                    by_name.setdefault(name, {}).setdefault(x, []).append(v)
+        mean, band = {}, {}
+        for name, steps in by_name.items():
+            aggs = [(x, mean_std(vs)) for x, vs in sorted(steps.items())]
+            mean[name] = [(x, a["mean"]) for x, a in aggs]
+            band[name] = [(x, a["mean"] - a["std"], a["mean"] + a["std"]) for x, a in aggs
+                          if a["std"] is not None]
+        head = dict(g.runs[0], id=f"{g.runs[0]['id']} (n={len(members)})", band=band)
+        data.append((head, mean))
+    return data
+
+
+def plot(root: str, specs: list[str], metric: str | None = None, output: str | None = None,
+         group: bool = False) -> int:
     runs = all_runs(root)
     chosen = [find(root, s, runs) for s in (specs or ["-1"])]
-    data = [(r, series(r, root)) for r in chosen]
+    data = grouped_data(root, runs, chosen) if group else [(r, series(r, root)) for r in chosen]
     names: list[str] = []
     for _, s in data:
         names += [n for n in s if n not in names]
@@ -109,6 +136,11 @@ def figure(plt, data, names: list[str]):
                 label = label if len(label) <= LABEL_CHARS else label[:LABEL_CHARS - 1] + "…"
                 (line,) = ax.plot([x for x, _ in pts], [y for _, y in pts], linewidth=1.4,
                                   color=f"C{i % 10}")
+                band = (r.get("band") or {}).get(name)
+                if band:  # --group: mean ± std over the seeds
+                    ax.fill_between([x for x, _, _ in band], [lo for _, lo, _ in band],
+                                    [hi for _, _, hi in band], color=f"C{i % 10}", alpha=0.2,
+                                    linewidth=0)
                 handles.setdefault(label, line)
         ax.set_title(name)
         ax.set_xlabel("step")

@@ -170,8 +170,8 @@ def follow(s, study, job: str, total: int, cancel_on_interrupt: bool) -> int:
     if interrupted:
         return 130
     c = sweep_study.counts(data["trials"])
-    if c["finished"] + c["failed"] < total:
-        sys.stderr.write(f"runlog sweep: the Slurm array ended with {c['finished'] + c['failed']} "
+    if c["done"] < total:
+        sys.stderr.write(f"runlog sweep: the Slurm array ended with {c['done']} "
                          f"of {total} trials done; its tasks' output is in "
                          f"{LogDir(s.root).sweep(s.id, 'slurm_out')}\n")
         return 1
@@ -229,7 +229,7 @@ class Progress:
         c = sweep_study.counts(rows)
         parts = [f"{c['running']} running", f"{c['failed']} failed"]
         if not short:
-            parts.insert(0, f"{c['finished'] + c['failed']}/{self.total} done")
+            parts.insert(0, f"{c['done']}/{self.total} done")
         if q is not None:
             parts.append(f"Slurm: {q['running']} tasks running, {q['pending']} queued")
         scored = [r for r in rows if r.get("metric") is not None]
@@ -244,7 +244,7 @@ class Progress:
         line = self.text(rows, q, short=self.bar is not None)
         if self.bar is not None:
             c = sweep_study.counts(rows)
-            self.bar.update(self.task, completed=c["finished"] + c["failed"], description=line)
+            self.bar.update(self.task, completed=c["done"], description=line)
         elif line != self.last:
             sys.stderr.write(f"runlog sweep: {line}\n")
             sys.stderr.flush()

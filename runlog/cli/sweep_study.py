@@ -304,10 +304,18 @@ def rows(study) -> list[dict]:
 
 
 def counts(trial_rows: list[dict]) -> dict:
-    c = {"finished": 0, "running": 0, "failed": 0, "queued": 0}
+    """Configurations by state (the runs of one configuration's seeds are one): ``done`` is
+    those that ended, finished, failed or pruned."""
+    by: dict = {}
     for r in trial_rows:
-        s = r["status"]
-        key = s if s in c else ("failed" if s != "pruned" else None)
-        if key:
-            c[key] += 1
+        by.setdefault(r["n"], set()).add(r["status"])
+    c = {"finished": 0, "running": 0, "failed": 0, "queued": 0, "pruned": 0}
+    for states in by.values():
+        for s in ("running", "queued", "finished", "pruned"):
+            if s in states:
+                c[s] += 1
+                break
+        else:
+            c["failed"] += 1
+    c["done"] = c["finished"] + c["failed"] + c["pruned"]
     return c
