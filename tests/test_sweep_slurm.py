@@ -338,3 +338,29 @@ def test_a_requeued_task_runs_its_trial_again_under_the_same_number(prog, slurm)
     s = subprocess.run([*RUNLOG, "sweep", "show"], cwd=prog, capture_output=True, text=True,
                        env=env())
     assert [r[2] for r in table_rows(s.stdout)] == ["finished", "finished"]
+
+
+def test_repeat_over_slurm_runs_each_seed_once_and_tells_the_mean(prog, slurm):
+    optuna = pytest.importorskip("optuna")
+    from runlog.fmt import fmt_num
+
+    p = sweep(prog, "--slurm", "-j", "2", "--repeat", "2", "-p", "a=1..2", "--max", "score",
+              "--", sys.executable, "f.py", "--a", "{a}", "--x", "{seed}")
+    assert p.returncode == 0, p.stderr
+    rs = records(prog)
+    assert sorted((r["sweep"]["trial"], r["sweep"]["seed"]) for r in rs) == [
+        (0, 0), (0, 1), (1, 0), (1, 1)]  # each configuration's seeds, each run once
+    assert all(r["args"]["x"] == r["sweep"]["seed"] for r in rs)
+    info = sweep_file(prog)
+    study = optuna.load_study(study_name=info["study"], storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(info["storage"].split(":", 1)[1])))
+    for t in study.trials:
+        if t.user_attrs.get("runlog_overflow"):
+            continue
+        vals = [r["metrics"]["score"]["last"] for r in rs if r["sweep"]["trial"] == t.number]
+        mean = sum(vals) / 2
+        assert t.value == pytest.approx(mean)
+        std = (sum((v - mean) ** 2 for v in vals)) ** 0.5  # n - 1 = 1
+        row = next(ln for ln in p.stdout.splitlines() if ln.split()[:1] == [str(t.number)])
+        assert f"{fmt_num(mean)} ± {fmt_num(std)} (2)" in row
+    assert "2/2 done" in p.stderr  # configurations, not runs
