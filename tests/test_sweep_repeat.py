@@ -269,3 +269,40 @@ def test_plot_group_draws_the_mean_curve_of_a_run_and_its_other_seeds(tmp_path):
     out = tmp_path / "g.png"
     p = runlog(tmp_path, "--dir", "logs", "plot", "--group", three[0]["id"], "-o", str(out))
     assert p.returncode == 0 and out.stat().st_size > 0
+
+
+def test_journal_compare_shows_seeds_as_mean_and_band(tmp_path):
+    from test_cli_journal import _driver
+
+    (tmp_path / "curve.py").write_text(textwrap.dedent(CURVE))
+    for lr, seed in ((0.5, 0), (0.5, 1), (0.5, 2), (0.1, 0)):
+        p = runlog(tmp_path, "--dir", "logs", "run", "--", sys.executable, "curve.py", "--lr",
+                   str(lr), "--seed", str(seed))
+        assert p.returncode == 0, p.stderr
+    rs = records(tmp_path)
+    out = tmp_path / "j.html"
+    assert runlog(tmp_path, "--dir", "logs", "journal", "-o", str(out)).returncode == 0
+    driver = _driver()
+    from selenium.webdriver.common.by import By
+
+    try:
+        driver.get(out.as_uri())
+        for c in driver.find_elements(By.CSS_SELECTOR, ".card"):
+            c.find_element(By.CSS_SELECTOR, "input.pick").click()
+        driver.find_element(By.ID, "compare-btn").click()
+        panel = driver.find_element(By.ID, "compare")
+        legend = [s.text for s in panel.find_elements(By.CSS_SELECTOR, ".legend span")]
+        assert len(legend) == 2 and sum("(n=3)" in t for t in legend) == 1
+        assert len(panel.find_elements(By.CSS_SELECTOR, "svg path.band")) == 1
+        m, sd = expected([r["metrics"]["loss"]["last"] for r in rs if r["args"]["lr"] == 0.5])
+        cells = [td.text for td in panel.find_elements(By.CSS_SELECTOR, "td")]
+        shown = next(c for c in cells if "±" in c)
+        mean, _, rest = shown.partition(" ± ")
+        assert float(mean) == pytest.approx(m, rel=1e-3) and rest.endswith("(3)")
+        assert float(rest.split()[0]) == pytest.approx(sd, rel=2e-2)
+        driver.find_element(By.ID, "compare-seeds").click()  # each run on its own again
+        assert len(panel.find_elements(By.CSS_SELECTOR, ".legend span")) == 4
+        assert not panel.find_elements(By.CSS_SELECTOR, "svg path.band")
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+    finally:
+        driver.quit()

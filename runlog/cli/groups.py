@@ -56,6 +56,13 @@ def group_key(r: dict) -> tuple:
     return (r.get("script_path") or r.get("script"), tuple(sorted(args.items(), key=str)))
 
 
+def group_id(r: dict) -> str:
+    """A short stable name of a run's group (the journal's compare view joins by it)."""
+    import hashlib
+
+    return hashlib.sha1(repr(group_key(r)).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
 class Group:
     def __init__(self, first: dict):
         self.runs: list[dict] = []

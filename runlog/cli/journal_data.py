@@ -16,6 +16,7 @@ from ..folder.logfile import last_lines
 from ..folder.trials import sweep_of
 from ..report import arg_changes
 from .common import folder, settled, shown_status
+from .groups import group_id
 
 
 POINTS = 80  # points kept per curve: plenty for a card, light for 2,000 runs
@@ -276,6 +277,7 @@ def card(root: str, r: dict, prev: dict | None, envs: dict | None = None,
         "log": _tail(RunFolder(run_dir).log, LOG_LINES),
         "error": error_text(full.get("error")),
         "sweep": sweep_line(full),
+        "group": group_id(full),  # runs that differ only in their seed share it (compare)
     }
 
 
