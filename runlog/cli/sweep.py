@@ -13,6 +13,8 @@ small JSON file in ``<log dir>/.sweeps/`` that ``runlog sweep show`` reads.
 - ``--slurm OPTS``: one Slurm job array whose tasks are workers of one study
   (``sweep_slurm``); ``--gpus``: a CUDA device slot per running trial
   (``sweep_gpus``). The table and ``runlog sweep show`` are in ``sweep_table``.
+- ``--repeat K``/``--seeds``: each configuration runs once per seed (``sweep_repeats``);
+  ``--prune``: Optuna's median pruner over the trials' metrics.jsonl (``sweep_prune``).
 """
 
 from __future__ import annotations
@@ -98,6 +100,9 @@ def fill(cmd: list[str], params: list[Param], seeds: bool = False) -> None:
     used = set()
     for word in cmd:
         for m in PLACEHOLDER.finditer(word):
+            if m.group(1) == "seed" and "seed" not in names:
+                raise CliError("the command uses {seed}: give --repeat K or --seeds 0,1,2 "
+                               "(or -p seed=...)")
             if m.group(1) not in names:
                 raise CliError(f"the command uses {{{m.group(1)}}} but no -p {m.group(1)}=... "
                                "defines it")

@@ -233,6 +233,11 @@ class Progress:
         if q is not None:
             parts.append(f"Slurm: {q['running']} tasks running, {q['pending']} queued")
         scored = [r for r in rows if r.get("metric") is not None]
+        if any(r.get("seed") is not None for r in rows) and self.metric:  # the best mean
+            from .sweep_repeats import configurations
+
+            scored = [{"n": c["n"], "metric": c["agg"]["mean"]}
+                      for c in configurations(rows, self.metric) if c["agg"]["n"]]
         if scored and self.metric:
             pick = max if self.direction == "max" else min
             best = pick(scored, key=lambda r: r["metric"])
