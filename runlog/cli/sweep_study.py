@@ -207,7 +207,7 @@ def end(sweep, study, c: Config) -> None:
     its repeats, or those that finished), pruned, or failed when none has a value."""
     from optuna.trial import TrialState
 
-    runs = sorted(c.done, key=lambda t: (t.seed is None, t.seed))
+    runs = sorted(c.done, key=lambda t: -1 if t.seed is None else t.seed)
     if sweep.stopping and _in_slurm() and any(t.status != "finished" for t in runs):
         return  # stopped by Slurm: left running, for this task once requeued
     c.told = True
