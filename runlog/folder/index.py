@@ -22,8 +22,20 @@ from itertools import islice
 
 from . import record as _record
 from .layout import LogDir, RunFolder, is_run_name
-from .listing import lines_backwards, lost_summary, merge, parse_line, read_run, stream
-from .listing import IndexScan, folders, newest_first_key, run_ids  # noqa: F401  (callers find them here)
+
+# ``listing`` (the readers) is loaded when first read from: a run's start only creates its
+# folder and appends to the index, and listing's patterns and heapq cost start() ~0.6 ms
+_FROM_LISTING = ("IndexScan", "folders", "newest_first_key", "run_ids", "lines_backwards",
+                 "lost_summary", "merge", "parse_line", "read_run", "stream")
+
+
+def __getattr__(name: str):
+    """``index.stream``, ``index.folders`` …: the readers, found here by callers."""
+    if name in _FROM_LISTING:
+        from . import listing
+
+        return getattr(listing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def new_run_dir(root: str, name: str | None = None, now: float | None = None) -> tuple[str, str]:
@@ -98,6 +110,8 @@ def read(root: str, warn=None) -> dict[str, dict]:
             data = f.read()
     except OSError:
         return entries
+    from .listing import merge, parse_line
+
     lines = [ln for ln in data.splitlines() if ln.strip()]
     try:  # one parse of all lines is twice as fast as one per line
         parsed = json.loads(b"[" + b",".join(lines) + b"]")
@@ -121,16 +135,22 @@ def read(root: str, warn=None) -> dict[str, dict]:
 
 def summaries(root: str, warn=None) -> Iterator[dict]:
     """Every run in the log directory as its summary (with ``dir``), newest first."""
+    from .listing import stream
+
     return stream(root, warn)
 
 
 def sorted_runs(root: str, warn=None) -> list[dict]:
     """All runs' summaries, newest first (by start time, then id), as a list."""
+    from .listing import stream
+
     return list(stream(root, warn))
 
 
 def newest(root: str, n: int, warn=None) -> list[dict]:
     """The newest ``n`` runs' summaries, reading only as much of the index's end as they need."""
+    from .listing import stream
+
     return list(islice(stream(root, warn, want=n), n)) if n > 0 else []
 
 
@@ -164,6 +184,8 @@ def previous(root: str, script_path: str | None, before: str, exclude: str,
 def _finished(root: str) -> dict[str, dict]:
     """Every run's newest finished line, reduced to what ``latest.build`` needs, oldest first:
     the index read once from its end, only lines with "finished" parsed, little kept."""
+    from .listing import lines_backwards, parse_line
+
     newest: dict[str, dict] = {}
     for _, line in lines_backwards(LogDir(root).index):
         if b'"finished"' not in line:
@@ -176,6 +198,8 @@ def _finished(root: str) -> dict[str, dict]:
 
 
 def _scan_previous(root: str, script_path: str, before: str, exclude: str) -> dict | None:
+    from .listing import lines_backwards, parse_line
+
     # the path as this runlog writes it, and as an ASCII-only JSON writer would
     needles = {json.dumps(script_path, ensure_ascii=False).encode("utf-8", "surrogateescape"),
                json.dumps(script_path).encode("ascii")}
@@ -211,6 +235,8 @@ def resolve(root: str, spec: str | None, runs: list[dict] | None = None) -> dict
             found = [r for r in runs if r["id"] == spec] if runs is not None else []
             if found:
                 return found[0]
+            from .listing import lost_summary, read_run
+
             rec = read_run(root, spec)
             if rec is not None:
                 return rec
