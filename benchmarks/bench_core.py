@@ -148,9 +148,9 @@ def git(cwd: str, *args: str) -> str:
                           text=True).stdout
 
 
-def make_repo(tmp: str) -> str:
+def make_repo(tmp: str, name: str = "repo") -> str:
     """A real git repository with one commit and a clean tree (logs are ignored)."""
-    d = os.path.join(tmp, "repo")
+    d = os.path.join(tmp, name)
     os.mkdir(d)
     git(d, "init", "-q")
     files = {".gitignore": "logs/\n*.log\n*.jsonl\n",
@@ -162,6 +162,17 @@ def make_repo(tmp: str) -> str:
             f.write(text)
     git(d, "add", ".")
     git(d, "commit", "-qm", "bench")
+    return d
+
+
+def make_dirty_repo(tmp: str) -> str:
+    """The same repository with uncommitted work: a changed tracked file and a new one
+    (so the run saves a code.patch: git status, git diff and the untracked file read)."""
+    d = make_repo(tmp, "dirty")
+    with open(os.path.join(d, ".gitignore"), "a") as f:
+        f.write("# a local change\n")
+    with open(os.path.join(d, "notes.py"), "w") as f:
+        f.write("LR = 0.1  # not committed yet\n")
     return d
 
 
@@ -293,13 +304,16 @@ def print_table(footer: str) -> None:
 # ---------------------------------------------------------------- the measures
 
 
-def bench_process(repo: str, reps: int) -> None:
+def bench_process(repo: str, dirty: str, reps: int) -> None:
     res = interleaved({
         "runlog": lambda: time_process(["a.py"], repo),
+        "dirty": lambda: time_process(["a.py"], dirty),
         "nogit": lambda: time_process(["b.py"], repo),
         "stdlib": lambda: time_process(["std.py"], repo),
     }, reps)
     add_time_row("1 whole process, in a git repo", res["runlog"], res["stdlib"],
+                 "<= 1.2x (limit 1.5x)", at_most(1.2, 1.5))
+    add_time_row("1 whole process, uncommitted changes", res["dirty"], res["stdlib"],
                  "<= 1.2x (limit 1.5x)", at_most(1.2, 1.5))
     add_time_row("1 whole process, git=False", res["nogit"], res["stdlib"],
                  "(comparison)", None)
@@ -380,9 +394,10 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="runlog-bench-core-")
     try:
         repo = make_repo(tmp)
+        dirty = make_dirty_repo(tmp)
         outside = make_plain_dir(tmp, "plain")
         scratch = make_plain_dir(tmp, "scratch")
-        bench_process(repo, reps)
+        bench_process(repo, dirty, reps)
         bench_import(scratch, reps)
         bench_start(repo, outside, reps)
         bench_throughput(scratch, long_reps, n_records)
