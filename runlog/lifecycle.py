@@ -203,6 +203,8 @@ class Lifecycle:
         self._git_done = threading.Event()
         with no_interrupts():  # born blocked: a SIGTERM caught there would wait out a time.sleep
             _thread.start_new_thread(self._code_state, ())
+            # the facts beside git, not after it: the end waits for the longer, not the sum
+            _thread.start_new_thread(self._gather_facts, ())
 
     def _remember_job(self) -> None:
         """Under a scheduler, point its job at this run (off the script's thread with git)."""
@@ -240,13 +242,16 @@ class Lifecycle:
             self.fail_once("git", f"could not record the code state ({type(e).__name__}: {e})")
         finally:
             self._git_done.set()
-        self._gather_facts()  # on the same thread, after git: the finish waits for both
 
     def _gather_facts(self) -> None:
         """The machine, the installed set, the previous run's whole record: off the script's thread."""
         from .facts.collect import gather_background
 
-        gather_background(self)
+        gather_background(self, GIT_WAIT_S)
+
+    @property
+    def git_done(self) -> threading.Event | None:  # set once the code state is captured
+        return self._git_done
 
     def wait_code_state(self, unmask: bool = False) -> None:
         """Wait (briefly) for the code state; a Ctrl-C here stops the wait, not the record.

@@ -28,6 +28,11 @@ class Facts:
 
     def background(self, prev: dict | None) -> dict | None:
         """Off the script's thread. Returns the previous run's full record (or None)."""
+        self.gather()
+        return self.previous(prev)
+
+    def gather(self) -> None:
+        """The installed set and the machine (no need of the previous run: beside git)."""
         from . import machine
 
         if self.own_process:
@@ -37,6 +42,10 @@ class Facts:
             from . import gpu
 
             self.sampler = gpu.Sampler([g["index"] for g in self.machine["gpus"]])
+
+    def previous(self, prev: dict | None) -> dict | None:
+        """The previous run's full record (the "Since" of environments), and what of the
+        installed set changed since it."""
         full = None
         if prev and prev.get("id"):
             from ..folder import record
@@ -76,12 +85,16 @@ class Facts:
         return out
 
 
-def gather_background(life) -> None:
+def gather_background(life, git_wait_s: float = 5.0) -> None:
     """On a ``Lifecycle``'s code-state thread: its ``facts``, and its previous run read whole
     (the "Since" line compares environments, data and resources)."""
     try:
         facts = Facts(life.root, life.own_process)
-        full = facts.background(life.prev)
+        facts.gather()
+        git_done = life.git_done  # on a thread of its own beside git: the previous run is git's find
+        if git_done is not None:
+            git_done.wait(git_wait_s)
+        full = facts.previous(life.prev)
         with life.lock:
             life.facts = facts
             if full is not None and life.prev is not None:
