@@ -314,12 +314,13 @@ def test_a_requeued_task_runs_its_trial_again_under_the_same_number(prog, slurm)
         while waiting(prog) < 1:
             time.sleep(0.05)
         subprocess.run(["scontrol", "requeue", f"{job}_0"], check=True, capture_output=True)
-        # Slurm holds a requeued job back for a while (BeginTime): let it start at once
+        # Slurm holds a requeued job back for a while (BeginTime): let it start soon (at
+        # "now" slurmd may refuse it, its credential revoked a moment ago)
         while ("PENDING" not in subprocess.run(["squeue", "-h", "-r", "-j", job, "-o", "%T"],
                                                capture_output=True, text=True).stdout
                and len([r for r in records(prog) if r["sweep"]["trial"] == 0]) < 2):
             time.sleep(0.1)
-        subprocess.run(["scontrol", "update", f"JobId={job}_0", "StartTime=now"],
+        subprocess.run(["scontrol", "update", f"JobId={job}_0", "StartTime=now+3"],
                        capture_output=True)
         go.write_text("")
         wait_gone(job)
@@ -329,7 +330,8 @@ def test_a_requeued_task_runs_its_trial_again_under_the_same_number(prog, slurm)
         optuna.storages.journal.JournalFileBackend(info["storage"].split(":", 1)[1])))
     done = [t for t in study.trials if not t.user_attrs.get("runlog_overflow")]
     assert sorted(t.number for t in done) == [0, 1]  # no new trial for the requeued one
-    assert all(t.state.name == "COMPLETE" for t in done)
+    assert all(t.state.name == "COMPLETE" for t in done), [
+        (t.number, t.state.name, t.user_attrs) for t in done]
     rs = records(prog)
     zero = [r for r in rs if r["sweep"]["trial"] == 0]
     ends = [r for r in zero if r["status"] == "finished"]

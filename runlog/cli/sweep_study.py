@@ -208,8 +208,12 @@ def end(sweep, study, c: Config) -> None:
     from optuna.trial import TrialState
 
     runs = sorted(c.done, key=lambda t: -1 if t.seed is None else t.seed)
-    if sweep.stopping and _in_slurm() and any(t.status != "finished" for t in runs):
-        return  # stopped by Slurm: left running, for this task once requeued
+    if _in_slurm() and any(t.status != "finished" for t in runs) and (
+            sweep.stopping or any(t.proc.returncode == -15 for t in runs)):
+        # stopped by Slurm (requeue, preemption: a SIGTERM to every process of the job,
+        # which may reach the trial before this worker): left running, for this task once
+        # requeued
+        return
     c.told = True
     values = [t.metric for t in runs if t.status == "finished" and t.metric is not None]
     pruned = any(t.pruned for t in runs)
