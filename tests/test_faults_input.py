@@ -241,5 +241,6 @@ def test_double_ctrl_c_while_the_exit_waits_for_git(tmp_path):
             except (ProcessLookupError, ValueError):
                 pass
     d, r = the_run(tmp_path / "logs")
-    assert r["status"] == "interrupted", (r["status"], proc.stderr.read())
+    assert r["status"] == "interrupted", (r["status"], proc.returncode, proc.stderr.read(),
+                                          (d / "run.log").read_text()[-2000:])
     assert r["exit_code"] == 130 and r["ended_at"] and (d / "report.md").exists()
