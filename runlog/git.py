@@ -250,7 +250,6 @@ def state_tree(top: str, commit: str | None, patch_path: str | None) -> str | No
     Built in a throwaway index (GIT_INDEX_FILE), so the user's own index and
     work tree are never touched. None if the patch no longer applies.
     """
-    import subprocess
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="runlog-") as tmp:
@@ -258,18 +257,18 @@ def state_tree(top: str, commit: str | None, patch_path: str | None) -> str | No
         env = dict(os.environ, GIT_INDEX_FILE=index, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
 
         def git(*args: str) -> bytes:
-            p = subprocess.run(("git", *args), cwd=top, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, timeout=60)
-            if p.returncode != 0:
+            # through _spawn, as every git runlog starts: its usage is runlog's, not the run's
+            rc, out, _ = _spawn(("git", "-C", top, *args), env)
+            if rc != 0:
                 raise GitError(f"git {args[0]} failed")
-            return p.stdout
+            return out
 
         try:
             git("read-tree", commit or EMPTY_TREE)
             if patch_path and os.path.getsize(patch_path) > 0:
                 git("apply", "--cached", "--whitespace=nowarn", os.path.abspath(patch_path))
             return git("write-tree").decode().strip()
-        except (GitError, OSError, subprocess.SubprocessError):
+        except (GitError, OSError):
             return None
 
 

@@ -317,9 +317,9 @@ def test_compare_view_reads_like_ls(wide_history):
     d, logs = wide_history
     out = d / "wide.html"
     assert cli(["--dir", str(logs), "journal", "-o", str(out)]) == 0
+    driver = _driver()
     from selenium.webdriver.common.by import By
 
-    driver = _driver()
     try:
         driver.get(out.as_uri())
         cards = driver.find_elements(By.CSS_SELECTOR, ".card")
@@ -418,10 +418,9 @@ def test_a_long_history_opens_a_batch_at_a_time(tmp_path):
     assert p.returncode == 0, p.stderr
     out = tmp_path / "many.html"
     assert cli(["--dir", str(tmp_path / "logs"), "journal", "-o", str(out)]) == 0
+    driver = _driver()
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-
-    driver = _driver()
 
     def cards_shown(n):  # the page adds cards on events WebDriver does not see: wait for them
         WebDriverWait(driver, 60, poll_frequency=0.05).until(
