@@ -137,11 +137,19 @@ def since_parts(prev: dict, cur: dict) -> list[str]:
         parts.append(f"GPU {ga or 'none'} → {gb or 'none'}")
     parts += data_changes(prev, cur)
     ra, rb = _d(prev, "resources"), _d(cur, "resources")
+    if _wrapped(prev) != _wrapped(cur):
+        # one process's own memory against `runlog run`'s program: not the same measure
+        ra = rb = {}
     for label, key in (("peak RSS", "peak_rss_bytes"), ("GPU peak", "gpu_peak_memory_bytes")):
         c = _size_change(label, ra.get(key), rb.get(key))
         if c:
             parts.append(c)
     return parts
+
+
+def _wrapped(r: dict) -> bool:
+    """Whether a run was recorded by `runlog run` (its resources: the program, a child)."""
+    return str(r.get("command_line") or "").startswith("runlog run")
 
 
 def show_sections(r: dict) -> list[str]:
