@@ -123,6 +123,7 @@ def ls_group(runs: Iterable[dict], n: int | None, sort: str | None, fmt: str | N
     """``runlog ls --group``: one row per group, the ``n`` newest groups (or best by
     ``--sort``'s mean)."""
     from .common import CliError, out
+    from .table import markdown
 
     groups = grouped(runs)
     metrics = _metric_names(groups)
@@ -173,11 +174,7 @@ def ls_group(runs: Iterable[dict], n: int | None, sort: str | None, fmt: str | N
         sys.stderr.write("runlog: no runs match\n")
         return 0
     if fmt == "md":
-        esc = [[c.replace("|", "\\|") for c in row] for row in [header, *table]]
-        out("| " + " | ".join(esc[0]) + " |\n")
-        out("|" + "|".join("---" for _ in header) + "|\n")
-        for row in esc[1:]:
-            out("| " + " | ".join(row) + " |\n")
+        out(markdown(header, table))
         return 0
     from .table import STATUS_STYLE, Column, render, terminal
 

@@ -13,7 +13,7 @@ from ..folder.index import folders
 from ..folder.layout import LogDir, RunFolder
 from ..folder.trials import sweep_of
 from .common import CliError, check_root, out, settled, shown_status, stream_runs
-from .table import STATUS_STYLE, Column, render, terminal
+from .table import STATUS_STYLE, Column, markdown, render, terminal
 
 NOTE_WIDTH = 40
 ERROR_WIDTH = 40
@@ -250,11 +250,7 @@ def ls(root: str, n: int | None = 20, status: str | None = None, grep: str | Non
     if n is not None and len(table) == n and not narrowed:
         more = max(_count_runs(root, found) - n, 0)
     if fmt == "md":
-        esc = [[c.replace("|", "\\|") for c in row] for row in [header, *table]]
-        out("| " + " | ".join(esc[0]) + " |\n")
-        out("|" + "|".join("---" for _ in header) + "|\n")
-        for row in esc[1:]:
-            out("| " + " | ".join(row) + " |\n")
+        out(markdown(header, table))
         return 0
     if not table:
         if sweep:

@@ -36,6 +36,14 @@ class Column:
     firm: bool = False  # gives up width (to min_width) only when no droppable column is left
 
 
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table of text cells (``|`` escaped), as ``ls --md`` prints it."""
+    esc = [[c.replace("|", "\\|") for c in row] for row in [header, *rows]]
+    lines = ["| " + " | ".join(esc[0]) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in esc[1:]]
+    return "\n".join(lines) + "\n"
+
+
 def terminal():
     """A rich Console when standard output is a terminal, else None (plain text)."""
     if not sys.stdout.isatty():
