@@ -86,3 +86,31 @@ def md_table(text: str) -> list[dict]:
     header = cells(lines[0])
     assert set(lines[1]) <= set("|-: ")
     return [dict(zip(header, cells(ln))) for ln in lines[2:]]
+
+
+def on_a_terminal(argv: list[str], columns: int, env: dict, cwd=None) -> str:
+    """What a command writes to a real terminal (a pty) of ``columns``, colours and all.
+
+    The pty is raw, so the bytes come as written ("\\n", not "\\r\\n"); they are read
+    until the program closes its end (EIO on Linux, or EOF). It must exit 0.
+    """
+    import pty
+    import tty
+
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    env = dict(env, COLUMNS=str(columns), TERM="xterm-256color")
+    p = subprocess.Popen(argv, cwd=cwd, stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 65536)
+        except OSError:
+            break
+        if not b:
+            break
+        chunks.append(b)
+    os.close(master)
+    assert p.wait(timeout=60) == 0, p.stderr.read()
+    return b"".join(chunks).decode("utf-8")

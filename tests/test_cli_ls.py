@@ -16,7 +16,7 @@ from runlog.cli import main as cli
 from runlog.cli.ls import ls
 
 import cli_helpers
-from cli_helpers import add_mess, md_table, one_error_line, runlog
+from cli_helpers import add_mess, md_table, on_a_terminal, one_error_line, runlog
 from conftest import clean_env
 
 shared_history = cli_helpers.shared_history  # the fixture, for this module
@@ -266,29 +266,11 @@ def test_old_schema_and_missing_files_are_read(project, capsys):
 
 
 def _ls_on_a_pty(logs, columns: int) -> str:
-    import pty
     import re
-    import tty
 
-    master, slave = pty.openpty()
-    tty.setraw(slave)
-    env = dict(os.environ, COLUMNS=str(columns), TERM="xterm-256color")
-    env.pop("RUNLOG_DIR", None)
-    p = subprocess.Popen([sys.executable, "-m", "runlog", "--dir", str(logs), "ls"],
-                         stdout=slave, stderr=subprocess.PIPE, env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            b = os.read(master, 65536)
-        except OSError:
-            break
-        if not b:
-            break
-        chunks.append(b)
-    os.close(master)
-    assert p.wait(timeout=60) == 0
-    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode("utf-8"))
+    env = {k: v for k, v in os.environ.items() if k != "RUNLOG_DIR"}
+    text = on_a_terminal([sys.executable, "-m", "runlog", "--dir", str(logs), "ls"], columns, env)
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def test_ls_on_narrow_and_wide_terminals(tmp_path):

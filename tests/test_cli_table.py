@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from rich.console import Console
 
 from runlog.cli.table import Column, fit, render
 
+from cli_helpers import on_a_terminal
 from conftest import clean_env
 
 ID_A, ID_B = "20261129-183212", "20261129-183212-2"
@@ -165,27 +165,8 @@ def two_runs(tmp_path_factory):
 
 
 def _on_a_pty(logs, columns: int, *args: str) -> str:
-    import pty
-    import tty
-
-    master, slave = pty.openpty()
-    tty.setraw(slave)  # the bytes as written: no "\r\n" for "\n"
-    env = clean_env(COLUMNS=str(columns), TERM="xterm-256color")
-    p = subprocess.Popen([sys.executable, "-m", "runlog", "--dir", str(logs), *args],
-                         stdout=slave, stderr=subprocess.PIPE, env=env)
-    os.close(slave)
-    chunks = []
-    while True:  # until the program has closed its end (EIO on Linux, or EOF)
-        try:
-            b = os.read(master, 65536)
-        except OSError:
-            break
-        if not b:
-            break
-        chunks.append(b)
-    os.close(master)
-    assert p.wait(timeout=60) == 0, p.stderr.read()
-    text = b"".join(chunks).decode("utf-8")
+    text = on_a_terminal([sys.executable, "-m", "runlog", "--dir", str(logs), *args], columns,
+                         clean_env())
     assert "\x1b[" in text  # drawn for a terminal (colour), not the piped form
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 

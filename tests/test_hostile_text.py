@@ -14,14 +14,13 @@ import csv
 import io
 import json
 import os
-import pty
 import re
 import subprocess
 import sys
-import tty
 
 import pytest
 
+from cli_helpers import on_a_terminal
 from conftest import commit_all, git_out
 
 OSC52 = "\x1b]52;c;SGFja2Vk\x07"  # "Hacked" to the clipboard
@@ -205,24 +204,8 @@ def test_the_report_at_exit_is_clean(hostile):
 def test_the_rich_table_on_a_terminal(hostile):
     """On a terminal ``ls`` colours its own cells (SGR) and nothing else."""
     repo, logs, ids, _ = hostile
-    master, slave = pty.openpty()
-    tty.setraw(slave)  # no "\n" → "\r\n" on the way out
-    env = dict(os.environ, COLUMNS="400", TERM="xterm-256color")
-    p = subprocess.Popen([sys.executable, "-m", "runlog", "--dir", str(logs), "ls"],
-                         stdout=slave, stderr=subprocess.PIPE, env=env, cwd=repo)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            b = os.read(master, 65536)
-        except OSError:  # EIO: the other end closed
-            break
-        if not b:
-            break
-        chunks.append(b)
-    os.close(master)
-    assert p.wait(timeout=60) == 0, p.stderr.read()
-    text = b"".join(chunks).decode("utf-8")
+    text = on_a_terminal([sys.executable, "-m", "runlog", "--dir", str(logs), "ls"], 400,
+                         dict(os.environ), cwd=repo)
     assert "why \\x1b]52;c;SGFja2Vk\\x07" in text
     clean(re.sub(r"\x1b\[[0-9;]*m", "", text), "runlog ls on a terminal")
 

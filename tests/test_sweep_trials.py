@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_helpers import on_a_terminal
 from runlog.folder.trials import differences, sweep_of
 
 RUNLOG = [sys.executable, "-m", "runlog"]
@@ -172,26 +173,7 @@ def test_without_a_close_sibling_the_best_so_far_is_the_comparison(tmp_path):
 
 def on_a_pty(cwd: Path, columns: int, *args: str) -> str:
     """What `runlog ARGS` writes to a terminal of ``columns`` (a real pty), colours and all."""
-    import pty
-    import tty
-
-    master, slave = pty.openpty()
-    tty.setraw(slave)
-    e = dict(env(), COLUMNS=str(columns), TERM="xterm-256color")
-    p = subprocess.Popen([*RUNLOG, *args], cwd=cwd, stdout=slave, stderr=subprocess.PIPE, env=e)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            b = os.read(master, 65536)
-        except OSError:
-            break
-        if not b:
-            break
-        chunks.append(b)
-    os.close(master)
-    assert p.wait(timeout=60) == 0
-    return b"".join(chunks).decode("utf-8")
+    return on_a_terminal([*RUNLOG, *args], columns, env(), cwd=cwd)
 
 
 def uncoloured(text: str) -> str:
