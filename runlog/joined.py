@@ -84,7 +84,8 @@ def _globals_at_exit(pid: int, argv: list[str], cwd: str) -> None:
         if not _is_the_program(d, cwd, script_globals):
             return
 
-        found = script_globals.capture(argv, script_globals.script_file(cwd))
+        found = script_globals.capture(argv, script_globals.script_file(cwd),
+                                       cache_root=os.path.dirname(d))
         if found is not None:
             hand_over_args(d, found[0], found[1], claim=True, sources=found[2])
     except Exception as e:  # never stop the user's program

@@ -215,7 +215,7 @@ class Run:
         """A script that parsed nothing: its configuration globals (``script_globals``)."""
         (path, argv), self._globals_argv = self._globals_argv, None
         try:
-            found = script_globals.capture(argv, path)
+            found = script_globals.capture(argv, path, cache_root=self.root)
             if found is not None:
                 self._set_args(found[0], found[1], claim=True, sources=found[2])
         except Exception as e:  # recording must never cost the run

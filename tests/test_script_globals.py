@@ -321,3 +321,65 @@ def test_a_script_killed_by_its_own_error_still_has_its_globals(tmp_path, how):
     (r,) = runs(tmp_path / "logs")
     assert r["status"] == "failed" and r["args"] == {"seed": 3}
     assert r["error"]["message"] == "diverged"
+
+
+# ---------------------------------------------------------------- the source read once
+
+
+CACHED = """\
+import atexit, sys
+print("ast-at-start", "ast" in sys.modules, flush=True)
+# registered before start(), so it runs after runlog's finish has read the globals
+atexit.register(lambda: print("ast-at-exit", "ast" in sys.modules, flush=True))
+import runlog
+runlog.start()
+lr = 0.1
+epochs = 3
+{extra}
+"""
+
+
+def test_an_unchanged_script_is_read_once_and_an_edited_one_again(tmp_path):
+    """What a script's top level assigns is kept per file (``.runlog-sources``) while the file is
+    unchanged: a re-run reads no source and imports no ``ast``; an edit is seen at once."""
+    script = tmp_path / "cfg.py"
+    script.write_text(CACHED.format(extra=""))
+
+    def run_once() -> tuple[dict, bool]:
+        p = python(tmp_path, "cfg.py")
+        if "ast-at-start True" in p.stdout:  # this interpreter loads ast before any script
+            pytest.skip("ast is imported at start-up here; whether runlog parsed cannot be seen")
+        ast_at_exit = p.stdout.split("ast-at-exit ")[1].split()[0] == "True"
+        newest = max((r for r in runs(tmp_path / "logs")), key=lambda r: r["id"])
+        return newest, ast_at_exit
+
+    first, parsed = run_once()
+    assert first["args"] == {"lr": 0.1, "epochs": 3} and parsed
+    cache = tmp_path / "logs" / ".runlog-sources"
+    assert len(list(cache.iterdir())) == 1
+    second, parsed = run_once()
+    assert second["args"] == {"lr": 0.1, "epochs": 3}
+    assert not parsed  # the names came from the cache: no source parsed
+    # an edit (a new global, one removed) is read again, however soon after
+    script.write_text(CACHED.format(extra="batch = 8").replace("epochs = 3\n", ""))
+    third, parsed = run_once()
+    assert third["args"] == {"lr": 0.1, "batch": 8} and parsed
+    # a broken or foreign cache entry is a miss, never a wrong record
+    (entry,) = cache.iterdir()
+    entry.write_text('{"path": "/elsewhere.py", "stamp": [1, 2, 3], "value": {"config": {"x": false}}}')
+    fourth, _ = run_once()
+    assert fourth["args"] == {"lr": 0.1, "batch": 8}
+    entry.write_text("{not json")
+    fifth, _ = run_once()
+    assert fifth["args"] == {"lr": 0.1, "batch": 8}
+
+
+def test_a_read_only_cache_costs_a_parse_not_the_record(tmp_path):
+    script = tmp_path / "cfg.py"
+    script.write_text(CACHED.format(extra=""))
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / ".runlog-sources").write_text("a file where the folder would be\n")
+    p = python(tmp_path, "cfg.py")
+    (r,) = runs(tmp_path / "logs")
+    assert r["args"] == {"lr": 0.1, "epochs": 3}
+    assert "runlog:" not in p.stderr.replace("runlog: run ", "")  # nothing to say about a cache

@@ -108,6 +108,21 @@ class Names:
         for name in self.excluded:
             self.config.pop(name, None)
 
+    def to_json(self) -> dict:
+        return {"config": self.config, "excluded": sorted(self.excluded), "stopped": self.stopped}
+
+    @classmethod
+    def from_json(cls, got) -> Names | None:
+        """What ``to_json`` kept (``sourcecache``), or None when it is not that shape."""
+        if not (isinstance(got, dict) and isinstance(got.get("config"), dict)
+                and isinstance(got.get("excluded"), list)):
+            return None
+        names = cls.__new__(cls)
+        names.config = {str(k): bool(v) for k, v in got["config"].items()}
+        names.excluded = {str(n) for n in got["excluded"]}
+        names.stopped = bool(got.get("stopped"))
+        return names
+
     def _walk(self, body, stop_at_exec: bool) -> None:
         import ast
 
@@ -150,14 +165,30 @@ def _read(path: str) -> str | None:
         return None
 
 
-def _names_of(path: str, stop_at_exec: bool) -> Names | None:
+def _names_of(path: str, stop_at_exec: bool, cache_root: str | None = None) -> Names | None:
+    """What ``path``'s top level assigns; kept in ``cache_root``'s ``sourcecache`` while the
+    file is unchanged (a script is run many times as it is: no parse, no ``ast`` import)."""
+    entry = None
+    if cache_root:
+        from ..folder.sourcecache import Entry
+
+        entry = Entry(cache_root, path, "globals" if stop_at_exec else "config-file")
+        if entry.value is not None:
+            if entry.value == "unreadable":
+                return None
+            cached = Names.from_json(entry.value)
+            if cached is not None:
+                return cached
     source = _read(path)
     if source is None:
         return None
     try:
-        return Names(source, stop_at_exec)
+        names = Names(source, stop_at_exec)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+        names = None
+    if entry is not None:
+        entry.keep(names.to_json() if names is not None else "unreadable")
+    return names
 
 
 def config_files(argv: list[str]) -> list[str]:
@@ -214,24 +245,28 @@ def script_file(cwd: str | None = None) -> str | None:
 
 
 def capture(argv: list[str] | None = None, path: str | None = None,
-            main=None) -> tuple[dict, list[str], dict] | None:
+            main=None, cache_root: str | None = None) -> tuple[dict, list[str], dict] | None:
     """``(args, given, args_source)`` from ``__main__``'s globals now, or None when the
     script (``path``, else ``script_file()``) is not a readable Python file or sets
-    nothing that counts."""
+    nothing that counts. ``cache_root``: the log directory whose ``sourcecache`` keeps
+    what each unchanged source assigns."""
     main = main if main is not None else sys.modules.get("__main__")
     path = path or script_file()
     if not path or not str(path).endswith(".py"):
         return None
-    script = _names_of(path, stop_at_exec=True)
+    g = vars(main)
+    if not any(not k.startswith("_") and _simple(v, True) for k, v in list(g.items())):
+        return None  # nothing could be recorded: no source to read
+    script = _names_of(path, stop_at_exec=True, cache_root=cache_root)
     if script is None:
         return None
     argv = list(sys.argv[1:] if argv is None else argv)
-    files = {f: n for f in config_files(argv) if (n := _names_of(f, stop_at_exec=False)) is not None}
+    files = {f: n for f in config_files(argv)
+             if (n := _names_of(f, stop_at_exec=False, cache_root=cache_root)) is not None}
     wanted: dict[str, bool] = dict(script.config)
     for n in files.values():
         for k, literal in n.config.items():
             wanted[k] = wanted.get(k, False) or literal
-    g = vars(main)
     args = {}
     for k, literal in wanted.items():
         if k in script.excluded or k.startswith("_") or k not in g:

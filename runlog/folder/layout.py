@@ -31,6 +31,7 @@ ENVS = ".runlog-envs"  # the installed set of each distinct environment (facts/e
 SWEEP_FILES = {"summary": "{}.json", "journal": "{}.journal", "batch": "{}.sbatch",
                "slurm_out": "{}-slurm"}
 JOBS = ".runlog-jobs"      # the run of each scheduler job and script (segments.py; a cache)
+SOURCES = ".runlog-sources"  # what was read from a script's source, while unchanged (sourcecache.py)
 JOURNAL = "journal.html"
 
 ARTIFACTS = (LOG, PATCH, REPORT, NOTES, CELLS)  # the files a run is read by, besides its record
@@ -150,6 +151,10 @@ class LogDir:
     @property
     def jobs(self) -> str:
         return os.path.join(self.root, JOBS)
+
+    @property
+    def sources(self) -> str:
+        return os.path.join(self.root, SOURCES)
 
 
 def log_root(log_dir: str | os.PathLike | None = None) -> str:
