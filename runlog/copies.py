@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 
+from . import codestate
 from . import git as gitstate
 
 BINARY = "Binary files "
@@ -169,7 +170,7 @@ def working_state(cwd: str, root: str, scratch: str) -> dict | None:
 def tree_diff(top: str, a: tuple, b: tuple) -> str | None:
     """The textual diff between two code states (commit, patch path or None); None when one
     of them cannot be built (its patch no longer applies)."""
-    ta, tb = gitstate.state_tree(top, *a), gitstate.state_tree(top, *b)
+    ta, tb = codestate.state_tree(top, *a), codestate.state_tree(top, *b)
     if not ta or not tb:
         return None
     return run_git(top, "diff", "--no-color", "--no-ext-diff", ta, tb)
@@ -181,4 +182,4 @@ def check_copy(dest: str, commit: str, patch_path: str | None, scratch: str) -> 
     if info is None:
         return None
     mine = os.path.join(scratch, info["patch"]) if info.get("patch") else None
-    return gitstate.diff_states(dest, (commit, patch_path), (info["commit"], mine))
+    return codestate.diff_states(dest, (commit, patch_path), (info["commit"], mine))

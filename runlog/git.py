@@ -2,8 +2,9 @@
 
 Plain ``git`` calls, not GitPython: one ``git status --porcelain=v2`` answers
 commit, branch and changed files in ~2 ms, GitPython's import alone costs
-~90 ms, and its docs warn it leaks resources in long-running processes. The
-whole capture runs in a background thread started by ``start()``.
+~90 ms, and its docs warn it leaks resources in long-running processes.
+``start()`` starts ``git status`` at once (``Status``) and reads it on a
+background thread; what the run is compared with is in ``codestate.py``.
 """
 
 from __future__ import annotations
@@ -44,24 +45,35 @@ def find_top(path: str) -> str | None:
 
 
 def _git(top: str, *args: str, check: bool = True) -> bytes:
-    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
+    return _finish_git(args[0], _run_git(top, args), check)
+
+
+def _run_git(top: str, args) -> tuple[int, bytes, bytes]:
+    """``_spawn`` of ``git -C top ARGS`` (subprocess where there is no posix_spawn)."""
     argv = ("git", "-C", top, *args)
     try:
         if hasattr(os, "posix_spawnp"):
-            rc, out, err = _spawn(argv, env)
-        else:  # pragma: no cover - not POSIX
-            import subprocess
+            return _spawn(argv, _env())
+        import subprocess  # pragma: no cover - not POSIX
 
-            p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL, env=env, timeout=60)
-            rc, out, err = p.returncode, p.stdout, p.stderr
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, env=_env(), timeout=60)
+        return p.returncode, p.stdout, p.stderr
     except FileNotFoundError:
         raise GitError("git is not installed") from None
     except OSError as e:
         raise GitError(f"git {args[0]} failed: {e}") from None
+
+
+def _env() -> dict:
+    return dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
+
+
+def _finish_git(command: str, result: tuple[int, bytes, bytes], check: bool) -> bytes:
+    rc, out, err = result
     if check and rc != 0:
         msg = err.decode(errors="replace").strip().splitlines()
-        raise GitError(f"git {args[0]}: {msg[-1] if msg else rc}")
+        raise GitError(f"git {command}: {msg[-1] if msg else rc}")
     return out
 
 
@@ -71,6 +83,11 @@ def _spawn(argv, env) -> tuple[int, bytes, bytes]:
     The subprocess module costs ~3 ms to import, on a thread that competes
     with the user's script for the GIL; this is all git needs.
     """
+    return _collect(*_start(argv, env))
+
+
+def _start(argv, env) -> tuple[int, int, int]:
+    """The command started, its stdout and stderr on pipes: (pid, stdout fd, stderr fd)."""
     r_out, w_out = os.pipe()
     r_err, w_err = os.pipe()
     try:
@@ -82,9 +99,18 @@ def _spawn(argv, env) -> tuple[int, bytes, bytes]:
             (os.POSIX_SPAWN_CLOSE, r_err),
         ], setpgroup=0,  # its own process group: a Ctrl-C at the terminal does not kill it
             setsigmask=())  # not the git thread's blocked signals
+    except BaseException:
+        os.close(r_out)
+        os.close(r_err)
+        raise
     finally:
         os.close(w_out)
         os.close(w_err)
+    return pid, r_out, r_err
+
+
+def _collect(pid: int, r_out: int, r_err: int) -> tuple[int, bytes, bytes]:
+    """Read a ``_start``-ed command's output to its end and reap it: (exit code, out, err)."""
     try:
         import select  # not selectors: its import costs ~1 ms on the git thread
 
@@ -113,6 +139,35 @@ def _spawn(argv, env) -> tuple[int, bytes, bytes]:
     else:  # pragma: no cover - not POSIX
         _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), b"".join(out), b"".join(err)
+
+
+class Status:
+    """``git status`` of the repository holding ``cwd``, started now and read later.
+
+    ``start()`` starts git on the script's thread (a posix_spawn: ~0.2 ms) so
+    that git runs on another core at once, while the script goes on; the
+    code-state thread reads its output (``result``). Starting it on that thread
+    instead waits for the thread to get the GIL from a busy script first.
+    """
+
+    STATUS = ("status", "--porcelain=v2", "--branch", "--no-ahead-behind", "-z", "--untracked-files=all")
+
+    def __init__(self, cwd: str, exclude: str | None = None, start: bool = True):
+        self.top = find_top(cwd)
+        self.specs = _pathspecs(self.top, exclude) if self.top else []
+        self._started = None
+        if self.top and start and hasattr(os, "posix_spawnp"):
+            try:
+                self._started = _start(("git", "-C", self.top, *self.STATUS, "--", *self.specs), _env())
+            except Exception:  # git missing, no fds left: result() runs it again and says what failed
+                self._started = None
+
+    def result(self) -> bytes:
+        """git's output (GitError when git is missing or fails)."""
+        if self._started is not None:
+            started, self._started = self._started, None
+            return _finish_git("status", _collect(*started), True)
+        return _git(self.top, *self.STATUS, "--", *self.specs)
 
 
 def _pathspecs(top: str, exclude: str | None) -> list[str]:
@@ -187,19 +242,19 @@ def _untracked_patch(top: str, paths: list[str], budget: int) -> tuple[str, list
     return "".join(parts), skipped
 
 
-def capture(cwd: str, run_dir: str | None, exclude: str | None = None) -> dict | None:
+def capture(cwd: str, run_dir: str | None, exclude: str | None = None,
+            status: Status | None = None) -> dict | None:
     """The code state of the repository holding ``cwd``, or None outside one.
 
     Writes ``code.patch`` into ``run_dir`` when the tree has uncommitted changes.
-    Raises GitError when git is missing or fails inside a repository.
+    Raises GitError when git is missing or fails inside a repository. ``status``:
+    its ``git status``, already started (``Status``).
     """
-    top = find_top(cwd)
+    status = status or Status(cwd, exclude, start=False)
+    top, specs = status.top, status.specs
     if top is None:
         return None
-    specs = _pathspecs(top, exclude)
-    out = _git(top, "status", "--porcelain=v2", "--branch", "--no-ahead-behind", "-z",
-               "--untracked-files=all", "--", *specs)
-    st = parse_status(out)
+    st = parse_status(status.result())
     dirty = bool(st["changed"] or st["untracked"])
     info = {
         "commit": st["commit"],
@@ -230,168 +285,3 @@ def capture(cwd: str, run_dir: str | None, exclude: str | None = None) -> dict |
         if looks_secret(patch):
             info["patch_secret_warning"] = True
     return info
-
-
-def changes_between(top: str, old: str, new: str) -> dict | None:
-    """Commits and changed files from revision ``old`` to ``new``."""
-    if not old or not new or old == new:
-        return None
-    try:
-        count = int(_git(top, "rev-list", "--count", f"{old}..{new}").strip() or 0)
-        files = _git(top, "diff", "--name-only", "-z", old, new).split(b"\0")
-    except (GitError, ValueError):
-        return None
-    return {"commits": count, "files": [f.decode("utf-8", "replace") for f in files if f]}
-
-
-def state_tree(top: str, commit: str | None, patch_path: str | None) -> str | None:
-    """A tree object for a recorded code state: the commit plus its saved patch.
-
-    Built in a throwaway index (GIT_INDEX_FILE), so the user's own index and
-    work tree are never touched. None if the patch no longer applies.
-    """
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="runlog-") as tmp:
-        index = os.path.join(tmp, "index")
-        env = dict(os.environ, GIT_INDEX_FILE=index, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
-
-        def git(*args: str) -> bytes:
-            # through _spawn, as every git runlog starts: its usage is runlog's, not the run's
-            rc, out, _ = _spawn(("git", "-C", top, *args), env)
-            if rc != 0:
-                raise GitError(f"git {args[0]} failed")
-            return out
-
-        try:
-            git("read-tree", commit or EMPTY_TREE)
-            if patch_path and os.path.getsize(patch_path) > 0:
-                git("apply", "--cached", "--whitespace=nowarn", os.path.abspath(patch_path))
-            return git("write-tree").decode().strip()
-        except (GitError, OSError):
-            return None
-
-
-def diff_states(top: str, a: tuple, b: tuple) -> dict:
-    """Commits between two recorded states and their code changes summarised by file.
-
-    ``a`` and ``b`` are (commit, patch path or None).
-    """
-    out: dict = {"commits": [], "files": [], "exact": False}
-    (ca, pa), (cb, pb) = a, b
-    if ca and cb and ca != cb:
-        try:
-            log = _git(top, "log", "--oneline", "--no-decorate", "--left-right", f"{ca}...{cb}")
-            out["commits"] = log.decode("utf-8", "replace").splitlines()
-        except GitError:
-            pass
-    ta, tb = state_tree(top, ca, pa), state_tree(top, cb, pb)
-    if ta and tb:
-        out["exact"] = True
-        if ta != tb:
-            stat = _git(top, "diff", "--numstat", "-z", ta, tb).split(b"\0")
-            out["files"] = _numstat(stat)
-    elif ca and cb:
-        stat = _git(top, "diff", "--numstat", "-z", ca, cb, check=False).split(b"\0")
-        out["files"] = _numstat(stat)
-    return out
-
-
-def _numstat(fields: list[bytes]) -> list[tuple[str, str, str]]:
-    files = []
-    i = 0
-    while i < len(fields):
-        f = fields[i].decode("utf-8", "replace")
-        i += 1
-        if not f:
-            continue
-        added, removed, path = (f.split("\t", 2) + ["", ""])[:3]
-        if not path:  # a rename: the two paths follow as their own fields
-            path = fields[i + 1].decode("utf-8", "replace") if i + 1 < len(fields) else "?"
-            i += 2
-        files.append((path, added, removed))
-    return files
-
-
-def _patch_by_file(text: str) -> dict[str, str]:
-    """A saved patch as {path: its part}, so two patches compare file by file."""
-    parts: dict[str, str] = {}
-    path = None
-    for line in text.splitlines(keepends=True):
-        if line.startswith("diff --git "):
-            path = line.rstrip("\n").rsplit(" b/", 1)[-1]
-            parts[path] = line
-        elif line.startswith("# untracked, not saved"):
-            parts[line.split(": ", 1)[-1].strip()] = line  # content unknown: named, as is
-            path = None
-        elif path is not None:
-            parts[path] += line
-    return parts
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
-
-
-def compare_states(top: str, prev_dir: str, prev_git: dict, run_dir: str, info: dict) -> dict:
-    """What differs between two recorded code states (commit + saved patch).
-
-    ``files``: the files whose content differs, committed or not; ``commits``:
-    how many commits lie between; ``same``: whether the states are equal.
-    """
-    prev_commit, cur_commit = prev_git.get("commit"), info.get("commit")
-    prev_patch = RunFolder(prev_dir).patch if prev_git.get("dirty") else None
-    cur_patch = RunFolder(run_dir).patch if info.get("patch") else None
-    a, b = _read(prev_patch) if prev_patch else "", _read(cur_patch) if cur_patch else ""
-    if prev_commit == cur_commit:  # same commit: the saved patches say it all, file by file
-        pa, pb = _patch_by_file(a), _patch_by_file(b)
-        files = sorted(p for p in set(pa) | set(pb) if pa.get(p) != pb.get(p))
-        return {"commits": 0, "files": files, "same": not files}
-    between = changes_between(top, prev_commit, cur_commit) if prev_commit and cur_commit else None
-    commits = (between or {}).get("commits", 0)
-    if not a and not b and between is not None:
-        files = between["files"]
-    else:  # a commit and a patch on either side: build both states and compare them exactly
-        d = diff_states(top, (prev_commit, prev_patch if a else None), (cur_commit, cur_patch if b else None))
-        files = [path for path, _, _ in d["files"]]
-    return {"commits": commits, "files": files, "same": not files and not commits}
-
-
-def code_state(record: dict, run_dir: str, root: str, say) -> dict | None:
-    """Capture the code state of a starting run and compare it with the previous run.
-
-    Fills ``git``, ``previous`` and ``code_changes`` of ``record`` (the caller
-    holds its lock around this) and returns the previous run's index entry.
-    ``say`` is told, once each, what could not be done. A run that ``reproduces``
-    another is compared with that one.
-    """
-    from .folder.trials import previous
-
-    try:
-        info = capture(record["cwd"], run_dir, exclude=root)
-    except GitError as e:
-        say("git", f"could not record the code state ({e})")
-        info = None
-    except OSError as e:
-        say("git", f"could not save the code state ({e.strerror or e})")
-        info = None
-    if info and info.pop("patch_secret_warning", False):
-        say("secret", f"warning: {RunFolder(run_dir).patch} seems to hold a credential (an added line "
-                      "assigns a token, key or password); it is saved as it is")
-    prev = previous(root, record, build=True)
-    top = info.pop("top", None) if info else None
-    changes = None
-    if prev and info and top and prev.get("git"):
-        try:
-            changes = compare_states(top, os.path.join(root, prev["id"]), prev["git"], run_dir, info)
-        except (GitError, OSError) as e:
-            say("compare", f"could not compare the code with {prev['id']} ({e})")
-    record["git"] = info
-    record["previous"] = prev["id"] if prev else None
-    if changes:
-        record["code_changes"] = changes
-    return prev

@@ -178,12 +178,9 @@ class Lifecycle:
     # ---------------------------------------------------------------- the code state
 
     def start_code_state(self, git: bool) -> None:
-        """Capture the code state and find the previous run on a thread of its own.
-
-        A raw thread: ``threading.Thread.start()`` waits for the thread to be
-        scheduled, which costs start() most of a millisecond. A thread inherits
-        the signal mask, so `runlog run` calls this after blocking its signals.
-        """
+        """Capture the code state and find the previous run on a raw thread of its own
+        (``threading.Thread.start()`` waits for it to be scheduled: most of a millisecond).
+        Threads inherit the signal mask: `runlog run` calls this with its signals blocked."""
         import _thread
 
         self.facts_done = threading.Event()
@@ -201,8 +198,11 @@ class Lifecycle:
                 _thread.start_new_thread(self._gather_facts, ())
             return
         self._git_done = threading.Event()
+        from .git import Status
+
+        status = Status(self.record["cwd"], exclude=self.root)  # git starts now, on another core
         with no_interrupts():  # born blocked: a SIGTERM caught there would wait out a time.sleep
-            _thread.start_new_thread(self._code_state, ())
+            _thread.start_new_thread(self._code_state, (status,))
             # the facts beside git, not after it: the end waits for the longer, not the sum
             _thread.start_new_thread(self._gather_facts, ())
 
@@ -214,7 +214,7 @@ class Lifecycle:
             except OSError as e:
                 self.fail_once("jobs", f"could not note the run of this job ({e.strerror or e})")
 
-    def _code_state(self) -> None:
+    def _code_state(self, status=None) -> None:
         try:
             try:  # a signal for the script is handled by its main thread, never here
                 import _signal
@@ -223,10 +223,10 @@ class Lifecycle:
             except (ImportError, AttributeError, OSError, ValueError):
                 pass
             self._remember_job()
-            from . import git
+            from .codestate import code_state
 
             scratch = dict(self.record)  # captured off the lock; git can take a while
-            prev = git.code_state(scratch, self.dir, self.root, self.fail_once)
+            prev = code_state(scratch, self.dir, self.root, self.fail_once, status)
             with self.lock:
                 for key in ("git", "previous", "code_changes"):
                     if key in scratch:

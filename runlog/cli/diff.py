@@ -63,6 +63,7 @@ def _patch_text(a: dict, b: dict) -> str:
 
 
 def code_section(a: dict, b: dict) -> list[str]:
+    from .. import codestate
     from .. import git as gitstate
 
     ga, gb = a.get("git") or {}, b.get("git") or {}
@@ -74,7 +75,7 @@ def code_section(a: dict, b: dict) -> list[str]:
     if top is None:
         return ["  (the repository is no longer at " + str(b.get("cwd")) + ")"]
     try:
-        d = gitstate.diff_states(top, _state(a), _state(b))
+        d = codestate.diff_states(top, _state(a), _state(b))
     except gitstate.GitError as e:
         return [f"  (could not compare: {e})"]
     lines = []
