@@ -70,6 +70,37 @@ def test_the_scripts_own_logger_reaches_file_and_console(run_script):
     assert text.count("epoch 3 done") == 1  # not again through the stderr capture
 
 
+def test_records_of_every_shape_read_as_logging_reads_them(run_script):
+    """A record's message is what ``getMessage`` gives: %-args, a non-str message, and a record
+    class of the program's own (``setLogRecordFactory``, e.g. brace-style messages)."""
+    proc, d, _ = run_script("""\
+        import logging, runlog
+
+        class Brace(logging.LogRecord):
+            def getMessage(self):
+                return str(self.msg).format(*self.args) if self.args else str(self.msg)
+
+        runlog.start(git=False)
+        log = logging.getLogger("train")
+        log.info("pct %d%% of %s", 50, "data")
+        log.info({"lr": 0.1})
+        log.info("literal %d kept without args")
+        logging.setLogRecordFactory(Brace)
+        log.info("loss {:.2f} at {}", 0.5, "epoch 1")
+        filtered = logging.getLogger("quiet")
+        for h in logging.getLogger().handlers:
+            h.addFilter(lambda r: r.name != "quiet")
+        filtered.warning("never written")
+        log.info("after the filter")
+        """)
+    text = (d / "run.log").read_text()
+    for line in ("train: pct 50% of data", "train: {'lr': 0.1}", "train: literal %d kept without args",
+                 "train: loss 0.50 at epoch 1", "train: after the filter"):
+        assert re.search(STAMP + "INFO    " + re.escape(line) + "$", text, re.M), line
+        assert line in proc.stderr
+    assert "never written" not in text and "never written" not in proc.stderr
+
+
 def test_level_debug_and_console_off(run_script):
     proc, d, _ = run_script("""\
         import logging, runlog
