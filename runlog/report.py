@@ -82,11 +82,11 @@ def _facts_lines(record: dict) -> list[str]:
 def segments_text(record: dict) -> str | None:
     """A run resumed after a preemption: ``3 (12 min 04 s, 30 min 02 s, 5 min 01 s) ·
     restarted 2×``; None for a run of one segment."""
-    from .folder.segments import seconds
-
     segs = record.get("segments")
     if not isinstance(segs, list) or len(segs) < 2 or not all(isinstance(s, dict) for s in segs):
         return None
+    from .folder.segments import seconds
+
     times = ", ".join(fmt_duration(seconds(s)) for s in segs)
     return f"{len(segs)} ({times}) · restarted {len(segs) - 1}×"
 

@@ -60,8 +60,7 @@ class Facts:
 
     def finish(self, rec: dict, run_dir: str, started: float) -> dict:
         """The facts known at the end: {"env", "machine", "resources", "data"}."""
-        from . import data, resources
-        from ..fmt import flatten
+        from . import resources
 
         out: dict = {}
         if self.own_process:
@@ -80,8 +79,13 @@ class Facts:
         else:
             res.update(gpu_peak_memory_bytes=None, gpu_util_mean=None)
         out["resources"] = res
-        cwd = rec.get("cwd") or os.getcwd()
-        out["data"] = data.fingerprints(flatten(rec.get("args") or {}), cwd, started, skip=(self.root,))
+        out["data"] = {}
+        if rec.get("args"):  # fingerprints of the arguments that name files or folders
+            from ..fmt import flatten
+            from . import data
+
+            cwd = rec.get("cwd") or os.getcwd()
+            out["data"] = data.fingerprints(flatten(rec["args"]), cwd, started, skip=(self.root,))
         return out
 
 
