@@ -26,6 +26,7 @@ from .sigmask import no_interrupts, unmasked
 
 GIT_WAIT_S = 5.0  # how long finish() waits for a slow git capture
 FACTS_WAIT_S = 2.0  # … and for the machine and environment facts after it
+SAVE_CODE_STATE_S = 1.0  # run.json gets the code state this soon (each write makes a file)
 
 
 def say(message: str) -> None:
@@ -171,7 +172,7 @@ class Lifecycle:
             self.record["args"] = masked
             self.record["args_given"] = given
             set_sources(self.record, sources)
-        log_args(self.log, masked)
+        self.log.args_line(masked)
         self.save()
         return masked
 
@@ -237,11 +238,14 @@ class Lifecycle:
                 n = len(info["changed_files"])
                 dirty = f", {n} file{'s' if n != 1 else ''} changed" if info["dirty"] else ""
                 self.log.line(RUNLOG, f"git: {info['short']} {info['branch'] or '(detached)'}{dirty}")
-            self.save()
         except Exception as e:
             self.fail_once("git", f"could not record the code state ({type(e).__name__}: {e})")
+            return
         finally:
             self._git_done.set()
+        time.sleep(SAVE_CODE_STATE_S)  # a run that ends sooner has it written by its finish
+        if not self.finished:
+            self.save()
 
     def _gather_facts(self) -> None:
         """The machine, the installed set, the previous run's whole record: off the script's thread."""
@@ -388,13 +392,3 @@ def set_sources(r: dict, sources) -> None:
         r["args_source"] = {str(k): str(v) for k, v in sources.items() if k in r["args"]}
     else:
         r.pop("args_source", None)
-
-
-def log_args(log, masked: dict) -> None:
-    """The arguments line at the top of run.log."""
-    if log is None:
-        return
-    from .fmt import flatten, fmt_value, printable
-
-    flat = flatten(masked)
-    log.line(RUNLOG, printable("args: " + " ".join(f"{k}={fmt_value(v)}" for k, v in flat.items())))

@@ -21,7 +21,7 @@ from .args.given import namespace_args
 from .console import RunHandler, basic_config_while_running, has_console_handler, say
 from .folder.layout import log_root
 from .folder.record import clean_text, jsonable
-from .lifecycle import Lifecycle, log_args
+from .lifecycle import Lifecycle
 from .sigmask import no_interrupts
 from .mask import secret_options
 from .outcome import Outcome
@@ -209,7 +209,8 @@ class Run:
         masked = (self.hand_over(self.dir, args, given_, claim, secret, sources)
                   if self.hand_over else None)
         if masked is not None:
-            log_args(self.log, masked)
+            if self.log is not None:
+                self.log.args_line(masked)
 
     def _take_globals(self) -> None:
         """A script that parsed nothing: its configuration globals (``script_globals``)."""

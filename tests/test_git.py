@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,38 @@ def test_a_ctrl_c_right_after_start_leaves_the_code_state(git_repo):
     assert r["status"] == "interrupted", proc.stderr
     assert r["git"] is not None and r["git"]["changed_files"] == ["a.py", "s.py"], proc.stderr
     assert "could not record the code state" not in proc.stderr
+
+
+def test_a_long_run_has_its_code_state_in_run_json_while_it_runs(git_repo):
+    # A short run gets its code state written with its finish (one file made less); a run
+    # that goes on has it in run.json soon after start, as a hard kill then would leave it.
+    (git_repo / "a.py").write_text("x = 2\n")
+    (git_repo / "s.py").write_text(textwrap.dedent("""\
+        import os, time, runlog
+        runlog.start()
+        deadline = time.monotonic() + 60
+        while not os.path.exists("go") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        """))
+    proc = subprocess.Popen([sys.executable, "s.py"], cwd=git_repo, env=clean_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        r = None
+        while time.monotonic() < deadline:
+            dirs = sorted(run_dirs(git_repo / "logs")) if (git_repo / "logs").exists() else []
+            if dirs:
+                try:
+                    r = read_json(dirs[0] / "run.json")
+                except (OSError, ValueError):  # not written yet
+                    r = None
+                if r and r.get("git"):
+                    break
+            time.sleep(0.02)
+        assert r and r["status"] == "running" and r["git"]["changed_files"] == ["a.py", "s.py"]
+    finally:
+        (git_repo / "go").write_text("")
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    (d,) = run_dirs(git_repo / "logs")
+    assert read_json(d / "run.json")["status"] == "finished"

@@ -157,6 +157,13 @@ class LogFile(AppendFile):
     def line(self, tag: str, text: str, t: float | None = None) -> None:
         self.write(f"{self.stamp(time.time() if t is None else t)}{head(tag)}{text}\n")
 
+    def args_line(self, masked: dict) -> None:
+        """The arguments line at the top of run.log (one line, whatever the values hold)."""
+        from ..fmt import flatten, fmt_value, printable
+
+        flat = flatten(masked)
+        self.line(RUNLOG, printable("args: " + " ".join(f"{k}={fmt_value(v)}" for k, v in flat.items())))
+
     def block(self, tag: str, body: bytes, t: float) -> tuple[bytes, bytes, bytes]:
         """Many lines at one time, as pieces for one write: ``body`` is the lines' UTF-8
         text joined by newlines (none at its end); each gets the same prefix."""
