@@ -57,7 +57,7 @@ def test_a_stale_or_broken_pointer_sends_back_to_the_index(tmp_path):
     b = finish(tmp_path, make_run(tmp_path, T0 + 1, script_path="/a.py"))
     later = record.iso(T0 + 100)
     p = tmp_path / ".runlog-latest" / latest.key("/a.py")
-    assert p.read_text() == b["id"]
+    assert p.read_text().split() == [a["id"], b["id"]]  # appended: the last line counts
     # the run it names was deleted: the index still knows the one before
     import shutil
 
@@ -82,6 +82,25 @@ def test_real_runs_keep_their_pointer(git_repo):
                           if p.is_dir() and not p.name.startswith("."))[-1])
     logs = git_repo / "logs"
     pointer = logs / ".runlog-latest" / latest.key(str((git_repo / "s.py").resolve()))
-    assert pointer.read_text() == ids[2]  # the last finished; the failed one never was
+    assert pointer.read_text().split() == [ids[0], ids[2]]  # the finished ones; the last counts
     records = [json.loads((logs / i / "run.json").read_text()) for i in ids]
     assert records[1]["previous"] == ids[0] and records[2]["previous"] == ids[0]
+
+
+def test_appended_pointers_read_their_last_line_and_stay_small(tmp_path):
+    runs = [make_run(tmp_path, T0 + i, script_path="/a.py") for i in range(2)]
+    p = tmp_path / ".runlog-latest" / latest.key("/a.py")
+    p.parent.mkdir()
+    p.write_text(runs[0]["id"])  # as an older runlog wrote it: the id alone, no newline
+    finish(tmp_path, runs[1])
+    later = record.iso(T0 + 100)
+    assert index.previous(str(tmp_path), "/a.py", later, "x")["id"] == runs[1]["id"]
+    with open(p, "a") as f:  # a line torn by another host's append: not an id, so the index decides
+        f.write("\n20251122-2220")
+    assert index.previous(str(tmp_path), "/a.py", later, "x")["id"] == runs[1]["id"]
+    runs.append(make_run(tmp_path, T0 + 2, script_path="/a.py"))
+    for _ in range(latest.COMPACT_AT // 20):  # many finishes: rewritten with the last once past the bound
+        finish(tmp_path, runs[2])
+    assert p.stat().st_size <= latest.COMPACT_AT
+    assert p.read_text().split()[-1] == runs[2]["id"]
+    assert index.previous(str(tmp_path), "/a.py", later, "x")["id"] == runs[2]["id"]
