@@ -33,10 +33,10 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
             joins, rank = joined.applies()
             if joins:
                 from .args.config import config_args
-                from .run import _level
+                from .console import level_number
 
                 return joined.join(config_args(args) if args is not None else None, note,
-                                   _level(level), console, rank)
+                                   level_number(level), console, rank)
         from .run import start as start_run
 
         return start_run(args, note=note, name=name, tags=tags, log_dir=log_dir, level=level,

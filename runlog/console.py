@@ -36,6 +36,25 @@ def say(message: str) -> None:
         pass
 
 
+def write_quietly(stream, text: str) -> None:
+    """A line of runlog's own on the console, which may be gone (a closed pipe)."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except Exception:
+        pass
+
+
+def level_number(level) -> int:
+    """``start(level=)`` as a number: 20, "INFO", "info"."""
+    if isinstance(level, int):
+        return level
+    value = logging.getLevelName(str(level).upper())
+    if not isinstance(value, int):
+        raise ValueError(f"unknown log level {level!r}")
+    return value
+
+
 class RunHandler(logging.Handler):
     """Writes each record to run.log and, concisely, to the console."""
 

@@ -18,22 +18,14 @@ from . import patches as patches_mod
 from .args import argparse_hook, config, frames, script_globals
 from .args import note as note_mod
 from .args.given import namespace_args
-from .console import RunHandler, basic_config_while_running, has_console_handler, say
+from .console import (RunHandler, basic_config_while_running, has_console_handler, level_number, say,
+                      write_quietly)
 from .folder.layout import log_root
 from .folder.record import clean_text, jsonable
 from .lifecycle import Lifecycle
 from .sigmask import no_interrupts
 from .mask import secret_options
 from .outcome import Outcome
-
-
-def _level(level) -> int:
-    if isinstance(level, int):
-        return level
-    value = logging.getLevelName(str(level).upper())
-    if not isinstance(value, int):
-        raise ValueError(f"unknown log level {level!r}")
-    return value
 
 
 def _command() -> list[str]:
@@ -141,29 +133,39 @@ class Run:
 
     def finish(self, status: str | None = None) -> None:
         """End the run: final run.json, report.md, the report on the console. Idempotent."""
-        with self._lock:
-            if self.finished or os.getpid() != self.pid:
-                return
-            self.finished = True
-        life = self._life
-        try:
-            if life is not None and not self.outcome.discard:
-                with no_interrupts() as held:  # a Ctrl-C now can only stop the wait for git
-                    if self._globals_argv is not None:
-                        self._take_globals()
-                    life.wait_code_state(unmask=held.old is not None)
-                    for tee in self._tees:
-                        tee.drain()
-                    report = life.finish(self.outcome, status, before_save=self._save_cells)
-                    self._show(report)
-        finally:
-            self._teardown()
-            if life is not None and self.outcome.discard:
-                import shutil
+        with no_interrupts() as held:  # from here a Ctrl-C can only stop the wait for git
+            with self._lock:
+                if self.finished or os.getpid() != self.pid:
+                    return
+                self.finished = True
+            life = self._life
+            try:
+                if life is not None and not self.outcome.discard:
+                    self._last_writes(life, status, unmask=held.old is not None)
+            finally:
+                self._teardown()
+                if life is not None and self.outcome.discard:
+                    import shutil
 
-                life.wait_code_state()
-                shutil.rmtree(self.dir, ignore_errors=True)
-            active.clear(self)
+                    life.wait_code_state()
+                    shutil.rmtree(self.dir, ignore_errors=True)
+                active.clear(self)
+
+    def _last_writes(self, life, status, unmask: bool) -> None:
+        for _ in range(3):
+            try:
+                if self._globals_argv is not None:
+                    self._take_globals()
+                life.wait_code_state(unmask=unmask)
+                for tee in self._tees:
+                    tee.drain()
+                report = life.finish(self.outcome, status, before_save=self._save_cells)
+                break
+            except KeyboardInterrupt:  # let through by the wait for git, raised just after it
+                life.interrupted = True  # the run still ends with its record: interrupted
+        else:
+            return
+        self._show(report)
 
     # ------------------------------------------------------------ what the hooks tell
 
@@ -310,7 +312,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
                 "(finish it first to start another)")
             return prior
         prior.finish()  # a notebook cell run twice: the old run ends, a new one starts
-    levelno = _level(level)
+    levelno = level_number(level)
     if args is not None:
         args = config.config_args(args)  # a TypeError here, before anything is made
     note_mod.strip_from_argv()
@@ -371,7 +373,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     if console and run._console is not None:
         from .fmt import shown_path
 
-        _write(run._console, f"runlog: {life.opened()} → {shown_path(run.log_path, life.record['cwd'])}\n")
+        write_quietly(run._console, f"runlog: {life.opened()} → {shown_path(run.log_path, life.record['cwd'])}\n")
     return run
 
 
@@ -383,14 +385,6 @@ def _plan(root: str, script_path: str | None, resume):
     from .resume import for_start
 
     return for_start(root, script_path, None if resume is None else str(resume))
-
-
-def _write(stream, text: str) -> None:
-    try:
-        stream.write(text)
-        stream.flush()
-    except Exception:
-        pass
 
 
 def current() -> Run | None:
