@@ -15,7 +15,7 @@ import threading
 
 from . import active
 from . import patches as patches_mod
-from .args import argparse_hook, config, frames, script_globals
+from .args import argparse_hook, config, frames
 from .args import note as note_mod
 from .args.given import namespace_args
 from .console import (RunHandler, basic_config_while_running, has_console_handler, level_number, say,
@@ -218,6 +218,8 @@ class Run:
         """A script that parsed nothing: its configuration globals (``script_globals``)."""
         (path, argv), self._globals_argv = self._globals_argv, None
         try:
+            from .args import script_globals
+
             found = script_globals.capture(argv, path, cache_root=self.root)
             if found is not None:
                 self._set_args(found[0], found[1], claim=True, sources=found[2])
@@ -298,7 +300,7 @@ def capture_args(run: Run, args, scopes=None) -> None:
         run._args_from_parse = True
         return
     argparse_hook.listen(run._on_parse)
-    run._globals_argv = (script_globals.script_file(), list(sys.argv[1:]))
+    run._globals_argv = (frames.script_file(), list(sys.argv[1:]))
     if run._life is not None:
         run._life.save()
 

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 MAX_DEPTH = 30
@@ -116,3 +117,13 @@ def main_module_code():
             return f.f_code
         f = f.f_back
     return None
+
+
+def script_file(cwd: str | None = None) -> str | None:
+    """The running script's file. Python deletes ``__main__.__file__`` once the script's
+    code has run (before exit hooks), so the caller keeps this from earlier; ``sys.argv[0]``
+    (against ``cwd``, where the script started) when ``__file__`` is not set yet."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not path and sys.argv and sys.argv[0] not in ("", "-c", "-m"):
+        path = sys.argv[0]
+    return os.path.join(cwd or os.getcwd(), path) if path else None

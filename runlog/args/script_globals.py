@@ -38,6 +38,8 @@ from __future__ import annotations
 import os
 import sys
 
+from .frames import script_file  # noqa: F401 - where the script is, known from start()
+
 # ``ast`` is imported where a source is read (at the first metric or at exit), not at
 # start(): it costs start() ~1.5 ms and a script that parses arguments never needs it
 
@@ -232,16 +234,6 @@ def sources(names, argv: list[str], config_names: dict[str, Names]) -> dict[str,
                     out.pop(k, None)
                     out[k] = a
     return out
-
-
-def script_file(cwd: str | None = None) -> str | None:
-    """The running script's file. Python deletes ``__main__.__file__`` once the script's
-    code has run (before exit hooks), so the caller keeps this from earlier; ``sys.argv[0]``
-    (against ``cwd``, where the script started) when ``__file__`` is not set yet."""
-    path = getattr(sys.modules.get("__main__"), "__file__", None)
-    if not path and sys.argv and sys.argv[0] not in ("", "-c", "-m"):
-        path = sys.argv[0]
-    return os.path.join(cwd or os.getcwd(), path) if path else None
 
 
 def capture(argv: list[str] | None = None, path: str | None = None,
