@@ -20,6 +20,10 @@ def install(run, patches_, interactive: bool = False) -> None:
     from . import patches
 
     last_value = getattr(sys, "last_value", None)  # an older error, not the run's
+    from .args.frames import main_module_frame, returned
+
+    # the script's top level: once it has run, it tells whether a SystemExit ended it
+    main_frame = None if interactive else main_module_frame()
 
     def on_exception(exc_type, exc, tb):
         if run.owned_here():
@@ -63,6 +67,11 @@ def install(run, patches_, interactive: bool = False) -> None:
             if run.outcome.error is None and not interactive and exc is not None \
                     and exc is not last_value:
                 run.record_exception(type(exc), exc, exc.__traceback__)
+            if run.outcome.exit_status is not None and main_frame is not None \
+                    and returned(main_frame):
+                # sys.exit() was called, but the script's top level returned: the SystemExit
+                # was caught (or ended only a thread), and the process ends normally
+                run.outcome.exit_caught()
             run.finish()
         except KeyboardInterrupt:  # a Ctrl-C before the finish began: finish, interrupted
             if run.owned_here():

@@ -87,6 +87,11 @@ class Outcome:
     def exited(self, status) -> None:
         self.exit_status = status
 
+    def exit_caught(self) -> None:
+        """The SystemExit of ``exited`` never ended the process: the script went on."""
+        self.exit_status = None
+        self.discard = False
+
     def signalled(self, signum: int, handled: bool = False) -> None:
         self.signum = signum
         self.signal_handled = handled

@@ -108,15 +108,32 @@ def written_by_log_handler() -> bool:
     return False
 
 
-def main_module_code():
-    """The code of ``__main__``'s module frame, if the script's top level is on the stack."""
+def main_module_frame():
+    """``__main__``'s module frame, if the script's top level is on the stack."""
     main = sys.modules.get("__main__")
     f = sys._getframe(1)
     while f is not None:
         if f.f_code.co_name == "<module>" and main is not None and f.f_globals is vars(main):
-            return f.f_code
+            return f
         f = f.f_back
     return None
+
+
+def main_module_code():
+    """The code of ``__main__``'s module frame, if the script's top level is on the stack."""
+    f = main_module_frame()
+    return f.f_code if f is not None else None
+
+
+def returned(frame) -> bool | None:
+    """Whether a frame that has run to its end returned (True) or an exception left it
+    (False): its last instruction is a return, or what raised. None when unreadable."""
+    import opcode
+
+    try:
+        return opcode.opname[frame.f_code.co_code[frame.f_lasti]] in ("RETURN_VALUE", "RETURN_CONST")
+    except (IndexError, TypeError, AttributeError, ValueError):
+        return None
 
 
 def script_file(cwd: str | None = None) -> str | None:
