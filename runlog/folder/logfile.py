@@ -24,6 +24,8 @@ from __future__ import annotations
 import os
 import time
 
+from .layout import read_bytes
+
 LEVEL_WIDTH = 8
 STAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 PREFIX_LEN = 24  # "YYYY-mm-dd HH:MM:SS.mmm "
@@ -219,23 +221,22 @@ def last_lines(path: str, n: int, keep=None, back_limit: int = 16 * 1024 * 1024,
     however long it is, and the rest of the file is read no further back than
     its lines need. With ``keep``, at most ``back_limit`` bytes are searched.
     """
+    data = read_bytes(path, BLOCK + 1)
+    if len(data) <= BLOCK:  # a small file (most runs' logs): one read, no file object
+        stop = data.rfind(b"\n") + 1
+        found: list[str] = []
+        for raw in reversed(data[:stop].split(b"\n")[:-1]):
+            if len(found) >= n:
+                break
+            line = raw[:cap].decode("utf-8", "replace")
+            if len(raw) > cap:
+                line += f" … [{len(raw) - cap} more bytes not shown]"
+            if keep is None or keep(line):
+                found.append(line)
+        found.reverse()
+        return found, stop
     with open(path, "rb") as f:
         end = f.seek(0, os.SEEK_END)
-        if end <= BLOCK:  # a small file (most runs' logs): one read
-            f.seek(0)
-            data = f.read(end)
-            stop = data.rfind(b"\n") + 1
-            found: list[str] = []
-            for raw in reversed(data[:stop].split(b"\n")[:-1]):
-                if len(found) >= n:
-                    break
-                line = raw[:cap].decode("utf-8", "replace")
-                if len(raw) > cap:
-                    line += f" … [{len(raw) - cap} more bytes not shown]"
-                if keep is None or keep(line):
-                    found.append(line)
-            found.reverse()
-            return found, stop
         stop = _complete_end(f, end)
         found = []  # newest first
         nl = stop - 1  # the newline that ends the line looked for

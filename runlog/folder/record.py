@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-from .layout import RECORD, RunFolder
+from .layout import RECORD, RunFolder, read_bytes
 from .times import iso, parse_iso
 
 SCHEMA = 1
@@ -188,8 +188,7 @@ def read(run_dir: str) -> dict:
     """Read a run's record, filling fields that older records lack."""
     path = os.path.join(run_dir, RECORD)
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            record = json.load(f)
+        record = json.loads(read_bytes(path).decode("utf-8", "replace"))  # no file object
     except FileNotFoundError:
         raise RecordError(f"{run_dir}: no {RECORD}") from None
     except (OSError, ValueError, RecursionError) as e:
