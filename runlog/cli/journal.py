@@ -69,31 +69,39 @@ def selected(root: str, limit: int | None, since: str | None) -> Iterator[dict]:
 
 
 def write(root: str, f, limit: int | None = NEWEST, since: str | None = None) -> int:
-    """The page into ``f``, card by card: memory holds one card, plus per run its id and
-    arguments (as JSON text) for the "changed since" of the runs after it."""
+    """The page into ``f``, card by card: memory holds one card, plus per run its id, and the
+    arguments (as JSON text) of each run a later one names as its previous, for its "since"."""
     listed: list[tuple[str, str | None]] = []  # (id, previous), newest first
-    args_of: dict[str, str] = {}
+    named: set[str] = set()  # the previous runs of the runs met so far (newer ones come first)
+    args_of: dict[str, str | None] = {}  # id -> its arguments when named, else None
     whole: dict[str, dict] = {}  # the rare run with no record to read again (killed at start)
     for r in selected(root, limit, since):
-        listed.append((r["id"], r.get("previous")))
-        args_of[r["id"]] = json.dumps(r.get("args") or {}, separators=(",", ":"), default=str)
+        run_id, prev_id = r["id"], r.get("previous")
+        listed.append((run_id, prev_id))
+        if prev_id:
+            named.add(prev_id)
+        args_of[run_id] = json.dumps(r.get("args") or {}, separators=(",", ":"), default=str) \
+            if run_id in named else None
         if r.get("shown_status") == "lost":
-            whole[r["id"]] = r
+            whole[run_id] = r
     page = resources.files("runlog.cli").joinpath("journal.html").read_text(encoding="utf-8")
     head, _, tail = page.partition("/*DATA*/null")
     f.write(head)
     f.write('{"runs":[')
-    envs: dict[str, int] = {}  # runs of one machine and venv share one environment
+    envs: dict[tuple, int] = {}  # runs of one machine and venv share one environment
     fulls: dict = {}
+    # one encoder for every card; a card is built from parsed JSON, so it has no cycle to check
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str,
+                              check_circular=False).encode
     for k, (run_id, prev_id) in enumerate(listed):
         r = whole.pop(run_id, None) or {"id": run_id}
         prev = None
-        if prev_id and prev_id in args_of:
-            prev = {"id": prev_id, "args": json.loads(args_of[prev_id])}
-        data = json.dumps(card(root, r, prev, envs, fulls), ensure_ascii=False, separators=(",", ":"),
-                          default=str)
-        f.write(("," if k else "") + script_safe(data))
-    rest = json.dumps({"envs": [json.loads(e) for e in envs], "dir": os.path.abspath(root),
+        if prev_id and prev_id in args_of:  # a run older than the page has no "since"
+            prev = {"id": prev_id}
+            if args_of[prev_id] is not None:  # else (met before the run naming it) its record's
+                prev["args"] = json.loads(args_of[prev_id])
+        f.write(("," if k else "") + script_safe(encode(card(root, r, prev, envs, fulls))))
+    rest = json.dumps({"envs": [dict(e) for e in envs], "dir": os.path.abspath(root),
                        "made": time.strftime("%Y-%m-%d %H:%M")}, ensure_ascii=False,
                       separators=(",", ":"), default=str)
     f.write("]," + script_safe(rest[1:]))

@@ -264,7 +264,8 @@ def card(root: str, r: dict, prev: dict | None, envs: dict | None = None,
     metrics = full.get("metrics") or r.get("metrics") or {}
     since = None
     if prev is not None:
-        changes = arg_changes(prev.get("args") or {}, full.get("args") or {})
+        prev_args = prev["args"] if "args" in prev else _full(root, prev, fulls).get("args")
+        changes = arg_changes(prev_args or {}, full.get("args") or {})
         files = (full.get("code_changes") or {}).get("files") or []
         since = {"id": prev["id"], "args": changes, "files": files[:20],
                  "commits": (full.get("code_changes") or {}).get("commits") or 0,
@@ -313,7 +314,7 @@ def sweep_line(r: dict) -> str:
 
 
 def _env_index(envs: dict, facts: dict) -> int | None:
+    """The environment's place in DATA.envs, added when new (the key: its facts, sorted)."""
     if not facts:
         return None
-    key = json.dumps(facts, sort_keys=True, default=str)
-    return envs.setdefault(key, len(envs))
+    return envs.setdefault(tuple(sorted(facts.items())), len(envs))
