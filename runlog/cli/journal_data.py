@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from ..fmt import error_text, flatten, fmt_duration, fmt_num, fmt_value, status_text
+from ..facts.text import machine_line, resources_line, since_parts
 from ..folder import notes, record
 from ..folder.layout import RunFolder, read_bytes
 from ..folder.logfile import last_lines
@@ -253,8 +254,6 @@ def _full(root: str, r: dict, fulls: dict) -> dict:
 
 def card(root: str, r: dict, prev: dict | None, envs: dict | None = None,
          fulls: dict | None = None) -> dict:
-    from ..facts.text import machine_line, resources_line, since_parts
-
     fulls = {} if fulls is None else fulls
     run_dir = folder(root, r).path
     full = dict(_full(root, r, fulls))
@@ -276,7 +275,8 @@ def card(root: str, r: dict, prev: dict | None, envs: dict | None = None,
         "day": str(full.get("started_at") or "")[:10],
         "time": str(full.get("started_at") or "")[11:16],
         "status": full["shown_status"],
-        "status_text": status_text({**full, "status": full["shown_status"]}),
+        "status_text": status_text({"status": full["shown_status"], "exit_code": full.get("exit_code"),
+                                    "signal": full.get("signal")}),
         "duration": fmt_duration(full.get("duration_s")) if full.get("duration_s") is not None
         else "",
         "script": full.get("script") or "",

@@ -175,19 +175,20 @@ def is_run_name(name: str) -> bool:
 
 
 def read_bytes(path: str, limit: int = -1) -> bytes:
-    """A file's bytes, or its first ``limit``: one open, a read or two, no file object (a
-    reader of many runs opens several small files per run, and ``open()`` costs more than
-    the read). Raises OSError as ``open`` does."""
+    """A regular file's bytes, or its first ``limit``: one open and one read for a small
+    file, no file object (a reader of many runs opens several small files per run, and
+    ``open()`` costs more than the read). Raises OSError as ``open`` does."""
     fd = os.open(path, os.O_RDONLY)
     try:
         parts: list[bytes] = []
         got, size = 0, 65536
         while limit < 0 or got < limit:
-            data = os.read(fd, size if limit < 0 else min(size, limit - got))
-            if not data:
-                break
+            want = size if limit < 0 else min(size, limit - got)
+            data = os.read(fd, want)
             parts.append(data)
             got += len(data)
+            if len(data) < want:  # a regular file reads short only at its end
+                break
             size = min(size * 2, 8 << 20)  # a large file: fewer, larger reads
         return parts[0] if len(parts) == 1 else b"".join(parts)
     finally:

@@ -224,6 +224,9 @@ def last_lines(path: str, n: int, keep=None, back_limit: int = 16 * 1024 * 1024,
     data = read_bytes(path, BLOCK + 1)
     if len(data) <= BLOCK:  # a small file (most runs' logs): one read, no file object
         stop = data.rfind(b"\n") + 1
+        if keep is None and stop <= cap:  # no line to cut or test: decoded in one go
+            return (data[:stop].decode("utf-8", "replace").split("\n")[-n - 1:-1]
+                    if n > 0 else []), stop
         found: list[str] = []
         for raw in reversed(data[:stop].split(b"\n")[:-1]):
             if len(found) >= n:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from .layout import RunFolder
+from .layout import RunFolder, read_bytes
 
 
 def block(text: str, stamp: str | None = None) -> str:
@@ -50,11 +50,15 @@ def append(run_dir: str, text) -> str:
 
 
 def read(run_dir: str) -> str:
+    path = RunFolder(run_dir).notes
+    if not os.access(path, os.F_OK):  # most runs have no notes: no exception raised and caught
+        return ""
     try:
-        with open(RunFolder(run_dir).notes, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        text = read_bytes(path).decode("utf-8", "replace")
     except OSError:
         return ""
+    # as a file read in text mode: "\r\n" and a lone "\r" end a line as "\n" does
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def split(text: str) -> list[list[str]]:
