@@ -93,6 +93,7 @@ def write(root: str, f, limit: int | None = NEWEST, since: str | None = None) ->
     # one encoder for every card; a card is built from parsed JSON, so it has no cycle to check
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str,
                               check_circular=False).encode
+    batch: list[str] = []  # cards written 64 at a time: one write call, not one per card
     for k, (run_id, prev_id) in enumerate(listed):
         r = whole.pop(run_id, None) or {"id": run_id}
         prev = None
@@ -100,7 +101,12 @@ def write(root: str, f, limit: int | None = NEWEST, since: str | None = None) ->
             prev = {"id": prev_id}
             if args_of[prev_id] is not None:  # else (met before the run naming it) its record's
                 prev["args"] = json.loads(args_of[prev_id])
-        f.write(("," if k else "") + script_safe(encode(card(root, r, prev, envs, fulls))))
+        batch.append(script_safe(encode(card(root, r, prev, envs, fulls))))
+        if len(batch) == 64:
+            f.write(("," if k >= 64 else "") + ",".join(batch))
+            batch.clear()
+    if batch:
+        f.write(("," if len(listed) > len(batch) else "") + ",".join(batch))
     rest = json.dumps({"envs": [dict(e) for e in envs], "dir": os.path.abspath(root),
                        "made": time.strftime("%Y-%m-%d %H:%M")}, ensure_ascii=False,
                       separators=(",", ":"), default=str)

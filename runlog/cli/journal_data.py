@@ -174,8 +174,9 @@ LOG_LINE_CHARS = 2000  # of each log line in a card: a 100 MB line stays a few k
 def _tail(path: str, n: int) -> str:
     try:
         lines = last_lines(path, n)[0]
-        return "\n".join(ln if len(ln) <= LOG_LINE_CHARS else ln[:LOG_LINE_CHARS] + " …"
-                         for ln in lines)
+        if max(map(len, lines), default=0) > LOG_LINE_CHARS:  # rare: cut only then
+            lines = [ln if len(ln) <= LOG_LINE_CHARS else ln[:LOG_LINE_CHARS] + " …" for ln in lines]
+        return "\n".join(lines)
     except OSError:
         return ""
 

@@ -226,7 +226,8 @@ def upgrade(record: dict) -> dict:
                 "exit_code", "script", "script_path", "cwd", "host", "pid", "pid_start", "python",
                 "command_line", "started_at", "scheduler", "env", "machine", "resources", "data",
                 "sweep"):
-        record.setdefault(key, None)
+        if key not in record:  # not setdefault: most records have every key, and a test is cheaper
+            record[key] = None
     record.setdefault("tags", [])
     record.setdefault("status", "running")
     record.setdefault("command", [])
@@ -322,7 +323,8 @@ def complete(entry: dict) -> dict:
     """A merged index entry with every summary key (older runlogs wrote fewer)."""
     if "status" in entry:
         for k in SUMMARY_FIELDS:
-            entry.setdefault(k, None)
+            if k not in entry:
+                entry[k] = None
         if entry.get("tags") is None:
             entry["tags"] = []
         if entry.get("schema") is None:
