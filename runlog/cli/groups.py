@@ -51,16 +51,19 @@ def seed_of(r: dict):
     return next((v for k, v in flatten(r.get("args") or {}).items() if _is_seed(k)), None)
 
 
-def group_key(r: dict) -> tuple:
-    args = {k: value_key(v) for k, v in flatten(r.get("args") or {}).items() if not _is_seed(k)}
+def group_key(r: dict, flat: dict | None = None) -> tuple:
+    """``flat``: ``flatten(r["args"])``, when the caller has it already."""
+    flat = flatten(r.get("args") or {}) if flat is None else flat
+    args = {k: value_key(v) for k, v in flat.items() if not _is_seed(k)}
     return (r.get("script_path") or r.get("script"), tuple(sorted(args.items(), key=str)))
 
 
-def group_id(r: dict) -> str:
+def group_id(r: dict, flat: dict | None = None) -> str:
     """A short stable name of a run's group (the journal's compare view joins by it)."""
     import hashlib
 
-    return hashlib.sha1(repr(group_key(r)).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    key = repr(group_key(r, flat))
+    return hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
 class Group:

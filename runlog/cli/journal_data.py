@@ -271,6 +271,7 @@ def card(root: str, r: dict, prev: dict | None, envs: dict | None = None,
                  "commits": (full.get("code_changes") or {}).get("commits") or 0,
                  "env": since_parts(_full(root, prev, fulls), full)}
     git = full.get("git") or {}
+    flat = flatten(full.get("args") or {})  # shown, and the group's key
     return {
         "id": full["id"],
         "day": str(full.get("started_at") or "")[:10],
@@ -286,7 +287,7 @@ def card(root: str, r: dict, prev: dict | None, envs: dict | None = None,
         "notes": notes.split(notes.read(run_dir)),
         "metrics": {k: {"last": fmt_num(m.get("last")), "min": fmt_num(m.get("min")),
                         "max": fmt_num(m.get("max"))} for k, m in metrics.items()},
-        "args": {k: exact(v) for k, v in flatten(full.get("args") or {}).items()},
+        "args": {k: exact(v) for k, v in flat.items()},
         "given": full.get("args_given") or [],
         "machine": machine_line(full) or "",
         "resources": resources_line(full) or "",
@@ -300,7 +301,7 @@ def card(root: str, r: dict, prev: dict | None, envs: dict | None = None,
         "log": _tail(RunFolder(run_dir).log, LOG_LINES),
         "error": error_text(full.get("error")),
         "sweep": sweep_line(full),
-        "group": group_id(full),  # runs that differ only in their seed share it (compare)
+        "group": group_id(full, flat),  # runs that differ only in their seed share it (compare)
     }
 
 
