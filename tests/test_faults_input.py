@@ -273,3 +273,33 @@ def test_a_ctrl_c_raised_just_after_the_wait_for_git_still_ends_the_record(tmp_p
     assert r["status"] == "interrupted", (r["status"], proc.stderr)
     assert r["ended_at"] and (d / "report.md").exists()
     assert "could not finish" not in proc.stderr and "## Run" in proc.stderr
+
+
+def test_metric_lines_no_runlog_wrote_are_skipped_by_every_reader(tmp_path):
+    # metrics.jsonl edited by hand or appended to by another tool: names that are lists,
+    # objects or null, values that are text or lists, steps that are objects, bare JSON values
+    write_script(tmp_path, """\
+        import runlog
+        run = runlog.start(git=False)
+        run.metric("loss", 0.5, step=1)
+        run.metric("loss", 0.4, step=2)
+        """)
+    subprocess.run([sys.executable, "s.py"], cwd=tmp_path, env=clean_env(), check=True,
+                   capture_output=True, timeout=60)
+    d, _ = the_run(tmp_path / "logs")
+    with open(d / "metrics.jsonl", "a") as f:
+        f.write('{"name": ["a"], "value": 1}\n{"name": {"x": 1}, "value": 2, "step": 3}\n'
+                '{"name": "acc", "value": [1, 2]}\n{"name": "acc", "value": "0.5", "step": {"a": 1}}\n'
+                '[1, 2, 3]\n"a string"\n{"name": null, "value": 3}\n{"value": 3}\n'
+                '{"name": "flag", "value": true, "step": {"a": 1}, "time": "noon"}\n')
+    env = clean_env()
+    for cmd in (["ls"], ["ls", "--json"], ["show", "-1"], ["report", "-1"], ["plot", "-1"],
+                ["journal", "-o", str(tmp_path / "j.html")],
+                ["journal", "--all", "-o", str(tmp_path / "j2.html")]):
+        p = subprocess.run([sys.executable, "-m", "runlog", *cmd], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and "Traceback" not in p.stderr, (cmd, p.stderr)
+    plot = subprocess.run([sys.executable, "-m", "runlog", "plot", "-1"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60).stdout
+    assert "loss" in plot and "flag" in plot and "acc" not in plot
+    assert '"loss"' in (tmp_path / "j.html").read_text()

@@ -83,8 +83,11 @@ def _value(p, i: int) -> tuple[str, tuple] | None:
         return None
     if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v or v in (_INF, -_INF):
         return None
+    name = p.get("name")
+    if type(name) is not str:  # a line no runlog wrote: no point (metrics.point)
+        return None
     step = p.get("step")
-    return p.get("name", "?"), (step if isinstance(step, int) else i, v)
+    return name, (step if type(step) is int else i, v)
 
 
 def _short(data: bytes) -> dict[str, list]:
@@ -106,10 +109,12 @@ def _short(data: bytes) -> dict[str, list]:
         if v != v or v == _INF or v == -_INF:
             continue
         step = p.get("step")
-        pts = series.get(name := p.get("name", "?"))
+        if type(name := p.get("name")) is not str:
+            continue
+        pts = series.get(name)
         if pts is None:
             pts = series[name] = []
-        pts.append([step if isinstance(step, int) else i, round(v, 6)])
+        pts.append([step if type(step) is int else i, round(v, 6)])
     return {k: v for k, v in series.items() if len(v) > 1}
 
 

@@ -143,21 +143,42 @@ def read_points(run_dir: str) -> list[dict]:
         with open(os.path.join(run_dir, METRICS), encoding="utf-8", errors="replace") as f:
             for line in f:
                 try:
-                    points.append(json.loads(line))
+                    p = point(json.loads(line))
                 except (ValueError, RecursionError):
                     continue
+                if p is not None:
+                    points.append(p)
     except OSError:
         pass
-    if any(p.get("from") == "text" for p in points if isinstance(p, dict)):
+    if any(p.get("from") == "text" for p in points):
         points = explicit_over_text(points)
     return points
 
 
+def point(p) -> dict | None:
+    """A line of metrics.jsonl as a point every reader can use, or None when it is none (a
+    line written by hand or by another tool): a string name and a number value (a bool is
+    0 or 1); a step that is no integer, or a time that is no number, is left out."""
+    if type(p) is not dict:
+        return None
+    name, value = p.get("name"), p.get("value")
+    if type(name) is not str or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, bool):
+        p["value"] = int(value)
+    step = p.get("step")
+    if step is not None and (type(step) is not int):
+        del p["step"]
+    t = p.get("time")
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))):
+        del p["time"]
+    return p
+
+
 def explicit_over_text(points: list) -> list:
     """The points without those read from text whose name was also recorded explicitly."""
-    explicit = {p.get("name") for p in points if isinstance(p, dict) and p.get("from") != "text"}
-    return [p for p in points
-            if not (isinstance(p, dict) and p.get("from") == "text" and p.get("name") in explicit)]
+    explicit = {p.get("name") for p in points if p.get("from") != "text"}
+    return [p for p in points if not (p.get("from") == "text" and p.get("name") in explicit)]
 
 
 def summarize(points) -> dict[str, dict]:
