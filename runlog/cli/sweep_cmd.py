@@ -11,7 +11,7 @@ import signal
 
 from . import sweep_table
 from .common import CliError, out
-from .sweep import Param, Sweep, fill, run_grid, run_optuna
+from .sweep import Param, Sweep, fill, run_grid
 
 
 def sweep(root: str, cmd: list[str], params: list[str], jobs: int | None = None, maximize=None,
@@ -76,6 +76,8 @@ def sweep(root: str, cmd: list[str], params: list[str], jobs: int | None = None,
     study = None
     try:
         if optimise or prune:  # a grid with --prune: its points in an Optuna study, in order
+            from .sweep_study import run_optuna
+
             study = run_optuna(s, (trials or 20) if optimise else None, storage, name, prune)
         else:
             run_grid(s)

@@ -16,6 +16,7 @@ storage prints the study's table, not only its own trials.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -122,6 +123,45 @@ def spent(study, total: int) -> bool:
     if len(trials) < total:
         return False
     return not any(t.state == TrialState.WAITING and t.number < total for t in trials)
+
+
+def study_name(cmd: list[str], params: list, direction, name: str | None) -> str:
+    if name:
+        return name
+    import hashlib  # the same sweep started elsewhere joins the same study
+
+    key = json.dumps([cmd, [p.spec for p in params], direction])
+    return f"runlog-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+
+
+def run_optuna(sweep, trials: int | None, storage: str | None, name: str | None,
+               prune: bool = False):
+    """An Optuna study over the sweep; ``trials`` None is a grid (``--prune`` without an
+    optimisation): its points enqueued in order, the pruner comparing them as they run."""
+    from .sweep import grid_points
+
+    need_optuna()
+    storage = normalise(storage)
+    points = grid_points(sweep.params) if trials is None else None
+    trials = len(points) if points is not None else trials
+    study = open_study(storage, study_name(sweep.cmd, sweep.params, sweep.direction, name),
+                       sweep.direction, total=None if points is not None else trials, prune=prune)
+    if points is not None:
+        enqueue_grid(study, points)
+    if storage:  # a shared study: `sweep show` reads it, and the table is the study's
+        sweep.meta.update(storage=storage, study=study.study_name, total=trials)
+    if prune:
+        sweep.meta["prune"] = True
+    sweep.on_run = note_run
+    if prune:
+        from .sweep_prune import Pruner
+
+        sweep.pruner = Pruner(sweep)
+        sweep.on_poll = sweep.pruner.poll
+    sys.stderr.write(f"runlog sweep {sweep.id}: study {study.study_name!r}, {trials} trials in "
+                     f"all, {sweep.jobs} at a time here\n")
+    work(sweep, study, trials, {p.name: p.distribution() for p in sweep.params})
+    return study
 
 
 class Config:
