@@ -33,6 +33,7 @@ from ..fmt import command_line, error_text, fmt_num
 from ..folder import record
 from ..folder.layout import LogDir
 from ..folder.record import write_atomic
+from . import sweep_launch
 from .common import CliError, number
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
@@ -324,7 +325,9 @@ class Sweep:
                     if t.run_id is None:
                         self._read_id(t)
                 self.on_poll(running)
-            time.sleep(0.01)
+            ids = self.on_run and any(t.run_id is None for t in running)  # id files looked for
+            sweep_launch.wait([t.proc for t in running], 0.01 if ids else (
+                max(0.0, 0.5 - (time.monotonic() - polled)) if self.on_poll else 1.0))
 
 
 def _which(t: Trial) -> str:
