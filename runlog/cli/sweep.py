@@ -24,7 +24,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -184,6 +183,12 @@ class Sweep:
         self.on_run = None  # called with a trial once its run id is known
         self.on_poll = None  # called about twice a second while trials run (the pruner)
         self.pruner = None  # a sweep_prune.Pruner with --prune
+        self.launcher = sweep_launch.Launcher.open()  # forks the trials (None: new interpreters)
+
+    def close(self) -> None:
+        """No more trials from this process: its launcher may exit."""
+        if self.launcher is not None:
+            self.launcher.close()
 
     @property
     def path(self) -> str:
@@ -196,7 +201,7 @@ class Sweep:
             words["seed"] = str(seed)
         cmd = substitute(self.cmd, words)
         id_file = os.path.join(self.tmp, f"trial-{n}" + (f"-seed{seed}" if seed is not None else ""))
-        argv = [sys.executable, "-m", "runlog", "--dir", self.root, "run"]
+        argv = ["--dir", self.root, "run"]
         if self.note:
             argv += ["--note", self.note]
         for t in [f"sweep:{self.id}", *(f"{k}={words[k]}" for k in values), *self.tags]:
@@ -214,12 +219,9 @@ class Sweep:
         if gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = key["gpus"] = gpus
         env[record.SWEEP_ENV] = json.dumps(key, default=str)
-        quiet = self.jobs > 1
         try:
-            proc = subprocess.Popen([*argv, "--", *cmd], env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL if quiet else None,
-                                    stderr=subprocess.DEVNULL if quiet else None,
-                                    start_new_session=True)
+            proc, interrupted = sweep_launch.start(self.launcher, [*argv, "--", *cmd], env,
+                                                   quiet=self.jobs > 1)
         except BaseException:
             if self.gpus:
                 self.gpus.give(gpus)
@@ -230,6 +232,8 @@ class Sweep:
                          + (f" on GPU {gpus}" if gpus is not None else "")
                          + f": {trial.shown_cmd}\n")
         sys.stderr.flush()
+        if interrupted:  # a Ctrl-C while it was being started: it stops with the others
+            self.interrupt()
         return trial
 
     def _read_id(self, trial: Trial) -> None:
@@ -250,6 +254,8 @@ class Sweep:
                 rec = record.read(LogDir(self.root).run(trial.run_id).path)
             except record.RecordError:
                 rec = None
+        if getattr(trial.proc, "lost", False):  # its launcher went away: the record knows
+            trial.exit_code = (rec or {}).get("exit_code", trial.exit_code)
         trial.status = (rec or {}).get("status") or ("finished" if trial.exit_code == 0
                                                       else "failed")
         trial.metrics = {k: v.get("last") for k, v in ((rec or {}).get("metrics") or {}).items()}

@@ -83,6 +83,7 @@ def sweep(root: str, cmd: list[str], params: list[str], jobs: int | None = None,
             run_grid(s)
     finally:
         signal.signal(signal.SIGTERM, old)
+        s.close()
     data = s.data()
     if study is not None:  # the study's table: every worker's trials, not only ours
         from . import sweep_study

@@ -272,6 +272,8 @@ def work(root: str, sweep_id: str) -> int:
               data.get("note"), None, data.get("tags") or [], sweep_id=sweep_id,
               seeds=data.get("seeds") or None)
     s.meta["study"] = data["study"]
+    if s.launcher is not None:
+        s.launcher.begin()  # it boots while Optuna is imported
     study = sweep_study.open_study(data["storage"], data["study"], data.get("direction"),
                                    total=None if data.get("kind") == "grid" else int(data["total"]),
                                    prune=bool(data.get("prune")))
@@ -291,5 +293,6 @@ def work(root: str, sweep_id: str) -> int:
                          {p.name: p.distribution() for p in params})
     finally:
         signal.signal(signal.SIGTERM, old)
+        s.close()
     sys.stderr.write(f"runlog sweep {sweep_id}: worker {task} done after {len(s.trials)} trials\n")
     return 130 if s.stopping else 0

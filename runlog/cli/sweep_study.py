@@ -140,6 +140,8 @@ def run_optuna(sweep, trials: int | None, storage: str | None, name: str | None,
     optimisation): its points enqueued in order, the pruner comparing them as they run."""
     from .sweep import grid_points
 
+    if sweep.launcher is not None:
+        sweep.launcher.begin()  # it boots while Optuna is imported
     need_optuna()
     storage = normalise(storage)
     points = grid_points(sweep.params) if trials is None else None
