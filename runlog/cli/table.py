@@ -15,25 +15,38 @@ Every cell goes through ``printable``: recorded text never moves the cursor.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, replace
-from typing import Callable
 
 from ..fmt import printable
+
+TYPE_CHECKING = False  # typing and dataclasses (inspect, ast) were ~9 ms of every table's start
+if TYPE_CHECKING:
+    from typing import Callable
 
 GAP = 2  # spaces between two columns, in both forms
 STATUS_STYLE = {"finished": "green", "failed": "red", "killed": "red", "interrupted": "yellow",
                 "pruned": "yellow", "lost": "magenta", "running": "cyan"}
 
 
-@dataclass(frozen=True)
 class Column:
-    header: str = ""
-    align: str = "left"  # or "right" (numbers)
-    priority: int = 0  # 0: always shown; a higher number is left out sooner on a narrow terminal
-    min_width: int | None = None  # may shrink to this on a terminal (cut with "…", or wrapped)
-    wrap: bool = False  # on a terminal a value too long for the line wraps (never cut)
-    style: Callable[[str], str | None] | None = None  # a rich style for a cell, on a terminal
-    firm: bool = False  # gives up width (to min_width) only when no droppable column is left
+    """A column's header and how it behaves (never changed once made: ``with_header`` copies)."""
+
+    def __init__(self, header: str = "", align: str = "left", priority: int = 0,
+                 min_width: int | None = None, wrap: bool = False,
+                 style: Callable[[str], str | None] | None = None, firm: bool = False):
+        self.header = header
+        self.align = align  # or "right" (numbers)
+        self.priority = priority  # 0: always shown; higher: left out sooner on a narrow terminal
+        self.min_width = min_width  # may shrink to this on a terminal (cut with "…", or wrapped)
+        self.wrap = wrap  # on a terminal a value too long for the line wraps (never cut)
+        self.style = style  # a rich style for a cell, on a terminal
+        self.firm = firm  # gives up width (to min_width) only when no droppable column is left
+
+    def with_header(self, header: str) -> "Column":
+        return Column(header, self.align, self.priority, self.min_width, self.wrap, self.style,
+                      self.firm)
+
+    def __repr__(self) -> str:
+        return f"Column({self.header!r}, {self.align!r}, priority={self.priority})"
 
 
 def markdown(header: list[str], rows: list[list[str]]) -> str:
@@ -140,7 +153,7 @@ def render(columns: list[Column], rows: list[list], *, console=None, indent: int
     something) it leaves out, from those columns; None for no line. By default it names
     them."""
     rows = [[_clean(c) for c in r] for r in rows]
-    cols = [replace(c, header=_clean(c.header)) for c in columns]
+    cols = [c.with_header(_clean(c.header)) for c in columns]
     if not rows:
         return ""
     empty = [i for i, c in enumerate(cols) if not c.header and not any(r[i] for r in rows)]
