@@ -88,7 +88,7 @@ def test_a_forked_trial_is_recorded_as_a_new_interpreter_records_it(tmp_path):
         who = [json.loads((d / f"who-{x}.json").read_text()) for x in (0.5, 2.0)]
         assert all(w["session_of_wrapper"] for w in who)  # each trial in a session of its own
         assert all(w["sigint"] == str(signal.default_int_handler) for w in who)
-        forked = ["runlog.cli.sweep_launch" in w["above"] for w in who]
+        forked = ["runlog.cli.sweep_launcher" in w["above"] for w in who]
         assert forked == ([True, True] if fork == "1" else [False, False]), who
     assert got["1"] == got["0"]
     assert [r["status"] for r in got["1"]] == ["finished", "finished"]
@@ -107,7 +107,7 @@ def test_a_lost_launcher_loses_no_trial(prog):
         time.sleep(0.05)
         for pid in _children(proc.pid):
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"runlog.cli.sweep_launch" in f.read():
+                if b"runlog.cli.sweep_launcher" in f.read():
                     launcher = pid
     while not list(prog.glob("who-*.json")):  # a trial runs
         assert proc.poll() is None
