@@ -38,8 +38,8 @@ import subprocess
 import sys
 import time
 
-from . import sweep_launcher
-from .sweep_launcher import SIGNALS
+LAUNCHER = "runlog.cli.sweep_launcher"  # run as a program (-m), never imported from here
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # held while a report is read
 
 ENV = "RUNLOG_SWEEP_FORK"  # "0": each trial a new interpreter
 ANSWER_S = 60.0  # a launcher that has not forked a trial by then is given up
@@ -154,7 +154,7 @@ class Launcher:
         self.reports, rep_w = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", sweep_launcher.__name__, str(req_r), str(rep_w)],
+                [sys.executable, "-m", LAUNCHER, str(req_r), str(rep_w)],
                 stdin=subprocess.DEVNULL, pass_fds=(req_r, rep_w), start_new_session=True)
         except BaseException:
             for fd in (self.requests, self.reports):

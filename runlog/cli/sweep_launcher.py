@@ -14,11 +14,11 @@ import select
 import signal
 import sys
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+from .sweep_launch import SIGNALS  # the sweep's and the launcher's are the same three
 # what `runlog run` imports after its start-up, imported once in the launcher (a name
 # that is gone is skipped: this list only saves time)
 PRELOAD = ("runlog.cli.runcmd", "runlog.resume", "runlog.mask", "runlog.fmt", "runlog.git",
-           "runlog.report", "runlog.folder.latest", "runlog.folder.segments",
+           "runlog.codestate", "runlog.report", "runlog.folder.latest", "runlog.folder.segments",
            "runlog.folder.trials", "runlog.folder.handoff", "runlog.folder.listing",
            "runlog.facts.collect", "runlog.facts.env", "runlog.facts.machine",
            "runlog.facts.scheduler", "runlog.facts.resources", "runlog.facts.data",
