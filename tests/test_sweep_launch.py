@@ -137,10 +137,10 @@ def test_the_launcher_reports_exit_codes_and_deaths_and_exits_when_closed(tmp_pa
     monkeypatch.chdir(tmp_path)
     launcher = sweep_launch.Launcher()
     e = env()
-    code3, _ = launcher.spawn(["--dir", "logs", "run", "--no-git", "--", sys.executable, "-c",
-                               "import sys; sys.exit(3)"], e, quiet=True)
-    sleeper, _ = launcher.spawn(["--dir", "logs", "run", "--no-git", "--", sys.executable, "-c",
-                                 "import time; time.sleep(60)"], e, quiet=True)
+    code3 = launcher.spawn(["--dir", "logs", "run", "--no-git", "--", sys.executable, "-c",
+                            "import sys; sys.exit(3)"], e, quiet=True)
+    sleeper = launcher.spawn(["--dir", "logs", "run", "--no-git", "--", sys.executable, "-c",
+                              "import time; time.sleep(60)"], e, quiet=True)
     assert isinstance(code3, sweep_launch.Forked) and isinstance(sleeper, sweep_launch.Forked)
     while code3.poll() is None:
         sweep_launch.wait([code3], None)

@@ -2,7 +2,10 @@
 
 Every trial is an ordinary ``runlog run`` (same record, note, report), started
 as its own process in its own session — so a Ctrl-C reaches only the sweep,
-which forwards it to each running trial exactly once. The sweep itself is a
+which forwards it to each running trial. The sweep's own Ctrl-C and SIGTERM are
+noted, not raised (``sweep_launch.Interrupts``): its loops look at them between
+one trial's bookkeeping and the next (``Sweep.more``), so every trial started
+is collected, and told to the study, before the sweep ends. The sweep itself is a
 small JSON file in ``<log dir>/.sweeps/`` that ``runlog sweep show`` reads.
 
 - Only lists and integer ranges, no ``--trials``: a grid of every
@@ -166,7 +169,8 @@ class Sweep:
 
     def __init__(self, root: str, params: list[Param], cmd: list[str], jobs: int,
                  metric: str | None, direction: str | None, note, name, tags,
-                 sweep_id: str | None = None, gpus=None, seeds: list[int] | None = None):
+                 sweep_id: str | None = None, gpus=None, seeds: list[int] | None = None,
+                 interrupts: sweep_launch.Interrupts | None = None):
         self.root, self.params, self.cmd, self.jobs = root, params, cmd, jobs
         self.metric, self.direction = metric, direction
         self.note, self.tags = note, list(tags)
@@ -184,6 +188,8 @@ class Sweep:
         self.on_poll = None  # called about twice a second while trials run (the pruner)
         self.pruner = None  # a sweep_prune.Pruner with --prune
         self.launcher = sweep_launch.Launcher.open()  # forks the trials (None: new interpreters)
+        # the signals it heeds: entered (``with``) by the command that runs the sweep
+        self.interrupts = interrupts or sweep_launch.Interrupts()
 
     def close(self) -> None:
         """No more trials from this process: its launcher may exit."""
@@ -220,8 +226,7 @@ class Sweep:
             env["CUDA_VISIBLE_DEVICES"] = key["gpus"] = gpus
         env[record.SWEEP_ENV] = json.dumps(key, default=str)
         try:
-            proc, interrupted = sweep_launch.start(self.launcher, [*argv, "--", *cmd], env,
-                                                   quiet=self.jobs > 1)
+            proc = sweep_launch.start(self.launcher, [*argv, "--", *cmd], env, quiet=self.jobs > 1)
         except BaseException:
             if self.gpus:
                 self.gpus.give(gpus)
@@ -232,8 +237,6 @@ class Sweep:
                          + (f" on GPU {gpus}" if gpus is not None else "")
                          + f": {trial.shown_cmd}\n")
         sys.stderr.flush()
-        if interrupted:  # a Ctrl-C while it was being started: it stops with the others
-            self.interrupt()
         return trial
 
     def _read_id(self, trial: Trial) -> None:
@@ -301,8 +304,19 @@ class Sweep:
             pass
         sys.stderr.write(f"runlog sweep: trial {_which(trial)} pruned ({trial.run_id})\n")
 
+    def more(self) -> bool:
+        """Whether to start more trials: not once a Ctrl-C or SIGTERM came (heeded here)."""
+        self.heed()
+        return not self.stopping
+
+    def heed(self) -> None:
+        """Act on the signals noted since the last look: each stops the sweep (once) and
+        is passed on to the running trials."""
+        if self.interrupts.new():
+            self.interrupt()
+
     def interrupt(self) -> None:
-        """Stop starting trials; pass the interrupt to each running one, once."""
+        """Stop starting trials; pass the interrupt to each running one."""
         if not self.stopping:
             sys.stderr.write("runlog sweep: interrupted: no new trials; stopping the running ones\n")
         self.stopping = True
@@ -317,6 +331,7 @@ class Sweep:
         """Wait until at least one running trial ends; return those that ended."""
         polled = time.monotonic()
         while True:
+            self.heed()
             done = [t for t in running if t.proc.poll() is not None]
             if done:
                 return done
@@ -333,7 +348,8 @@ class Sweep:
                 self.on_poll(running)
             ids = self.on_run and any(t.run_id is None for t in running)  # id files looked for
             sweep_launch.wait([t.proc for t in running], 0.01 if ids else (
-                max(0.0, 0.5 - (time.monotonic() - polled)) if self.on_poll else 1.0))
+                max(0.0, 0.5 - (time.monotonic() - polled)) if self.on_poll else 1.0),
+                wake=self.interrupts.fd)
 
 
 def _which(t: Trial) -> str:
@@ -348,17 +364,14 @@ def run_grid(sweep: Sweep) -> None:
                      + f", {sweep.jobs} at a time\n")
     running: list[Trial] = []
     pending = [(n, combo, seed) for n, combo in enumerate(combos) for seed in seeds]
-    while (pending and not sweep.stopping) or running:
-        try:
-            while pending and len(running) < sweep.jobs and not sweep.stopping:
-                n, combo, seed = pending.pop(0)
-                running.append(sweep.launch(n, dict(zip([p.name for p in sweep.params], combo)),
-                                            seed=seed))
-            for t in sweep.wait_any(running):
-                running.remove(t)
-                sweep.collect(t)
-        except KeyboardInterrupt:
-            sweep.interrupt()
+    while (pending and sweep.more()) or running:
+        while pending and len(running) < sweep.jobs and sweep.more():
+            n, combo, seed = pending.pop(0)
+            running.append(sweep.launch(n, dict(zip([p.name for p in sweep.params], combo)),
+                                        seed=seed))
+        for t in sweep.wait_any(running):
+            running.remove(t)
+            sweep.collect(t)
 
 
 def grid_points(params: list[Param]) -> list[dict]:

@@ -7,11 +7,10 @@ sweep again (``sweep show``, from any node: ``sweep_table``).
 
 from __future__ import annotations
 
-import signal
-
 from . import sweep_table
 from .common import CliError, out
 from .sweep import Param, Sweep, fill, run_grid
+from .sweep_launch import Interrupts
 
 
 def sweep(root: str, cmd: list[str], params: list[str], jobs: int | None = None, maximize=None,
@@ -68,29 +67,31 @@ def sweep(root: str, cmd: list[str], params: list[str], jobs: int | None = None,
 
         slots = Slots.parse(gpus, gpus_per_trial, jobs)
         jobs = jobs or len(slots)
-    s = Sweep(root, ps, cmd, jobs or 1, metric, direction, note, name, tags, gpus=slots,
-              seeds=seed_list)
-    s.save()
-    old = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
-    study = None
-    try:
-        if optimise or prune:  # a grid with --prune: its points in an Optuna study, in order
-            from .sweep_study import run_optuna
+    # Ctrl-C and SIGTERM are noted, not raised, from before the sweep's file is claimed
+    # until its summary is printed: the sweep stops at a point of its own choosing
+    with Interrupts() as interrupts:
+        s = Sweep(root, ps, cmd, jobs or 1, metric, direction, note, name, tags, gpus=slots,
+                  seeds=seed_list, interrupts=interrupts)
+        s.save()
+        study = None
+        try:
+            if optimise or prune:  # a grid with --prune: its points in an Optuna study, in order
+                from .sweep_study import run_optuna
 
-            study = run_optuna(s, (trials or 20) if optimise else None, storage, name, prune)
-        else:
-            run_grid(s)
-    finally:
-        signal.signal(signal.SIGTERM, old)
-        s.close()
-    data = s.data()
-    if study is not None:  # the study's table: every worker's trials, not only ours
-        from . import sweep_study
+                study = run_optuna(s, (trials or 20) if optimise else None, storage, name, prune)
+            else:
+                run_grid(s)
+        finally:
+            s.close()
+        data = s.data()
+        if study is not None:  # the study's table: every worker's trials, not only ours
+            from . import sweep_study
 
-        data["trials"] = sweep_study.rows(study)
-    s.save(data)
-    sweep_table.print_summary(data)
+            data["trials"] = sweep_study.rows(study)
+        s.save(data)
+        sweep_table.print_summary(data)
+        if interrupts.new():  # one that came after the last trial ended: still 130
+            s.stopping = True
     failed = [t for t in s.trials if t.status != "finished"]
     return 130 if s.stopping else (1 if failed and len(failed) == len(s.trials) else 0)
 

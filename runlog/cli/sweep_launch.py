@@ -25,7 +25,14 @@ trials start as new interpreters again, as they do with ``RUNLOG_SWEEP_FORK=0``
 and off Linux.
 
 Waiting: a sweep sleeps until a trial ends (the launcher's reports, a pidfd of
-a trial started as an interpreter), not in fixed 10 ms steps.
+a trial started as an interpreter) or a signal comes (``Interrupts``), not in
+fixed 10 ms steps.
+
+Signals: while a sweep runs, a Ctrl-C or SIGTERM is only *noted* (``Interrupts``:
+a handler that does nothing, and a wake-up pipe the wait polls); the sweep looks
+at it between two trials' bookkeeping, never in the middle of one. Raised as
+KeyboardInterrupt at an arbitrary bytecode, it had left a trial started but not
+noted, ended but not collected, or collected but not told to Optuna.
 """
 
 from __future__ import annotations
@@ -39,30 +46,74 @@ import sys
 import time
 
 LAUNCHER = "runlog.cli.sweep_launcher"  # run as a program (-m), never imported from here
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # held while a report is read
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # the launcher ignores them
+STOPS = (signal.SIGINT, signal.SIGTERM)  # what stops a sweep (noted by Interrupts)
 
 ENV = "RUNLOG_SWEEP_FORK"  # "0": each trial a new interpreter
 ANSWER_S = 60.0  # a launcher that has not forked a trial by then is given up
 
 
+class Interrupts:
+    """SIGINT and SIGTERM noted while the sweep runs, never raised (``with Interrupts() as
+    i:``): each one's number is written to a pipe (``signal.set_wakeup_fd``) that ``wait``
+    polls, and ``new()`` reads them at a point where the sweep can act on them."""
+
+    def __init__(self):
+        self.fd = -1  # the pipe's read end: readable once a signal came
+        self._w, self._old, self._old_fd = -1, {}, -1
+
+    def __enter__(self) -> "Interrupts":
+        self.fd, self._w = os.pipe()
+        os.set_blocking(self.fd, False)
+        os.set_blocking(self._w, False)
+        self._old_fd = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
+        self._old = {s: signal.signal(s, _noted) for s in STOPS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+        signal.set_wakeup_fd(self._old_fd)
+        for fd in (self.fd, self._w):
+            os.close(fd)
+        self.fd = self._w = -1
+
+    def new(self) -> list[int]:
+        """The signals that came since the last call (the pipe is what says so: Python runs
+        the handler itself a few bytecodes late)."""
+        got = b""
+        while self.fd >= 0:
+            try:
+                data = os.read(self.fd, 512)
+            except (BlockingIOError, InterruptedError):
+                break
+            if not data:
+                break
+            got += data
+        return list(got)
+
+
+def _noted(signum, frame) -> None:
+    """The handler: nothing (the wake-up pipe has the signal); no KeyboardInterrupt."""
+
+
 def start(launcher, argv: list[str], env: dict, quiet: bool):
-    """A trial's process: ``(proc, interrupted)``, forked by ``launcher`` when it can, else a
-    new interpreter (``proc`` has Popen's ``pid``, ``poll``, ``returncode``, ``send_signal``).
-    ``interrupted``: a Ctrl-C came while it was forked (the caller stops the sweep)."""
-    proc, interrupted = launcher.spawn(argv, env, quiet) if launcher else (None, False)
+    """A trial's process, forked by ``launcher`` when it can, else a new interpreter (it has
+    Popen's ``pid``, ``poll``, ``returncode``, ``send_signal``)."""
+    proc = launcher.spawn(argv, env, quiet) if launcher else None
     if proc is not None:
-        return proc, interrupted
-    proc = subprocess.Popen([sys.executable, "-m", "runlog", *argv], env=env,
+        return proc
+    return subprocess.Popen([sys.executable, "-m", "runlog", *argv], env=env,
                             stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL if quiet else None,
                             stderr=subprocess.DEVNULL if quiet else None,
                             start_new_session=True)
-    return proc, interrupted
 
 
-def wait(procs: list, timeout: float | None) -> None:
-    """Sleep until one of ``procs`` may have ended, or ``timeout`` seconds (None: no limit)."""
-    fds, opened = set(), []
+def wait(procs: list, timeout: float | None, wake: int = -1) -> None:
+    """Sleep until one of ``procs`` may have ended, ``wake`` is readable (``Interrupts.fd``)
+    or ``timeout`` seconds (None: no limit)."""
+    fds, opened = {wake} if wake >= 0 else set(), []
     for p in procs:
         if isinstance(p, Forked):
             if p.launcher.alive:
@@ -78,7 +129,7 @@ def wait(procs: list, timeout: float | None) -> None:
                 pass
         timeout = 0.01 if timeout is None else min(timeout, 0.01)  # no way to be woken
     try:
-        if not fds:
+        if not fds:  # (a signal cuts no sleep short: Python resumes it)
             time.sleep(0.01 if timeout is None else timeout)
             return
         poller = select.poll()
@@ -167,47 +218,28 @@ class Launcher:
         self.alive = True
 
     def spawn(self, argv: list[str], env: dict, quiet: bool):
-        """``(Forked, interrupted)``, or ``(None, interrupted)`` when this launcher cannot.
-
-        Between the request and the answer the sweep's signals wait (blocked), so an
-        interrupt never leaves a trial forked that the sweep does not know of: it comes
-        after, as ``interrupted``."""
+        """A ``Forked`` trial, or None when this launcher cannot fork it. (The sweep's
+        signals are ``Interrupts``: none cuts the wait for the answer short, so no trial is
+        forked that the sweep does not know of.)"""
         self.begin()
         if not self.alive:
-            return None, False
+            return None
         k = self.count = self.count + 1
-        data = (json.dumps({"id": k, "argv": argv, "env": env, "cwd": os.getcwd(),
-                            "quiet": quiet}) + "\n").encode()
-        interrupted = False
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
-        try:
-            self._send(data)
-            deadline = time.monotonic() + ANSWER_S
-            while self.alive and k not in self.replies:
-                if time.monotonic() > deadline:
-                    self._lost()
-                    break
-                select.select([self.reports], [], [], 1.0)
-                self.pump()
-        finally:
-            try:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)
-            except KeyboardInterrupt:
-                interrupted = True
-        return self.replies.pop(k, None), interrupted
+        self._send((json.dumps({"id": k, "argv": argv, "env": env, "cwd": os.getcwd(),
+                                "quiet": quiet}) + "\n").encode())
+        deadline = time.monotonic() + ANSWER_S
+        while self.alive and k not in self.replies:
+            if time.monotonic() > deadline:
+                self._lost()
+                break
+            select.select([self.reports], [], [], 1.0)
+            self.pump()
+        return self.replies.pop(k, None)
 
     def pump(self) -> None:
-        """Read what the launcher said: forked pids, and the ends of trials (each then reaped).
-        A Ctrl-C waits until it is read and noted: a trial's end is never half-read."""
+        """Read what the launcher said: forked pids, and the ends of trials (each then reaped)."""
         if not self.alive:
             return
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
-        try:
-            self._read()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-    def _read(self) -> None:
         gone = False
         while not gone:
             try:

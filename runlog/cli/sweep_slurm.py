@@ -24,6 +24,7 @@ from ..fmt import fmt_num
 from ..folder.layout import LogDir
 from . import sweep_study
 from .common import CliError
+from .sweep_launch import Interrupts
 
 
 def queue_state(job_id: str) -> dict | None:
@@ -263,6 +264,12 @@ class Progress:
 
 def work(root: str, sweep_id: str) -> int:
     """One task of the array (``runlog sweep --worker ID``): trials until the study is done."""
+
+    with Interrupts() as interrupts:  # Slurm's SIGTERM (or a Ctrl-C) noted, not raised
+        return _work(root, sweep_id, interrupts)
+
+
+def _work(root: str, sweep_id: str, interrupts) -> int:
     from . import sweep_table
     from .sweep import Param, Sweep
 
@@ -270,7 +277,7 @@ def work(root: str, sweep_id: str) -> int:
     params = [Param(f"{k}={v}") for k, v in data["params"].items()]
     s = Sweep(root, params, data["command"], 1, data.get("metric"), data.get("direction"),
               data.get("note"), None, data.get("tags") or [], sweep_id=sweep_id,
-              seeds=data.get("seeds") or None)
+              seeds=data.get("seeds") or None, interrupts=interrupts)
     s.meta["study"] = data["study"]
     if s.launcher is not None:
         s.launcher.begin()  # it boots while Optuna is imported
@@ -286,13 +293,10 @@ def work(root: str, sweep_id: str) -> int:
     task = os.environ.get("SLURM_ARRAY_TASK_ID", "?")
     sys.stderr.write(f"runlog sweep {sweep_id}: worker {task} on {os.uname().nodename}, study "
                      f"{data['study']!r}\n")
-    old = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         sweep_study.work(s, study, int(data["total"]),
                          {p.name: p.distribution() for p in params})
     finally:
-        signal.signal(signal.SIGTERM, old)
         s.close()
     sys.stderr.write(f"runlog sweep {sweep_id}: worker {task} done after {len(s.trials)} trials\n")
     return 130 if s.stopping else 0

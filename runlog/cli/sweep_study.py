@@ -186,41 +186,40 @@ def work(sweep, study, total: int, dists: dict) -> None:
     seeds = sweep.seeds or [None]
     exhausted = False
     again = requeued(study)
-    while (not exhausted and not sweep.stopping) or running:
-        try:
-            while not sweep.stopping and len(running) < sweep.jobs:
-                if not pending:
-                    handle = None if exhausted else _next(sweep, study, total, dists, again)
-                    if handle is None:
-                        exhausted = True
-                        break
-                    configs[handle.number] = c = Config(handle, len(seeds))
-                    pending += [(c, seed) for seed in seeds]
-                c, seed = pending.pop(0)
-                if c.told or any(x.pruned for x in c.trials):
-                    continue  # pruned before this repeat started
-                trial = sweep.launch(c.handle.number, dict(c.handle.params), c.handle, seed=seed)
-                c.trials.append(trial)
-                if len(c.trials) == 1:  # one write each: on a journal file every attribute
-                    _attrs(c.handle, runlog={  # is an fsync'd append
-                        "sweep": sweep.id, "command": trial.shown_cmd, "host": os.uname().nodename,
-                        "slurm_job": os.environ.get("SLURM_ARRAY_JOB_ID"),
-                        "slurm_task": os.environ.get("SLURM_ARRAY_TASK_ID")})
-                running.append(trial)
-            if not running:
-                break
-            for t in sweep.wait_any(running):
-                running.remove(t)
-                sweep.collect(t)
-                c = configs[t.n]
-                c.done.append(t)
-                if not t.noted and c.k == 1:
-                    _attrs(t.handle, runlog_run=t.run_id)
-                if not c.told and (len(c.done) == c.k or any(x.pruned for x in c.done)) and \
-                        all(x.proc.poll() is not None for x in c.trials):
-                    end(sweep, study, c)
-        except KeyboardInterrupt:
-            sweep.interrupt()
+    while (not exhausted and sweep.more()) or running:
+        # a Ctrl-C is looked at only here (sweep.more, in wait_any): never between a
+        # trial asked for and started, or collected and told
+        while len(running) < sweep.jobs and sweep.more():
+            if not pending:
+                handle = None if exhausted else _next(sweep, study, total, dists, again)
+                if handle is None:
+                    exhausted = True
+                    break
+                configs[handle.number] = c = Config(handle, len(seeds))
+                pending += [(c, seed) for seed in seeds]
+            c, seed = pending.pop(0)
+            if c.told or any(x.pruned for x in c.trials):
+                continue  # pruned before this repeat started
+            trial = sweep.launch(c.handle.number, dict(c.handle.params), c.handle, seed=seed)
+            c.trials.append(trial)
+            if len(c.trials) == 1:  # one write each: on a journal file every attribute
+                _attrs(c.handle, runlog={  # is an fsync'd append
+                    "sweep": sweep.id, "command": trial.shown_cmd, "host": os.uname().nodename,
+                    "slurm_job": os.environ.get("SLURM_ARRAY_JOB_ID"),
+                    "slurm_task": os.environ.get("SLURM_ARRAY_TASK_ID")})
+            running.append(trial)
+        if not running:
+            break
+        for t in sweep.wait_any(running):
+            running.remove(t)
+            sweep.collect(t)
+            c = configs[t.n]
+            c.done.append(t)
+            if not t.noted and c.k == 1:
+                _attrs(t.handle, runlog_run=t.run_id)
+            if not c.told and (len(c.done) == c.k or any(x.pruned for x in c.done)) and \
+                    all(x.proc.poll() is not None for x in c.trials):
+                end(sweep, study, c)
     for c in configs.values():  # stopped before every repeat ran: told what did
         if not c.told and not any(x.proc.poll() is None for x in c.trials):
             end(sweep, study, c)
