@@ -199,13 +199,17 @@ def _interrupted(sweep_id: str, job: str, cancel: bool) -> None:
 
 
 def _wait_gone(job: str, limit_s: float = 120.0) -> None:
-    """After scancel, let the workers tell the study how their trials ended."""
+    """After scancel, let the workers tell the study how their trials ended. A second
+    Ctrl-C stops the waiting, not the summary: the table shows what the study has."""
     end = time.monotonic() + limit_s
-    while time.monotonic() < end:
-        q = queue_state(job)
-        if q is not None and not (q["pending"] or q["running"]):
-            return
-        time.sleep(0.5)
+    try:
+        while time.monotonic() < end:
+            q = queue_state(job)
+            if q is not None and not (q["pending"] or q["running"]):
+                return
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"runlog sweep: not waiting for the array {job} to end\n")
 
 
 class Progress:
