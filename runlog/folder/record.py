@@ -201,10 +201,9 @@ def read(run_dir: str) -> dict:
         bad += [f"metrics.{k}" for k, m in record["metrics"].items() if not isinstance(m, dict)]
     if bad:
         raise RecordError(f"{path}: corrupt ({', '.join(bad[:3])} of the wrong type)")
-    for k in ("note", "name", "status", "started_at"):  # shown as text: a number is fine
-        if record.get(k) is not None and not isinstance(record[k], str):
-            record[k] = str(record[k])
-    return record
+    from .shapes import fit  # every other field of a shape its readers can use
+
+    return fit(record)
 
 
 # what readers index into or iterate: of another type, the record is corrupt
@@ -305,7 +304,9 @@ def from_index(entry: dict) -> dict:
             entry["git"] = {"commit": commit, "short": short, "branch": None, "dirty": None} \
                 if commit or short else None
         complete(entry)  # a whole summary of an older runlog: the keys it did not write yet
-    return entry
+    from .shapes import fit  # a hand-edited line: every field of a shape its readers can use
+
+    return fit(entry)
 
 
 def process_start(pid) -> int | None:
