@@ -114,12 +114,13 @@ def load(root: str, sweep_id: str) -> dict:
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise CliError(f"cannot read sweep {sweep_id} ({e.__class__.__name__}: {e})") from None
     if not isinstance(data, dict) or "params" not in data:
         raise CliError(f"sweep {sweep_id} has not started yet (its file is still empty)")
-    data.setdefault("trials", [])
-    return data
+    from ..folder.shapes import fit_sweep  # a hand-edited file: every field of its shape
+
+    return fit_sweep(data, sweep_id)
 
 
 def live(data: dict) -> dict:

@@ -69,9 +69,11 @@ def _sweep_file(root: str, sweep_id: str) -> dict | None:
     try:
         with open(LogDir(root).sweep(sweep_id), encoding="utf-8") as f:
             data = json.load(f)
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
+    from .shapes import fit_sweep
+
+    return fit_sweep(data, sweep_id)
 
 
 def siblings(root: str, sweep_id: str, data: dict | None) -> list[dict]:
