@@ -147,7 +147,7 @@ def module_map(root: str | None, digest: str, lines: list[str], dirs: list[str])
                 got = json.load(f)
             if isinstance(got, dict) and isinstance(got.get("modules"), dict):
                 return got["modules"]
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # a broken cache: computed again
             pass
     mapping = top_levels(dirs)
     if d:
