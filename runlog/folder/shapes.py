@@ -76,7 +76,7 @@ def texts(v):
     """A list of text: other scalars as text, containers and nulls left out."""
     if type(v) is not list:
         return []
-    if all(type(x) is str for x in v):
+    if not v or all(type(x) is str for x in v):
         return v
     return [text(x) for x in v if x is not None and text(x) is not None]
 
@@ -112,9 +112,13 @@ def anything(v):
 def mapping(values):
     """An object whose every value has the shape ``values`` (values that fit to None are
     left out), else None."""
+    fine = _FINE.get(values)
+
     def fit_map(v):
         if type(v) is not dict:
             return None
+        if fine is not None and all(type(x) is fine for x in v.values()):
+            return v  # a sound one, as it is (an environment's packages, read 100,000 times)
         out = {k: values(x) for k, x in v.items()}
         return out if None not in out.values() else {k: x for k, x in out.items() if x is not None}
     return fit_map
@@ -122,6 +126,8 @@ def mapping(values):
 
 def obj(fields):
     """An object with the given fields fitted (other keys kept); anything else None."""
+    fields = table(fields)
+
     def fit_obj(v):
         if type(v) is not dict:
             return None
@@ -139,15 +145,31 @@ def items(shape):
     return fit_list
 
 
+# shapes whose every value of one type is fine as it is: ``number`` and a float, ``text`` and a str
+_FINE = {text: str, flag: bool, number: float}
+
+
+def table(fields: dict) -> dict:
+    """Fields as ``fit_fields`` reads them: name → (shape, the type whose every value is
+    already fine for it, so that such a value costs a type test and no call)."""
+    return {k: (shape, _FINE.get(shape)) for k, shape in fields.items()}
+
+
 def fit_fields(d: dict, fields: dict) -> dict:
-    """``d`` with each described field fitted (in place; the same dict is returned)."""
-    for k, shape in fields.items():
-        if k in d:
-            v = d[k]
-            fitted = shape(v)
-            if fitted is not v:
-                d[k] = fitted
+    """``d`` with each field of ``fields`` (a ``table``) fitted, in place; ``d`` is returned."""
+    for k, v in d.items():  # replacing a key's value while iterating is allowed
+        described = fields.get(k)
+        if described is None or v is None or type(v) is described[1]:
+            continue
+        fitted = described[0](v)
+        if fitted is not v:
+            d[k] = fitted
     return d
+
+
+def _paths(v: list) -> list:
+    """Paths as text, none holding a NUL (no system call takes one)."""
+    return v if not any("\0" in p for p in v) else [p for p in v if "\0" not in p]
 
 
 def _metric(v):
@@ -167,24 +189,24 @@ def _frameworks(v):
     """The summary's ``{"torch": "2.4.1"}`` or the record's ``{"torch": {"version": …}}``."""
     if type(v) is not dict:
         return None
-    return {k: (obj(_FRAMEWORK)(x) if type(x) is dict else text(x)) for k, x in v.items()}
+    return {k: (_framework(x) if type(x) is dict else text(x)) for k, x in v.items()}
 
 
-_METRIC = {"last": number, "min": number, "max": number, "count": count, "step": integer}
-_FRAMEWORK = {"version": text, "cuda": text, "cudnn": text}
+_METRIC = table({"last": number, "min": number, "max": number, "count": count, "step": integer})
+_framework = obj({"version": text, "cuda": text, "cudnn": text})
 _GIT = {"commit": commit, "short": commit, "branch": text, "dirty": flag,
-        "changed_files": lambda v: [p for p in texts(v) if "\0" not in p], "patch": filename, "patch_truncated": flag}
+        "changed_files": lambda v: _paths(texts(v)), "patch": filename, "patch_truncated": flag}
 _ERROR = {"type": text, "message": text, "where": text, "traceback": texts}
 _SEGMENT = {"started_at": text, "ended_at": text, "status": text, "host": text, "pid": count,
             "job": text, "restart": count}
-_SWEEP = {"trial": integer, "params": lambda v: v if type(v) is dict else {}, "seed": anything,
-          "gpus": text, "study": text}
+_SWEEP = table({"trial": integer, "params": lambda v: v if type(v) is dict else {},
+               "seed": anything, "gpus": text, "study": text})
 _ENV = {"python": text, "implementation": text, "executable": text, "platform": text,
         "installed_hash": text, "packages": mapping(text), "frameworks": _frameworks,
         "installed_diff": obj({"previous": run_id, "count": count, "changed": texts})}
-_GPU = {"index": count, "name": text, "memory_bytes": count, "driver": text, "uuid": text}
+_gpus = items(obj({"index": count, "name": text, "memory_bytes": count, "driver": text, "uuid": text}))
 _MACHINE = {"host": text, "cpu_model": text, "cpus": count, "memory_bytes": count,
-            "gpus": lambda v: items(obj(_GPU))(v) or [], "container": text}
+            "gpus": lambda v: _gpus(v) or [], "container": text}
 _RESOURCES = {"cpu_s": seconds, "peak_rss_bytes": count, "gpu_peak_memory_bytes": count,
               "gpu_util_mean": seconds}
 _DATUM = {"path": text, "kind": text, "size": count, "mtime": seconds, "fingerprint": text,
@@ -215,19 +237,13 @@ FIELDS = {
 }
 
 
+_ALL = table({**{k: text for k in TEXTS}, **FIELDS})
+
+
 def fit(record: dict) -> dict:
-    """The record (or summary) with every described field of its shape (in place)."""
-    for k in TEXTS:  # most fields: inline, a sound record is read 100,000 times by `ls --all`
-        v = record.get(k)
-        if v is not None and type(v) is not str:
-            record[k] = str(v)
-    for k, shape in FIELDS.items():
-        v = record.get(k)
-        if v is not None:
-            fitted = shape(v)
-            if fitted is not v:
-                record[k] = fitted
-    return record
+    """The record (or summary) with every described field of its shape (in place); one
+    pass over its keys (a sound record is read 100,000 times by `ls --all`)."""
+    return fit_fields(record, _ALL)
 
 
 # ---------------------------------------------------------------- a sweep's summary file
@@ -237,9 +253,9 @@ def _scalar(v):
     return v if v is None or type(v) in (str, int, float, bool) else str(v)
 
 
-_TRIAL = {"values": lambda v: v if type(v) is dict else {}, "run": run_id, "status": text,
-          "metric": number, "exit_code": integer, "error": text, "command_line": text,
-          "seed": _scalar}
+_TRIAL = table({"values": lambda v: v if type(v) is dict else {}, "run": run_id, "status": text,
+                "metric": number, "exit_code": integer, "error": text, "command_line": text,
+                "seed": _scalar})
 _SWEEP_FILE = {"id": text, "command": texts, "params": lambda v: v if type(v) is dict else {},
                "metric": text, "direction": lambda v: v if v in ("max", "min") else None,
                "jobs": count, "storage": text, "study": text, "total": count,
