@@ -148,10 +148,11 @@ def test_a_signal_at_any_point_of_the_bookkeeping_leaves_the_sweep_consistent(pr
     check(prog, p.stdout, p.stderr, p.returncode, kind == "optuna")
 
 
-@pytest.mark.parametrize("signals", [["SIGTERM"], ["SIGINT", "SIGINT"]])
+@pytest.mark.parametrize("signals", [["SIGTERM"], ["SIGINT", "SIGINT"], ["SIGHUP"]])
 def test_a_signal_from_outside_while_trials_run_interrupts_them(prog, signals):
-    """SIGTERM is taken as a Ctrl-C (the trials are interrupted, exit 130); a second Ctrl-C
-    is passed on too, and the sweep still collects every trial."""
+    """SIGTERM, and the hangup of the sweep's terminal, are taken as a Ctrl-C (the trials are
+    interrupted, exit 130); a second Ctrl-C is passed on too, and the sweep still collects
+    every trial."""
     pytest.importorskip("optuna")
     proc = subprocess.Popen([*RUNLOG, "sweep", "-j", "2", "--max", "score", "--trials", "6",
                              "-p", "x=0:6", "--storage", "journal:j.journal", "--name", "s",

@@ -47,7 +47,9 @@ import time
 
 LAUNCHER = "runlog.cli.sweep_launcher"  # run as a program (-m), never imported from here
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # the launcher ignores them
-STOPS = (signal.SIGINT, signal.SIGTERM)  # what stops a sweep (noted by Interrupts)
+# what stops a sweep (noted by Interrupts): a Ctrl-C, SIGTERM, and the hangup of its terminal
+# (its trials, in sessions of their own, would not hear it) unless it runs under nohup
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 ENV = "RUNLOG_SWEEP_FORK"  # "0": each trial a new interpreter
 ANSWER_S = 60.0  # a launcher that has not forked a trial by then is given up
@@ -67,7 +69,8 @@ class Interrupts:
         os.set_blocking(self.fd, False)
         os.set_blocking(self._w, False)
         self._old_fd = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
-        self._old = {s: signal.signal(s, _noted) for s in STOPS}
+        self._old = {s: signal.signal(s, _noted) for s in STOPS
+                     if s != signal.SIGHUP or signal.getsignal(s) != signal.SIG_IGN}
         return self
 
     def __exit__(self, *exc) -> None:
