@@ -172,3 +172,36 @@ def test_a_signal_from_outside_while_trials_run_interrupts_them(prog, signals):
     out, err = proc.communicate(timeout=120)
     data = check(prog, out, err, proc.returncode, optuna=True)
     assert [t["status"] for t in data["trials"]] == ["interrupted"] * 2
+
+
+def test_under_nohup_a_hangup_does_not_stop_the_sweep(prog):
+    """SIGHUP ignored when the sweep starts (``nohup runlog sweep …``): the terminal closing is
+    not the sweep's to act on; its trials run to their end."""
+    (prog / "g.py").write_text(textwrap.dedent("""\
+        import json, os, sys, time
+        print("waiting", flush=True)
+        deadline = time.monotonic() + 60
+        while not os.path.exists("go") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        print(json.dumps({"metric": "score", "value": float(sys.argv[1])}))
+        """))
+    proc = subprocess.Popen([*RUNLOG, "sweep", "-j", "2", "--max", "score", "-p", "x=1,2",
+                             "--", sys.executable, "g.py", "{x}"],
+                            cwd=prog, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+
+    def waiting(d: Path) -> bool:
+        log = d / "run.log"
+        return log.exists() and "OUT     waiting" in log.read_text()
+
+    try:
+        while sum(waiting(d) for d in folders(prog / "logs")) < 2:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGHUP)
+    finally:
+        (prog / "go").write_text("")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    recs = [json.loads((d / "run.json").read_text()) for d in folders(prog / "logs")]
+    assert sorted(r["status"] for r in recs) == ["finished", "finished"], err
