@@ -26,7 +26,6 @@ from .sigmask import no_interrupts, unmasked
 
 GIT_WAIT_S = 5.0  # how long finish() waits for a slow git capture
 FACTS_WAIT_S = 2.0  # … and for the machine and environment facts after it
-SAVE_CODE_STATE_S = 1.0  # run.json gets the code state this soon (each write makes a file)
 
 
 def say(message: str) -> None:
@@ -233,6 +232,9 @@ class Lifecycle:
                     if key in scratch:
                         self.record[key] = scratch[key]
                 self.prev = prev
+            # run.json first: a run killed from here on (a crash of the script, the OOM
+            # killer) still names its code state, and run.log's line below says it is there
+            self.save()
             info = scratch["git"]
             if info:
                 n = len(info["changed_files"])
@@ -240,12 +242,8 @@ class Lifecycle:
                 self.log.line(RUNLOG, f"git: {info['short']} {info['branch'] or '(detached)'}{dirty}")
         except Exception as e:
             self.fail_once("git", f"could not record the code state ({type(e).__name__}: {e})")
-            return
         finally:
             self._git_done.set()
-        time.sleep(SAVE_CODE_STATE_S)  # a run that ends sooner has it written by its finish
-        if not self.finished:
-            self.save()
 
     def _gather_facts(self) -> None:
         """The machine, the installed set, the previous run's whole record: off the script's thread."""

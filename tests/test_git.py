@@ -247,9 +247,37 @@ def test_a_ctrl_c_right_after_start_leaves_the_code_state(git_repo):
     assert "could not record the code state" not in proc.stderr
 
 
+def test_a_run_killed_once_its_code_state_is_logged_keeps_it_in_run_json(git_repo):
+    # kill -9 (the OOM killer, a segfault in a CUDA library) right after run.log says "git:":
+    # run.json already names the commit and the changed files
+    (git_repo / "a.py").write_text("x = 3\n")
+    (git_repo / "s.py").write_text(textwrap.dedent("""\
+        import time, runlog
+        runlog.start()
+        time.sleep(60)
+        """))
+    proc = subprocess.Popen([sys.executable, "s.py"], cwd=git_repo, env=clean_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            dirs = sorted(run_dirs(git_repo / "logs")) if (git_repo / "logs").exists() else []
+            log = dirs[0] / "run.log" if dirs else None
+            if log and log.exists() and "RUNLOG  git: " in log.read_text():
+                break
+            time.sleep(0.01)
+        proc.kill()
+    finally:
+        proc.wait(timeout=60)
+    (d,) = run_dirs(git_repo / "logs")
+    r = read_json(d / "run.json")
+    assert r["status"] == "running"  # as it was when the process died (ls shows it lost)
+    assert r["git"]["commit"] and r["git"]["changed_files"] == ["a.py", "s.py"]
+    assert (d / "code.patch").exists()
+
+
 def test_a_long_run_has_its_code_state_in_run_json_while_it_runs(git_repo):
-    # A short run gets its code state written with its finish (one file made less); a run
-    # that goes on has it in run.json soon after start, as a hard kill then would leave it.
+    # ls and show of a run still going show its code state
     (git_repo / "a.py").write_text("x = 2\n")
     (git_repo / "s.py").write_text(textwrap.dedent("""\
         import os, time, runlog
