@@ -118,8 +118,8 @@ _env_taken = False
 
 def _find(root: str, spec: str) -> dict:
     """The full record of the run ``spec`` names, resolved as the CLI does."""
-    if spec.startswith("-") and spec[1:].isdigit():
-        n = int(spec[1:])
+    n = index.minus_n(spec)
+    if n is not None:
         got = index.newest(root, n) if n >= 1 else []
         if len(got) < n or n < 1:
             raise Refused(f"cannot resume {spec}: there are {len(got)} runs in {root}")

@@ -85,8 +85,8 @@ def find(root: str, spec: str | None, runs: list[dict] | None = None) -> dict:
 
 def _quick_find(root: str, spec: str | None) -> dict | None:
     check_root(root)
-    if not spec or (spec.startswith("-") and spec[1:].isdigit()):
-        n = int(spec[1:]) if spec else 1
+    n = 1 if not spec else index.minus_n(spec)
+    if n is not None:
         if n < 1:
             return None
         newest = index.newest(root, n, warn=warn)
@@ -102,7 +102,7 @@ def _quick_find(root: str, spec: str | None) -> dict | None:
 
 def is_run(root: str, spec: str) -> bool:
     """Whether a word names a run: -N, or an id / prefix of a folder holding a run.json."""
-    if spec.startswith("-") and spec[1:].isdigit():
+    if index.minus_n(spec) is not None:
         return True
     return any(i.startswith(spec) and RunFolder(os.path.join(root, i)).has_record()
                for i in index.run_ids(root))

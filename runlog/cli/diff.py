@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..fmt import flatten, fmt_num, fmt_value, printable
+from ..folder import index
 from ..folder.layout import RunFolder
 from .common import CliError, load, newest_runs, out, read_notes
 from .table import STATUS_STYLE, Column, terminal
@@ -107,18 +108,14 @@ def env_section(a: dict, b: dict, console=None) -> str | None:
     return "Environment (A → B):\n" + (table(cols, rows, console=console).rstrip("\n") if rows else "  same")
 
 
-def _newest_n(spec: str | None) -> int:
-    """N of a ``-N`` spec (N >= 1), else 0."""
-    return int(spec[1:]) if spec and spec[0] == "-" and spec[1:].isdigit() else 0
-
-
 def diff(root: str, spec_a: str, spec_b: str | None, patch: bool = False) -> int:
     # each RUN read on its own (the index's end, or one folder): the cost of the runs named,
     # not of the history; only an error or an ambiguous prefix lists every run
     runs = None
-    if spec_b is not None and all(_newest_n(s) for s in (spec_a, spec_b)):
+    ns = [index.minus_n(s) for s in (spec_a, spec_b)]
+    if spec_b is not None and all(ns):  # None or 0 for any: each is found on its own
         # `diff -1 -2`: the newest runs found once for both (one listing of the log directory)
-        runs = newest_runs(root, max(_newest_n(spec_a), _newest_n(spec_b)))
+        runs = newest_runs(root, max(ns))
     b = load(root, spec_a if spec_b is None else spec_b, runs)
     if spec_b is None:
         if not b.get("previous"):

@@ -39,7 +39,7 @@ def note(root: str, words: list[str]) -> int:
     spec = None
     text_words = list(words)
     first = words[0] if words else ""
-    minus_n = first.startswith("-") and first[1:].isdigit()  # -N always names a run
+    minus_n = index.minus_n(first) is not None  # -N always names a run
     if len(words) >= 2 and (minus_n or ((len(first) >= MIN_PREFIX or _is_id(root, first))
                                         and is_run(root, first))):
         spec, text_words = first, words[1:]  # a prefix of several runs: find() says which

@@ -221,6 +221,11 @@ class NoSuchRun(LookupError):
     pass
 
 
+def minus_n(spec: str | None) -> int | None:
+    """N of a ``-N`` run spec (``-1`` the newest run; ``-0`` is 0, which names none), else None."""
+    return int(spec[1:]) if spec and spec[0] == "-" and spec[1:].isdigit() else None
+
+
 def resolve(root: str, spec: str | None, runs: list[dict] | None = None) -> dict:
     """Find one run by full id, unique prefix, or -1 / -2 … (newest first).
 
@@ -229,7 +234,8 @@ def resolve(root: str, spec: str | None, runs: list[dict] | None = None) -> dict
     """
     if spec is None or spec == "":
         spec = "-1"
-    if not (spec.startswith("-") and spec[1:].isdigit()):
+    n = minus_n(spec)
+    if n is None:
         exact = LogDir(root).run(spec)
         if is_run_name(spec) and os.sep not in spec and os.path.isdir(exact.path):
             found = [r for r in runs if r["id"] == spec] if runs is not None else []
@@ -248,8 +254,7 @@ def resolve(root: str, spec: str | None, runs: list[dict] | None = None) -> dict
         runs = sorted_runs(root)
     if not runs:
         raise NoSuchRun(f"no runs in {root}")
-    if spec.startswith("-") and spec[1:].isdigit():
-        n = int(spec[1:])
+    if n is not None:
         if n < 1 or n > len(runs):
             raise NoSuchRun(f"no run {spec}: there are {len(runs)} runs in {root}")
         return runs[n - 1]
