@@ -12,6 +12,8 @@ workers never interleave), and no lock is needed.
 
 from __future__ import annotations
 
+import codecs
+import io
 import logging
 import os
 import sys
@@ -69,10 +71,21 @@ class RunHandler(logging.Handler):
         self._sec = -1
         self._fprefix = self._cprefix = ""
         self._heads: dict[tuple[str, str], tuple[str, str]] = {}
+        self._last = (None, None, "", "")  # the last record's level and logger, and their heads
+
+    @property
+    def console(self):
+        return self._console
+
+    @console.setter
+    def console(self, stream) -> None:
+        self._console = stream
+        self._cfd = _direct_fd(stream)
 
     def emit(self, record: logging.LogRecord) -> bool:
         # The hot path of every log call: one message, one time prefix per second,
-        # one os.write to the file, one write to the console.
+        # one os.write to the file, one to the console. Every step here is paid per
+        # record; what can be is looked up once (a second, a logger) and kept.
         if self.filters and not self.filter(record):
             return False
         try:
@@ -86,30 +99,40 @@ class RunHandler(logging.Handler):
                 msg = record.getMessage()
             if record.exc_info or record.exc_text or record.stack_info:
                 msg = _with_traceback(record, msg)
-            heads = self._heads.get((record.levelname, record.name))
-            if heads is None:
-                heads = self._make_heads(record.levelname, record.name)
+            level, name, fhead, chead = self._last
+            if record.levelname is not level or record.name is not name:
+                fhead, chead = self._make_heads(record.levelname, record.name)
             t = record.created
             sec = int(t)
             if sec != self._sec:
                 self._new_second(sec)
             sink = self.sink
             if sink is not None:
-                line = f"{self._fprefix}.{int((t - sec) * 1000):03d}{heads[0]}{msg}\n"
+                line = f"{self._fprefix}{_MILLIS[int((t - sec) * 1000)]}{fhead}{msg}\n"
                 fd = sink.fd
                 try:  # the usual case inline; AppendFile.write does the rest (and says failures)
                     if fd is None or fd < 0:
                         raise OSError
                     data = line.encode()
-                    n = os.write(fd, data)
+                    n = _write(fd, data)
                     if n < len(data):  # a short write (a signal, a nearly full disk)
                         sink.write_bytes(data[n:])
                 except (OSError, UnicodeEncodeError):
                     sink.write(line)
-            console = self.console
+            console = self._console
             if console is not None:
-                text = f"{self._cprefix}{heads[1]}{msg}\n"
-                if _bars_possible and _active_bar() is not None:
+                text = f"{self._cprefix}{chead}{msg}\n"
+                cfd = self._cfd
+                if cfd >= 0 and not _bars_possible:
+                    try:
+                        data = text.encode()
+                        n = _write(cfd, data)
+                        if n < len(data):  # a pipe's write cut short by a signal
+                            _write_rest(cfd, data[n:])
+                    except UnicodeEncodeError:  # the stream's errors= (backslashreplace) decides
+                        console.write(text)
+                        console.flush()
+                elif _bars_possible and _active_bar() is not None:
                     # clear the bars, print above them, redraw them below
                     with _active_bar().external_write_mode(file=sys.stderr):
                         console.write(text)
@@ -129,12 +152,15 @@ class RunHandler(logging.Handler):
 
     def _make_heads(self, level: str, name: str) -> tuple[str, str]:
         """What follows the time on a file line and on a console line, per level and logger."""
-        who = "" if name == "root" or name == "__main__" else name + ": "
-        if self.color:
-            console = f"\x1b[0m {_COLORS.get(level, '')}{level:<7}{_RESET} {who}"
-        else:
-            console = f" {level:<7} {who}"
-        heads = self._heads[(level, name)] = (logfile.head(level, who), console)
+        heads = self._heads.get((level, name))
+        if heads is None:
+            who = "" if name == "root" or name == "__main__" else name + ": "
+            if self.color:
+                console = f"\x1b[0m {_COLORS.get(level, '')}{level:<7}{_RESET} {who}"
+            else:
+                console = f" {level:<7} {who}"
+            heads = self._heads[(level, name)] = (logfile.head(level, who), console)
+        self._last = (level, name, *heads)
         return heads
 
     def _new_second(self, sec: int) -> None:
@@ -145,6 +171,34 @@ class RunHandler(logging.Handler):
         if self.color:
             self._cprefix = f"\x1b[2m{self._cprefix}"
         _bars_possible = "tqdm.std" in sys.modules
+
+
+_MILLIS = [f".{ms:03d}" for ms in range(1000)]
+_write = os.write
+
+
+def _direct_fd(stream) -> int:
+    """The descriptor under a text stream that holds nothing back, or -1.
+
+    sys.stderr is unbuffered and write-through: a line handed straight to its
+    descriptor can never overtake text written through the stream, and skips
+    the text layer's encode, write and flush (a third of the console's cost).
+    Any other stream (a notebook's, a buffered file, a non-UTF-8 terminal) is
+    written through as before.
+    """
+    try:
+        if (type(stream) is io.TextIOWrapper and stream.write_through
+                and type(stream.buffer) is io.FileIO
+                and codecs.lookup(stream.encoding).name == "utf-8"):
+            return stream.fileno()
+    except Exception:
+        pass
+    return -1
+
+
+def _write_rest(fd: int, data: bytes) -> None:
+    while data:
+        data = data[_write(fd, data):]
 
 
 _bars_possible = False  # tqdm imported: checked once a second, not per record

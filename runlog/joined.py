@@ -193,8 +193,14 @@ def _console_stream(console: bool):
     if fd:
         try:
             # the terminal itself, not the pipe the parent logs: no line is logged twice
-            return os.fdopen(int(fd), "w", buffering=1, closefd=False)
-        except (OSError, ValueError):
+            # unbuffered and write-through like sys.stderr, so the handler writes to it
+            # with one os.write a line (console._direct_fd)
+            import io
+
+            return io.TextIOWrapper(io.FileIO(int(fd), "w", closefd=False),
+                                    encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+                                    errors="backslashreplace", write_through=True)
+        except (OSError, ValueError, LookupError):
             pass
     return sys.stderr
 

@@ -255,3 +255,38 @@ def test_the_console_is_coloured_on_a_terminal(tmp_path):
     # the log file never holds colour codes
     (d,) = run_dirs(tmp_path / "logs")
     assert "\x1b" not in (d / "run.log").read_text()
+
+
+def test_console_lines_keep_their_order_with_text_written_to_stderr(run_script):
+    # the console line goes to stderr's descriptor directly: it must never overtake
+    # what the script wrote through sys.stderr before it, a partial line included
+    proc, d, _ = run_script("""\
+        import logging, sys, runlog
+        runlog.start(git=False)
+        log = logging.getLogger("train")
+        sys.stderr.write("dots:")
+        for i in range(3):
+            sys.stderr.write(".")
+            log.info("step %d", i)
+        print("a warning line", file=sys.stderr)
+        log.warning("last")
+        """)
+    err = proc.stderr
+    order = [err.index(s) for s in ("dots:.", "INFO    train: step 0", "INFO    train: step 1",
+                                    "INFO    train: step 2", "a warning line",
+                                    "WARNING train: last")]
+    assert order == sorted(order), err
+
+
+@pytest.mark.parametrize("encoding, shown", [("utf-8", "naïve ✓ \\udcff"),
+                                             ("ascii", "na\\xefve \\u2713 \\udcff")])
+def test_console_text_follows_the_streams_encoding(run_script, encoding, shown):
+    # stderr's own errors= handler (backslashreplace) decides what cannot be encoded
+    proc, d, _ = run_script("""\
+        import logging, runlog
+        runlog.start(git=False)
+        logging.getLogger("train").info("naïve ✓ \\udcff")
+        """, env={"PYTHONIOENCODING": encoding})
+    raw = proc.stderr
+    assert f"INFO    train: {shown}" in raw, raw
+    assert "naïve ✓" in (d / "run.log").read_text(errors="replace")
