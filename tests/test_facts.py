@@ -188,3 +188,47 @@ def test_machine_and_resources_lines():
     assert text.machine_line(r) == ("gpu01, 16 CPUs, 2× NVIDIA A100-SXM4-80GB, Python 3.11.7, "
                                     "torch 2.4.1 (CUDA 12.1)")
     assert text.resources_line(r) == "peak RSS 3.0 GB, CPU 42.0 s, GPU peak 31.0 GB (87 % busy)"
+
+
+def _age(path, seconds=60):
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+def test_the_installed_set_is_kept_while_no_site_folder_changes(tmp_path):
+    site = tmp_path / "lib" / "site-packages"
+    (site / "numpy-1.26.4.dist-info").mkdir(parents=True)
+    root = tmp_path / "logs"
+    dirs = [str(site)]
+    # a folder changed just now may change again within its mtime's tick: not kept yet
+    assert env.installed_cached(str(root), dirs) == {"numpy": ("numpy", "1.26.4")}
+    assert not (root / ".runlog-envs").exists()
+    _age(site)
+    assert env.Installed(str(root), dirs).versions == {"numpy": "1.26.4"}
+    (kept,) = (root / ".runlog-envs").glob("sites-*.json")
+    assert env.installed_cached(str(root), dirs) == {"numpy": ("numpy", "1.26.4")}
+    # an upgrade renames the .dist-info: the folder changed, it is listed again
+    (site / "numpy-1.26.4.dist-info").rename(site / "numpy-2.0.0.dist-info")
+    (site / "torch-2.4.1.dist-info").mkdir()
+    inst = env.Installed(str(root), dirs)
+    assert inst.versions == {"numpy": "2.0.0", "torch": "2.4.1"}
+    assert inst.lines == ["numpy==2.0.0", "torch==2.4.1"]
+    # a removal too, and a broken cache file is only a miss
+    (site / "torch-2.4.1.dist-info").rmdir()
+    _age(site)
+    kept.write_text('{"stamp": 3')
+    assert env.Installed(str(root), dirs).versions == {"numpy": "2.0.0"}
+    assert env.Installed(str(root), dirs).versions == {"numpy": "2.0.0"}
+
+
+def test_a_version_read_from_inside_a_folder_is_never_kept(tmp_path):
+    site = tmp_path / "site-packages"
+    egg = site / "legacy.egg-info"
+    egg.mkdir(parents=True)
+    (egg / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: legacy\nVersion: 0.9\n")
+    _age(site)
+    root = tmp_path / "logs"
+    assert env.installed_cached(str(root), [str(site)]) == {"legacy": ("legacy", "0.9")}
+    (egg / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: legacy\nVersion: 1.0\n")
+    assert env.installed_cached(str(root), [str(site)]) == {"legacy": ("legacy", "1.0")}
+    assert not list(root.glob(".runlog-envs/sites-*"))

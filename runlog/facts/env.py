@@ -24,6 +24,7 @@ import json
 import os
 import re
 import sys
+import time
 
 from ..folder.layout import ENVS
 
@@ -34,7 +35,8 @@ _NORM = re.compile(r"[-_.]+")
 
 def norm(name: str) -> str:
     """A distribution name as PEP 503 compares them (``PyYAML`` = ``pyyaml``, ``a_b`` = ``a-b``)."""
-    return _NORM.sub("-", name).lower()
+    n = name.lower().replace("_", "-").replace(".", "-")  # the regex only for runs of them
+    return _NORM.sub("-", n) if "--" in n else n
 
 
 def base() -> dict:
@@ -52,9 +54,10 @@ def site_dirs(path: list[str] | None = None) -> list[str]:
             if p and os.path.basename(p.rstrip(os.sep)) in SITE_DIRS]
 
 
-def installed(dirs: list[str]) -> dict[str, tuple[str, str]]:
+def installed(dirs: list[str], read_files: list | None = None) -> dict[str, tuple[str, str]]:
     """Every installed distribution: normalised name → (name, version), read from the
-    ``name-version.dist-info`` folder names alone. The first on the path wins, as for imports."""
+    ``name-version.dist-info`` folder names alone. The first on the path wins, as for imports.
+    ``read_files`` gets a True for each version that had to be read from a file."""
     out: dict[str, tuple[str, str]] = {}
     for d in dirs:
         try:
@@ -68,11 +71,17 @@ def installed(dirs: list[str]) -> dict[str, tuple[str, str]]:
                     name, _, version = n[:-10].partition("-")
                 elif n.endswith(".egg-info"):
                     name, _, version = n[:-9].partition("-")
-                    version = version.split("-py")[0] or _egg_version(e.path)
+                    version = version.split("-py")[0]
+                    if not version:
+                        version = _egg_version(e.path)
+                        if read_files is not None:
+                            read_files.append(True)
                 else:
                     continue
-                if name and norm(name) not in out:
-                    out[norm(name)] = (name, version or "?")
+                if name:
+                    key = norm(name)
+                    if key not in out:
+                        out[key] = (name, version or "?")
     return out
 
 
@@ -89,7 +98,7 @@ def _egg_version(path: str) -> str:
 
 
 def listing(dists: dict[str, tuple[str, str]]) -> list[str]:
-    return sorted(f"{norm(name)}=={version}" for name, version in dists.values())
+    return sorted(f"{key}=={version}" for key, (_name, version) in dists.items())
 
 
 def installed_hash(lines: list[str]) -> str:
@@ -181,12 +190,56 @@ def list_changes(a: list[str], b: list[str]) -> list[str]:
     return sorted(k for k in set(da) | set(db) if da.get(k) != db.get(k))
 
 
+def installed_cached(root: str | None, dirs: list[str]) -> dict[str, tuple[str, str]]:
+    """``installed(dirs)``, kept while no site folder changed (a cache).
+
+    Installing, removing or upgrading a distribution adds or removes a
+    ``.dist-info`` folder, which changes its site folder's mtime; so while every
+    folder has the inode and mtime it had, its listing is the one kept in
+    ``.runlog-envs/sites-<hash of the folders>.json`` (a listing of 300 entries
+    is ~0.4 ms of every run). A set with a version read from inside a folder (an
+    old ``.egg-info`` without one in its name) is never kept.
+    """
+    if not root or not dirs:
+        return installed(dirs)
+    stamp = []
+    for d in dirs:
+        try:
+            st = os.stat(d)
+            stamp.append([d, st.st_ino, st.st_mtime_ns])
+        except OSError:
+            stamp.append([d, None, None])
+    path = os.path.join(root, ENVS, f"sites-{installed_hash(dirs)}.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            got = json.load(f)
+        if got.get("stamp") == stamp:
+            return {k: (n, v) for k, n, v in got["dists"]}
+    except (OSError, ValueError, RecursionError, AttributeError, TypeError):
+        pass  # none yet, or a broken one: listed again
+    read_files: list = []
+    dists = installed(dirs, read_files)
+    # a folder changed in the last seconds may change again within its mtime's tick,
+    # unseen (git's "racily clean" entries): such a listing is not kept
+    settled = all(m is None or m < time.time_ns() - 2_000_000_000 for _d, _i, m in stamp)
+    if settled and not read_files:
+        from ..folder.record import write_atomic
+
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_atomic(path, json.dumps({"stamp": stamp, "dists": [
+                [k, n, v] for k, (n, v) in dists.items()]}, separators=(",", ":")))
+        except OSError:
+            pass  # a read-only log directory: listed again next time
+    return dists
+
+
 class Installed:
     """What the background thread learns of the installed set, for the finish to use."""
 
     def __init__(self, root: str | None, path: list[str] | None = None):
         dirs = site_dirs(path)
-        dists = installed(dirs)
+        dists = installed_cached(root, dirs)
         self.lines = listing(dists)
         self.hash = installed_hash(self.lines)
         self.names = {k: v[0] for k, v in dists.items()}
