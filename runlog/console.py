@@ -108,9 +108,7 @@ class RunHandler(logging.Handler):
                 self._new_second(sec)
             sink = self.sink
             if sink is not None:
-                ms = int((t - sec) * 1000)
-                millis = _MILLIS[ms] or _millis(ms)
-                line = f"{self._fprefix}{millis}{fhead}{msg}\n"
+                line = f"{self._fprefix}{_millis(t, sec)}{fhead}{msg}\n"
                 fd = sink.fd
                 try:  # the usual case inline; AppendFile.write does the rest (and says failures)
                     if fd is None or fd < 0:
@@ -175,14 +173,7 @@ class RunHandler(logging.Handler):
         _bars_possible = "tqdm.std" in sys.modules
 
 
-_MILLIS = [""] * 1000  # ".042" for 42 ms, filled as they come: a format spec costs a record 0.17 us
-
-
-def _millis(ms: int) -> str:
-    _MILLIS[ms] = text = f".{ms:03d}"
-    return text
-
-
+_millis = logfile.millis
 _write = os.write
 
 

@@ -36,12 +36,48 @@ def last_state(line: str) -> str:
     return parts[-1] if parts[-1].strip() else ""
 
 
-def _own_handlers() -> bool:
-    """Whether the script made logging handlers besides runlog's (cheap: a list's length)."""
+def _handlers_through(tee) -> bool:
+    """Whether a logging handler of the script's may be writing through ``tee``.
+
+    Such a handler's records also reach runlog's own handler, so what it
+    prints is not logged again (``frames.written_by_log_handler``, a walk up
+    the stack: ~1.5 us, too much for every write). Looked at again only when
+    a handler was made or dropped (``logging._handlerList``, where every
+    handler adds itself).
+    """
     logging = sys.modules.get("logging")
-    return logging is not None and len(getattr(logging, "_handlerList", (1, 2))) > 1
+    if logging is None:
+        return False
+    handlers = tee._handlers = getattr(logging, "_handlerList", None)
+    if handlers is None:
+        return True  # a logging we do not know: always look
+    n = len(handlers)
+    last = handlers[-1] if n else None
+    if n != tee._handlers_n or last is not tee._handlers_last:
+        tee._handlers_n, tee._handlers_last = n, last
+        tee._handlers_through = _writes_through(logging, handlers, tee)
+    return tee._handlers_through
 
 
+def _writes_through(logging, handlers, tee) -> bool:
+    import io
+
+    for ref in list(handlers):
+        h = ref() if callable(ref) else None
+        if h is None or h is logging.lastResort or not isinstance(h, logging.StreamHandler):
+            continue  # lastResort prints only records that reach no handler: never runlog's
+        try:
+            stream = h.stream
+        except Exception:
+            return True
+        # a real file or terminal stream bypasses the tee; the tee, or a wrapper of
+        # some kind (colorama's) may lead to it
+        if stream is tee or not isinstance(stream, io.IOBase):
+            return True
+    return False
+
+
+_NONE: list = []  # no line completed (never appended to)
 LINE_LIMIT = 1 << 20  # characters of one line kept in run.log; the rest is counted, not kept
 
 
@@ -64,6 +100,17 @@ class Pending:
 
     def feed(self, data) -> list:
         """Add what was written; returns the lines it completed."""
+        if self.nl not in data:
+            parts = self.parts  # a piece of a line (dots, a long line): appended
+            if (parts and self.cr not in data and parts[-1][-1:] != self.cr
+                    and self.size + len(data) <= self.limit):
+                parts.append(data)
+                self.size += len(data)
+            else:
+                self._add(data)
+            return _NONE
+        if data == self.nl:  # print()'s end
+            return [self.take()]
         lines = []
         nl = self.nl
         start = 0
@@ -97,7 +144,8 @@ class Pending:
 
     def take(self):
         """The line so far (and how much of it was cut), and start a new one."""
-        line = self.empty.join(self.parts)
+        parts = self.parts
+        line = parts[0] if len(parts) == 1 else self.empty.join(parts)
         if self.cut:
             more = f" … [{self.cut} more characters not kept]"
             line += more.encode() if isinstance(line, bytes) else more
@@ -155,31 +203,44 @@ class Tee:
         self._lock = threading.RLock()
         self._runlog_undone = False  # taken out of sys.stdout/stderr under someone's wrapper
         self._errors = ErrorBlocks() if tag == "ERR" else None
+        self._handlers_n, self._handlers_last, self._handlers_through = -1, None, True
+        logging = sys.modules.get("logging")  # the list every handler adds itself to
+        self._handlers = getattr(logging, "_handlerList", None) if logging else None
 
     def write(self, s):
         n = self._stream.write(s)
         if s and not self._runlog_undone:
             try:
-                if _own_handlers():
+                handlers = self._handlers  # _handlers_through() inline while nothing changed
+                n_handlers = -1 if handlers is None else len(handlers)
+                if n_handlers < 0 or n_handlers != self._handlers_n or (
+                        n_handlers and handlers[-1] is not self._handlers_last):
+                    through = _handlers_through(self)
+                else:
+                    through = self._handlers_through
+                if through:
                     from .args.frames import written_by_log_handler
 
                     if written_by_log_handler():
                         return n
-                self._log(s if isinstance(s, str) else str(s))
+                if type(s) is not str:
+                    s = str(s)
+                with self._lock:
+                    lines = self._pending.feed(s)
+                    if lines:
+                        self._lines(lines)
             except Exception:
                 pass
         return n
 
-    def _log(self, s: str) -> None:
-        with self._lock:
-            lines = self._pending.feed(s)
-            if lines:
-                now = time.time()
-                line = self._log_file.line
-                errors = self._errors
-                for ln in lines:
-                    text = last_state(ln)
-                    line(errors.tag(text, self._tag) if errors else self._tag, text, now)
+    def _lines(self, lines: list) -> None:
+        """Whole lines written: each to run.log (the lock held)."""
+        now = time.time()
+        line = self._log_file.line
+        errors = self._errors
+        for ln in lines:
+            text = last_state(ln)
+            line(errors.tag(text, self._tag) if errors else self._tag, text, now)
 
     def writelines(self, lines):
         for line in lines:

@@ -193,3 +193,29 @@ def test_own_handler_added_after_start_is_not_logged_twice(tmp_path):
     log = (d / "run.log").read_text()
     assert log.count("careful") == 1
     assert log.count("only via my handler") == 1  # not propagated: kept from the captured stderr
+
+
+def test_a_handler_added_or_replaced_between_prints_is_seen(tmp_path):
+    # whether a handler of the script's writes through the tee is looked at again when
+    # handlers are made or dropped: prints before, between and after must not hide one
+    _, d, _ = run(tmp_path, """\
+        import gc, logging, sys, runlog
+        runlog.start(git=False)
+        for i in range(3):
+            print("before", i)
+        log = logging.getLogger("mine")
+        h = logging.StreamHandler()  # bound to the captured stderr
+        log.addHandler(h)
+        log.warning("first")
+        print("between")
+        log.removeHandler(h)
+        del h
+        gc.collect()  # the same number of handlers again, a new one last
+        h2 = logging.StreamHandler(sys.stdout)
+        log.addHandler(h2)
+        log.warning("second")
+        print("after")
+        """)
+    log = (d / "run.log").read_text()
+    assert log.count("first") == 1 and log.count("second") == 1, log
+    assert log.count("before") == 3 and "between" in log and "after" in log
