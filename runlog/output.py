@@ -211,6 +211,10 @@ class Tee:
         n = self._stream.write(s)
         if s and not self._runlog_undone:
             try:
+                if type(s) is not str:
+                    s = str(s)
+                # every write is looked at: a handler may write its record in pieces (tqdm's
+                # logging redirect writes the message, then the newline)
                 handlers = self._handlers  # _handlers_through() inline while nothing changed
                 n_handlers = -1 if handlers is None else len(handlers)
                 if n_handlers < 0 or n_handlers != self._handlers_n or (
@@ -223,12 +227,17 @@ class Tee:
 
                     if written_by_log_handler():
                         return n
-                if type(s) is not str:
-                    s = str(s)
                 with self._lock:
-                    lines = self._pending.feed(s)
-                    if lines:
-                        self._lines(lines)
+                    if s == "\n":  # print()'s end: the line so far, whole
+                        text = self._pending.take()
+                        if "\x1b" in text or "\r" in text:
+                            text = last_state(text)
+                        errors = self._errors
+                        self._log_file.line(errors.tag(text, self._tag) if errors else self._tag, text)
+                    else:
+                        lines = self._pending.feed(s)
+                        if lines:
+                            self._lines(lines)
             except Exception:
                 pass
         return n

@@ -219,3 +219,27 @@ def test_a_handler_added_or_replaced_between_prints_is_seen(tmp_path):
     log = (d / "run.log").read_text()
     assert log.count("first") == 1 and log.count("second") == 1, log
     assert log.count("before") == 3 and "between" in log and "after" in log
+
+
+def test_tqdm_logging_redirect_writes_each_record_once(tmp_path):
+    # tqdm's handler writes the message, then its newline, in two writes through the
+    # captured stderr: neither may be logged as output (nor glued to the next line)
+    pytest.importorskip("tqdm")
+    _, d, _ = run(tmp_path, """\
+        import logging, runlog
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+        runlog.start(git=False)
+        log = logging.getLogger("train")
+        with logging_redirect_tqdm():
+            for i in tqdm(range(3), mininterval=0):
+                log.info("record %d", i)
+                print("printed", i)
+        print("after")
+        """)
+    lines = (d / "run.log").read_text().splitlines()
+    for i in range(3):
+        assert sum(f"record {i}" in ln for ln in lines) == 1, lines
+        (printed,) = [ln for ln in lines if f"printed {i}" in ln]
+        assert "record" not in printed and " OUT " in printed
+    assert any(ln.endswith("OUT     after") for ln in lines), lines

@@ -181,7 +181,8 @@ class LogFile(AppendFile):
         tag_head = self._heads.get(tag)
         if tag_head is None:
             tag_head = self._heads[tag] = head(tag)
-        line = f"{self._prefix}{millis(t, sec)}{tag_head}{text}\n"
+        ms = int((t - sec) * 1000)
+        line = f"{self._prefix}{_MILLIS[ms] or millis(t, sec)}{tag_head}{text}\n"
         fd = self.fd
         if fd is None or fd < 0:
             return self.write(line)
