@@ -108,7 +108,8 @@ class RunHandler(logging.Handler):
                 self._new_second(sec)
             sink = self.sink
             if sink is not None:
-                line = f"{self._fprefix}{_millis(t, sec)}{fhead}{msg}\n"
+                ms = int((t - sec) * 1000)
+                line = f"{self._fprefix}{_MILLIS[ms] or _millis(t, sec)}{fhead}{msg}\n"
                 fd = sink.fd
                 try:  # the usual case inline; AppendFile.write does the rest (and says failures)
                     if fd is None or fd < 0:
@@ -174,6 +175,7 @@ class RunHandler(logging.Handler):
 
 
 _millis = logfile.millis
+_MILLIS = logfile.MILLIS
 _write = os.write
 
 

@@ -44,15 +44,15 @@ def head(tag: str, who: str = "") -> str:
     return f" {tag:<{LEVEL_WIDTH}}{who}"
 
 
-_MILLIS = [""] * 1000  # ".042" for 42 ms, made as they come: a format spec costs a line 0.17 us
+MILLIS = [""] * 1000  # ".042" for 42 ms, made as they come: a format spec costs a line 0.17 us
 
 
 def millis(t: float, sec: int) -> str:
     """The ".mmm" of a time ``t`` in its second ``sec``."""
     ms = int((t - sec) * 1000)
-    text = _MILLIS[ms]
+    text = MILLIS[ms]
     if not text:
-        _MILLIS[ms] = text = f".{ms:03d}"
+        MILLIS[ms] = text = f".{ms:03d}"
     return text
 
 
@@ -182,7 +182,7 @@ class LogFile(AppendFile):
         if tag_head is None:
             tag_head = self._heads[tag] = head(tag)
         ms = int((t - sec) * 1000)
-        line = f"{self._prefix}{_MILLIS[ms] or millis(t, sec)}{tag_head}{text}\n"
+        line = f"{self._prefix}{MILLIS[ms] or millis(t, sec)}{tag_head}{text}\n"
         fd = self.fd
         if fd is None or fd < 0:
             return self.write(line)
