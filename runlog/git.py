@@ -25,6 +25,9 @@ _SECRET_LINE = (
 
 def looks_secret(patch: str) -> bool:
     """Whether added lines of a patch seem to assign a literal credential."""
+    low = patch.lower()  # most patches name none of the words: no regex to compile (~1 ms)
+    if not any(w in low for w in ("token", "secret", "passw", "key", "credential")):
+        return False
     return re.search(_SECRET_LINE, patch, re.IGNORECASE | re.MULTILINE) is not None
 
 
