@@ -2,8 +2,9 @@
 
 A run changes things that belong to the whole process: argparse, the root
 logger, ``logging.basicConfig``, ``sys.stdout``/``sys.stderr``,
-``sys.excepthook``, ``sys.exit``, the SIGTERM/SIGHUP handlers, atexit and
-IPython's events. Each change is made by one function here that returns its
+``sys.excepthook``, ``sys.exit``, the SIGTERM/SIGHUP handlers, atexit,
+IPython's events and one environment variable (for the workers multiprocessing
+starts anew). Each change is made by one function here that returns its
 undo; a ``Patches`` object keeps the undos of one run, applies changes in the
 declared ``ORDER`` and undoes them in reverse. An undo puts the original back
 only where nobody has replaced runlog's change since (a library that wraps
@@ -18,7 +19,7 @@ from __future__ import annotations
 import sys
 
 ORDER = ("argparse", "root_logger", "basic_config", "stdout", "stderr", "excepthook",
-         "sys_exit", "signals", "atexit", "ipython")
+         "sys_exit", "signals", "atexit", "ipython", "environ")
 
 
 class Patches:
@@ -190,80 +191,13 @@ def sys_exit(on_exit):
 
     _mark(exit, previous)
     sys.exit = exit
+    from .patches_exit import quitter, raise_system_exit
+
     undos = [_undo_replacement(lambda: sys.exit, lambda v: setattr(sys, "exit", v), exit, previous)]
-    undos += [_quitter(name, on_exit) for name in ("exit", "quit")]
-    undos.append(_raise_system_exit(on_exit))
+    undos += [quitter(name, on_exit, _undo_replacement) for name in ("exit", "quit")]
+    undos.append(raise_system_exit(on_exit))
 
     return lambda: [u() for u in reversed(undos) if u is not None]
-
-
-class _Quit:
-    """``exit(n)`` / ``quit(n)`` (site's builtins raise SystemExit without sys.exit)."""
-
-    def __init__(self, previous, on_exit):
-        self._runlog_previous, self._on_exit, self._runlog_undone = previous, on_exit, False
-
-    def __call__(self, code=None):
-        if not self._runlog_undone:
-            try:
-                self._on_exit(code)
-            except Exception:
-                pass
-        return self._runlog_previous(code)
-
-    def __repr__(self):
-        return repr(self._runlog_previous)
-
-
-def _quitter(name: str, on_exit):
-    import builtins
-
-    previous = getattr(builtins, name, None)
-    if previous is None:  # python -S: no site, no exit()/quit()
-        return None
-    wrapper = _Quit(previous, on_exit)
-    setattr(builtins, name, wrapper)
-    return _undo_replacement(lambda: getattr(builtins, name, None),
-                             lambda v: setattr(builtins, name, v), wrapper, previous)
-
-
-def _raise_system_exit(on_exit):
-    """``raise SystemExit(main())`` never calls sys.exit. Python 3.12+ tells of each exception
-    leaving a frame (``sys.monitoring``'s PY_UNWIND: a call per frame an exception leaves,
-    nothing on other paths); the module frame's is kept. 3.11 has no such hook."""
-    mon = getattr(sys, "monitoring", None)
-    if mon is None:
-        return None
-    from .args.frames import main_module_code
-
-    code = main_module_code()
-    tool = next((t for t in (3, 4) if mon.get_tool(t) is None), None)
-    if code is None or tool is None:
-        return None
-    try:
-        mon.use_tool_id(tool, "runlog")
-
-        def unwound(where, _offset, exc):
-            if where is code and isinstance(exc, SystemExit):
-                try:
-                    on_exit(exc.code)
-                except Exception:
-                    pass
-
-        mon.register_callback(tool, mon.events.PY_UNWIND, unwound)
-        mon.set_events(tool, mon.events.PY_UNWIND)
-    except (ValueError, RuntimeError, TypeError):
-        return None
-
-    def undo():
-        try:
-            mon.set_events(tool, 0)
-            mon.register_callback(tool, mon.events.PY_UNWIND, None)
-            mon.free_tool_id(tool)
-        except (ValueError, RuntimeError):
-            pass
-
-    return undo
 
 
 def signals(names, on_signal):
@@ -392,5 +326,24 @@ def ipython_event(ip, event: str, fn):
             ip.events.unregister(event, fn)
         except Exception:
             pass
+
+    return undo
+
+
+def environ(name: str, value: str):
+    """Set an environment variable for the processes started from now on (multiprocessing's
+    spawned workers read it: ``joined.owner_dir``)."""
+    import os
+
+    previous = os.environ.get(name)
+    os.environ[name] = value
+
+    def undo():
+        if os.environ.get(name) != value:
+            return  # someone set it since: theirs
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
     return undo
