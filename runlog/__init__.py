@@ -27,7 +27,8 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     returns a run that records nothing, so the script goes on.
     """
     try:
-        if any(v in _JOIN_ENV for v in _os_environ()):  # inside `runlog run`, or a rank
+        # inside `runlog run`, a rank, or multiprocessing's worker running the script again
+        if any(v in _JOIN_ENV for v in _os_environ()) or _in_mp_worker():
             from . import joined
 
             joins, rank = joined.applies()
@@ -36,7 +37,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
                 from .console import level_number
 
                 return joined.join(config_args(args) if args is not None else None, note,
-                                   level_number(level), console, rank)
+                                   level_number(level), console, rank, capture_output)
         from .run import start as start_run
 
         return start_run(args, note=note, name=name, tags=tags, log_dir=log_dir, level=level,
@@ -55,7 +56,16 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
         return run
 
 
-_JOIN_ENV = frozenset(("RANK", "LOCAL_RANK", "RUNLOG_RUN_DIR", "RUNLOG_RUN_ID"))  # joined.JOIN_ENV
+_JOIN_ENV = frozenset(("RANK", "LOCAL_RANK", "RUNLOG_RUN_DIR", "RUNLOG_RUN_ID",
+                       "RUNLOG_OWNER_DIR"))  # joined.JOIN_ENV
+
+
+def _in_mp_worker() -> bool:
+    if "multiprocessing" not in _sys.modules:
+        return False
+    from .args.frames import in_reimported_main
+
+    return in_reimported_main()
 
 
 def _os_environ():

@@ -10,6 +10,13 @@
   never makes a run. It writes ``rank<N>.log`` into the run it can identify —
   through ``runlog run`` or ``RUNLOG_RUN_ID`` — and otherwise logs to the
   console only. Only rank 0's metrics are recorded.
+- A worker that multiprocessing starts anew (the "spawn" and "forkserver"
+  start methods: a DataLoader's or a Pool's) runs the script's top level again
+  as ``__mp_main__``, ``runlog.start()`` with it. It never makes a run: it
+  joins the run of the process that started it (``RUNLOG_OWNER_DIR``, set while
+  that run is active, or ``runlog run``'s) as a forked worker would be in it:
+  its log records and prints go to that run.log, its metrics are not recorded,
+  and it finishes nothing. With no such run it records nothing.
 - When runlog cannot start at all (a read-only disk, …) the script still gets
   its console logging, and nothing is recorded.
 """
@@ -25,7 +32,8 @@ from .folder.layout import RunFolder, log_root, rank_log
 ENV_DIR = "RUNLOG_RUN_DIR"
 ENV_ID = "RUNLOG_RUN_ID"
 ENV_CONSOLE = "RUNLOG_CONSOLE_FD"
-JOIN_ENV = ("RANK", "LOCAL_RANK", ENV_DIR, ENV_ID)
+ENV_OWNER = "RUNLOG_OWNER_DIR"  # the run of the process that starts multiprocessing workers
+JOIN_ENV = ("RANK", "LOCAL_RANK", ENV_DIR, ENV_ID, ENV_OWNER)
 
 
 # ---------------------------------------------------------------- inside `runlog run`
@@ -178,11 +186,30 @@ def joined_dir(rank_: int | None = None) -> str | None:
     return None
 
 
+def reimported_main() -> bool:
+    """Whether this start() is the script's top level run again in a multiprocessing worker
+    (only multiprocessing runs a module as ``__mp_main__``; its ``parent_process()`` is not
+    set yet while it does)."""
+    if "multiprocessing" not in sys.modules:
+        return False
+    from .args.frames import in_reimported_main
+
+    return in_reimported_main()
+
+
+def owner_dir() -> str | None:
+    """The run of the process that started this multiprocessing worker, if any."""
+    d = os.environ.get(ENV_OWNER)
+    return d if d and os.path.isdir(d) else None
+
+
 def applies() -> tuple[bool, int | None]:
     """Whether start() here joins another process's run (or records nothing, as a rank)."""
-    if not any(v in os.environ for v in JOIN_ENV):
+    if not any(v in os.environ for v in JOIN_ENV) and not reimported_main():
         return False, None
     r = rank()
+    if reimported_main():  # a worker's start(): it joins, or records nothing, never a run
+        return True, r
     return (joined_dir(r) is not None or bool(r)), r
 
 
@@ -205,7 +232,8 @@ def _console_stream(console: bool):
     return sys.stderr
 
 
-def join(args, note, levelno: int, console: bool, rank_: int | None):
+def join(args, note, levelno: int, console: bool, rank_: int | None,
+         capture_output: bool = True):
     """start() where another process owns the run."""
     from . import active
     from .args import note as note_mod
@@ -215,6 +243,8 @@ def join(args, note, levelno: int, console: bool, rank_: int | None):
     from .run import Run, capture_args
 
     run_dir = joined_dir(rank_)
+    if reimported_main():  # multiprocessing's worker, not the program: as a forked one would be
+        return _join_as_worker(run_dir or owner_dir(), levelno, console, rank_, capture_output)
     if run_dir is None:
         run = ConsoleRun(levelno, console)
         active.set(run)
@@ -244,6 +274,40 @@ def join(args, note, levelno: int, console: bool, rank_: int | None):
             handoff.write_note(run_dir, str(note))
         except OSError:
             pass
+    return run
+
+
+def _join_as_worker(run_dir: str | None, levelno: int, console: bool, rank_: int | None,
+                    capture_output: bool):
+    """A multiprocessing worker's start(): its log records (and, outside ``runlog run``, its
+    prints) go to the run's log; it records no arguments, no metrics, and finishes nothing."""
+    from . import active
+    from .console import RunHandler
+    from .folder.logfile import LogFile
+    from .folder.metrics import Metrics
+    from .run import Run
+
+    if run_dir is None:
+        run = ConsoleRun(levelno, console)
+        active.set(run)
+        return run
+    folder = RunFolder(run_dir)
+    log = LogFile(folder.file(rank_log(rank_ or 0)))
+    run = Run(None, run_id=os.environ.get(ENV_ID) or folder.id, run_dir=run_dir, log=log,
+              metrics=Metrics(None))
+    run.forked_copy()  # run.metric() here says it is not recorded, once
+    handler = RunHandler(log, console=_console_stream(console), level=levelno)
+    run.patches.apply("root_logger", patches_mod.root_logger, handler, levelno)
+    if capture_output and parent_run_dir() is None:  # under `runlog run` the pipe is captured
+        from .output import Tee
+
+        for attr, tag in (("stdout", "OUT"), ("stderr", "ERR")):
+            stream = getattr(sys, attr)
+            if stream is not None:
+                tee = Tee(stream, log, tag)
+                run.patches.apply(attr, patches_mod.std_stream, attr, tee)
+                run._tees.append(tee)
+    active.set(run)
     return run
 
 

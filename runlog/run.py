@@ -27,6 +27,8 @@ from .sigmask import no_interrupts
 from .mask import secret_options
 from .outcome import Outcome
 
+ENV_OWNER = "RUNLOG_OWNER_DIR"  # joined.ENV_OWNER (joined.py is not loaded by a plain run)
+
 
 def _command() -> list[str]:
     argv = [clean_text(a) for a in getattr(sys, "orig_argv", None) or ["python", *sys.argv]]
@@ -191,8 +193,8 @@ class Run:
 
     def _not_recorded(self, what: str) -> None:
         if self._forked:  # the summary lives in the parent: a point here would be in one, not both
-            self._say_once(f"fork:{what}", f"run.{what}() in a forked worker (pid {os.getpid()}) is "
-                                           "not recorded; record metrics in the main process")
+            self._say_once(f"fork:{what}", f"run.{what}() in a worker process (pid {os.getpid()}) "
+                                           "is not recorded; record metrics in the main process")
         else:
             self._say_once(f"after:{what}", f"run.{what}() after the run {self.id} finished; ignored")
 
@@ -369,6 +371,9 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     if ip is not None:
         run._cells = notebook.Cells(ip, run)
         p.apply("ipython", patches_mod.ipython_event, ip, "post_run_cell", run._cells.after_cell)
+    # multiprocessing's spawned workers run this script's top level again: their start()
+    # joins this run (joined.py) rather than making one each
+    p.apply("environ", patches_mod.environ, ENV_OWNER, life.dir)
     active.set(run)
     life.announce()
     life.start_code_state(git)

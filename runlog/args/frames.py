@@ -12,6 +12,11 @@
   that prints a record on the captured stderr; runlog's own handler on the
   root logger already wrote that record to run.log, so the echo is not
   logged twice. Looked at only when the script has handlers of its own.
+- ``in_reimported_main()``: whether ``start()`` is called by the script's
+  top level while multiprocessing's spawned worker runs it again as
+  ``__mp_main__``. Supported call shape: ``runlog.start()`` at the script's
+  top level (the first frame outside runlog is a ``<module>`` frame of
+  ``__mp_main__``); a call from a function (a worker's own choice) is not it.
 - ``main_module_code()``: the code object of the script's ``<module>`` frame,
   the outermost frame of the main thread, so that (Python 3.12+) a
   ``raise SystemExit(n)`` leaving it is seen.
@@ -35,6 +40,12 @@ def _first_outside_runlog():
     while f is not None and _is_runlog(str(f.f_globals.get("__name__", ""))):
         f = f.f_back
     return f
+
+
+def in_reimported_main() -> bool:
+    f = _first_outside_runlog()
+    return (f is not None and f.f_code.co_name == "<module>"
+            and f.f_globals.get("__name__") == "__mp_main__")
 
 
 def caller_scopes(depth: int = MAX_DEPTH) -> list[dict]:
