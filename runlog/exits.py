@@ -1,4 +1,5 @@
-"""How a Python run learns its end: an uncaught exception, sys.exit, SIGTERM/SIGHUP, interpreter exit.
+"""How a Python run learns its end: an uncaught exception, sys.exit, os._exit, SIGTERM/SIGHUP,
+interpreter exit.
 
 Each callback acts only in the process that started the run, so forked
 workers (DataLoader, multiprocessing) never finish it; it tells the run's
@@ -39,6 +40,11 @@ def install(run, patches_, interactive: bool = False) -> None:
                 # --help, --version or a usage error from the script's own parser:
                 # no experiment ran, so the run folder is removed and no report printed
                 run.outcome.discard = True
+
+    def on_os_exit(status):
+        if run.owned_here():  # a forked worker's os._exit is its own business
+            run.outcome.exited(status)
+            run.finish()
 
     def on_signal(signum, frame, previous):
         if run.owned_here():
@@ -91,6 +97,7 @@ def install(run, patches_, interactive: bool = False) -> None:
     if not interactive:
         patches_.apply("excepthook", patches.excepthook, on_exception)
         patches_.apply("sys_exit", patches.sys_exit, on_exit)
+        patches_.apply("os_exit", patches.os_exit, on_os_exit)
     patches_.apply("signals", patches.signals, HANDLED_SIGNALS, on_signal)
     patches_.apply("atexit", patches.at_exit, at_exit)
 

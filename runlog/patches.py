@@ -2,7 +2,7 @@
 
 A run changes things that belong to the whole process: argparse, the root
 logger, ``logging.basicConfig``, ``sys.stdout``/``sys.stderr``,
-``sys.excepthook``, ``sys.exit``, the SIGTERM/SIGHUP handlers, atexit,
+``sys.excepthook``, ``sys.exit``, ``os._exit``, the SIGTERM/SIGHUP handlers, atexit,
 IPython's events and one environment variable (for the workers multiprocessing
 starts anew). Each change is made by one function here that returns its
 undo; a ``Patches`` object keeps the undos of one run, applies changes in the
@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 
 ORDER = ("argparse", "root_logger", "basic_config", "stdout", "stderr", "excepthook",
-         "sys_exit", "signals", "atexit", "ipython", "environ")
+         "sys_exit", "os_exit", "signals", "atexit", "ipython", "environ")
 
 
 class Patches:
@@ -198,6 +198,13 @@ def sys_exit(on_exit):
     undos.append(raise_system_exit(on_exit))
 
     return lambda: [u() for u in reversed(undos) if u is not None]
+
+
+def os_exit(on_exit):
+    """Call ``on_exit(status)`` when ``os._exit(status)`` is called (patches_exit.py)."""
+    from .patches_exit import os_exit as install
+
+    return install(on_exit, _mark, _undo_replacement)
 
 
 def signals(names, on_signal):

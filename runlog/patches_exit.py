@@ -1,9 +1,11 @@
-"""The other ways a script exits, changed with ``patches.sys_exit``: the ``exit()`` and
-``quit()`` builtins, and (Python 3.12+) a ``raise SystemExit`` leaving the script's module
-frame. Each returns its undo, as every change in ``patches`` does."""
+"""The other ways a script exits: the ``exit()`` and ``quit()`` builtins and (Python 3.12+)
+a ``raise SystemExit`` leaving the script's module frame, changed with ``patches.sys_exit``;
+and ``os._exit``, which skips atexit. Each returns its undo, as every change in ``patches``
+does."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -74,3 +76,25 @@ def raise_system_exit(on_exit):
             pass
 
     return undo
+
+
+def os_exit(on_exit, mark, undo_replacement):
+    """Call ``on_exit(status)`` when ``os._exit(status)`` is called, then exit as before.
+
+    A script (or a library working around a hang at exit) that ends with
+    ``os._exit`` skips atexit, which would have finished the run. Forked workers
+    end with ``os._exit`` too: ``on_exit`` acts only in the run's own process.
+    """
+    previous = os._exit
+
+    def _exit(status):
+        if not _exit._runlog_undone:
+            try:
+                on_exit(status)
+            except BaseException:  # the exit goes on, whatever the record does
+                pass
+        previous(status)
+
+    mark(_exit, previous)
+    os._exit = _exit
+    return undo_replacement(lambda: os._exit, lambda v: setattr(os, "_exit", v), _exit, previous)

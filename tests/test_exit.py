@@ -435,3 +435,39 @@ def test_sigterm_in_the_middle_of_a_print_still_finishes(tmp_path):
         assert proc.returncode == -signal.SIGTERM
     runs = [json.loads((d / "run.json").read_text()) for d in run_dirs(tmp_path / "logs")]
     assert [r["status"] for r in runs] == ["killed"] * 5
+
+
+@pytest.mark.parametrize("code, status", [(0, "finished"), (3, "failed")])
+def test_os_exit_still_ends_the_record(run_script, code, status):
+    # os._exit skips atexit: scripts (and libraries working around a hang at exit) use it
+    proc, d, r = run_script(f"""\
+        import logging, os, runlog
+        run = runlog.start(git=False)
+        logging.info("training")
+        run.metric("acc", 0.9)
+        os._exit({code})
+        """, rc=code)
+    assert (r["status"], r["exit_code"]) == (status, code)
+    assert r["metrics"]["acc"]["last"] == 0.9
+    assert proc.stderr.count("## Run ") == 1 and (d / "report.md").exists()
+
+
+def test_a_forked_workers_os_exit_leaves_the_run_to_its_owner(run_script):
+    proc, d, r = run_script("""\
+        import logging, multiprocessing as mp, os, runlog
+        runlog.start(git=False)
+
+        def work():
+            logging.info("worker ran")
+            os._exit(7)  # what multiprocessing's own fork workers end with, too
+
+        if __name__ == "__main__":
+            p = mp.get_context("fork").Process(target=work)
+            p.start()
+            p.join()
+            logging.info("worker exit %s", p.exitcode)
+        """)
+    assert (r["status"], r["exit_code"]) == ("finished", 0)
+    assert proc.stderr.count("## Run ") == 1
+    log = (d / "run.log").read_text()
+    assert "worker ran" in log and "worker exit 7" in log
