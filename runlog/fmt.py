@@ -45,7 +45,9 @@ def value_key(v) -> str:
 
 
 def fmt_num(v) -> str:
-    if isinstance(v, bool) or v is None:
+    if v is None:  # a metric whose value is missing or was unreadable
+        return "—"
+    if isinstance(v, bool):
         return str(v)
     if isinstance(v, int):
         if abs(v) < 10**15:

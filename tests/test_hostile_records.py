@@ -219,3 +219,19 @@ def test_any_bytes_in_any_file_a_reader_opens(copy, content):
             else:
                 f.write_bytes(BYTES[content])
     check_everything(copy)
+
+
+def test_a_metric_value_that_is_no_number_shows_as_missing_not_as_python(copy):
+    logs = copy / "logs"
+    (rid,) = [r for r in run_ids(logs) if "acc" in (logs / r / "run.json").read_text()][:1]
+    path = logs / rid / "run.json"
+    rec = json.loads(path.read_text())
+    name = next(iter(rec["metrics"]))
+    rec["metrics"][name]["last"] = "oops"
+    rec["metrics"][name]["min"] = None
+    path.write_text(json.dumps(rec))
+    for args in (("show", rid), ("report", rid), ("ls", "--all"), ("tail", "--no-follow", rid)):
+        p = cli(logs, *args)
+        assert p.returncode == 0, (args, p.stderr)
+        assert "None" not in p.stdout, (args, p.stdout)
+    assert f"{name} —" in cli(logs, "report", rid).stdout
