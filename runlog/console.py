@@ -200,7 +200,10 @@ def _direct_fd(stream) -> int:
 
 def _write_rest(fd: int, data: bytes) -> None:
     while data:
-        data = data[_write(fd, data):]
+        n = _write(fd, data)
+        if n <= 0:  # nothing taken: never spin on it
+            return
+        data = data[n:]
 
 
 _bars_possible = False  # tqdm imported: checked once a second, not per record
