@@ -47,6 +47,25 @@ def write_quietly(stream, text: str) -> None:
         pass
 
 
+def show_report(report: str, stream, *, notebook: bool = False, copy: bool = False) -> None:
+    """The final report: as Markdown in a notebook, else on the run's console (stderr);
+    also on the clipboard with ``copy``."""
+    if not (notebook and sys.modules["runlog.notebook"].show_markdown(report)):
+        stream = stream or sys.__stderr__
+        try:
+            if stream is not None:
+                stream.write("\n" + report)
+                stream.flush()
+        except Exception:
+            pass
+    if copy:
+        from .clipboard import copy as to_clipboard
+
+        why = to_clipboard(report)
+        if why:
+            say(why)
+
+
 def level_number(level) -> int:
     """``start(level=)`` as a number: 20, "INFO", "info"."""
     if isinstance(level, int):

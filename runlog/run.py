@@ -19,7 +19,7 @@ from .args import argparse_hook, config, frames
 from .args import note as note_mod
 from .args.given import namespace_args
 from .console import (RunHandler, basic_config_while_running, has_console_handler, level_number, say,
-                      write_quietly)
+                      show_report, write_quietly)
 from .folder.layout import log_root
 from .folder.record import clean_text, jsonable
 from .lifecycle import Lifecycle
@@ -167,7 +167,7 @@ class Run:
                 life.interrupted = True  # the run still ends with its record: interrupted
         else:
             return
-        self._show(report)
+        show_report(report, self._console, notebook=self._cells is not None, copy=self._copy)
 
     # ------------------------------------------------------------ what the hooks tell
 
@@ -245,24 +245,6 @@ class Run:
                 record["cells"] = self._cells.save(self.dir)
             except OSError as e:
                 self._life.fail_once("cells", f"could not save the notebook cells ({e.strerror or e})")
-
-    def _show(self, report: str) -> None:
-        if self._cells is not None and sys.modules["runlog.notebook"].show_markdown(report):
-            pass
-        else:
-            stream = self._console or sys.__stderr__
-            try:
-                if stream is not None:
-                    stream.write("\n" + report)
-                    stream.flush()
-            except Exception:
-                pass
-        if self._copy:
-            from .clipboard import copy
-
-            why = copy(report)
-            if why:
-                say(why)
 
     def _teardown(self) -> None:
         argparse_hook.unlisten()
