@@ -234,8 +234,9 @@ def mask_argv(argv: list[str], secret_opts=()) -> list[str]:
     """``argv`` with secrets masked.
 
     Without ``secret_opts``: ``--api-key VALUE``, ``--api-key=VALUE``,
-    ``API_KEY=VALUE`` and abbreviations of the built-in words (``--api VALUE``,
-    ``--pass=VALUE``, at least 3 characters). With ``secret_opts`` (from
+    ``-api_key VALUE`` (absl's and fire's single dash), ``API_KEY=VALUE`` and
+    abbreviations of the built-in words (``--api VALUE``, ``--pass=VALUE``, at
+    least 3 characters). With ``secret_opts`` (from
     ``secret_options(parser)``) also every spelling argparse accepts for them:
     ``-p VALUE``, ``-p=VALUE``, ``-pVALUE``, ``-vpVALUE``, ``--db-pass VALUE``.
     Every word's URL credentials are masked (``mask_text``). A ``--`` does not
@@ -264,8 +265,8 @@ def _mask_word(a: str, opts: set, shorts: set, longs: list[str]) -> tuple[str, b
         if (key in opts or _abbreviates(key, longs)
                 or (is_secret(key.lstrip("-")) and (key.startswith("-") or key.isidentifier()))):
             return f"{key}={MASK}", False
-    elif a in opts or _abbreviates(a, longs) or (a.startswith("--") and is_secret(a[2:])):
-        return a, True
+    elif a in opts or _abbreviates(a, longs) or (_dashes(a) and is_secret(a.lstrip("-"))):
+        return a, True  # a single dash too: absl and fire take -db_password VALUE
     if shorts and len(a) > 2 and _dashes(a) == 1:
         for j in range(1, len(a)):  # -pVALUE, and -vpVALUE after flags
             if a[0] + a[j] in shorts:

@@ -53,6 +53,12 @@ def test_mask_argv_forms():
         "--api-key", "***", "--lr", "1", "--token=***", "ACCESS_KEY=***", "-p", "q"]
 
 
+def test_mask_argv_a_single_dash_secret_name_hides_its_value():
+    # absl and fire take -name as well as --name
+    assert mask_argv(["-db_password", "x", "-lr", "1", "-api_key=y"]) == [
+        "-db_password", "***", "-lr", "1", "-api_key=***"]
+
+
 def test_mask_args_nested_and_empty_values_left():
     assert mask_args({"db": {"password": "p", "host": "h"}, "token": None, "secret_sauce": ""}) == {
         "db": {"password": "***", "host": "h"}, "token": None, "secret_sauce": ""}
