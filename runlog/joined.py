@@ -77,7 +77,7 @@ def boot() -> None:
 
 def _globals_at_exit(pid: int, argv: list[str], cwd: str) -> None:
     """A program that handed over no arguments (no argparse parse, no ``start(args=)``):
-    its configuration globals, read as it ends (``args.script_globals``). Only the
+    absl's flags or its configuration globals, read as it ends (``args.config.later``). Only the
     program ``runlog run`` started: a helper script it runs has globals of its own."""
     try:
         d = parent_run_dir()
@@ -91,13 +91,14 @@ def _globals_at_exit(pid: int, argv: list[str], cwd: str) -> None:
 
         if not _is_the_program(d, cwd, script_globals):
             return
+        from .args import config
 
-        found = script_globals.capture(argv, script_globals.script_file(cwd),
-                                       cache_root=os.path.dirname(d))
+        found = config.later(argv, script_globals.script_file(cwd), os.path.dirname(d))
         if found is not None:
-            hand_over_args(d, found[0], found[1], claim=True, sources=found[2])
+            hand_over_args(d, found.args, found.given, claim=True, secret_opts=found.secret,
+                           sources=found.sources)
     except Exception as e:  # never stop the user's program
-        sys.stderr.write(f"runlog: could not record the script's globals ({type(e).__name__}: {e})\n")
+        sys.stderr.write(f"runlog: could not record the script's arguments ({type(e).__name__}: {e})\n")
 
 
 def _is_the_program(run_dir: str, cwd: str, script_globals) -> bool:
@@ -260,6 +261,10 @@ def join(args, note, levelno: int, console: bool, rank_: int | None,
         from .args import argparse_hook
 
         run.patches.apply("argparse", argparse_hook.install)
+        if "jsonargparse" in sys.modules:
+            from .args import jsonargs
+
+            run.patches.apply("jsonargparse", jsonargs.install)
     handler = RunHandler(log, console=_console_stream(console), level=levelno)
     run.patches.apply("root_logger", patches_mod.root_logger, handler, levelno)
     active.set(run)

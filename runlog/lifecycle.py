@@ -385,8 +385,13 @@ _JOB_VARS = ("SLURM_JOB_ID", "SLURM_JOBID", "PBS_JOBID", "LSB_JOBID")
 
 
 def set_sources(r: dict, sources) -> None:
-    """``args_source``: where each argument not the script's own came from, or nothing."""
+    """``args_source``: where each argument not the script's own came from, or nothing;
+    a nested argument by its flattened name (``model.layers``)."""
     if isinstance(sources, dict) and sources:
-        r["args_source"] = {str(k): str(v) for k, v in sources.items() if k in r["args"]}
+        from .fmt import flatten
+
+        known = flatten(r["args"]) if isinstance(r["args"], dict) else {}
+        r["args_source"] = {str(k): str(v) for k, v in sources.items()
+                            if k in r["args"] or k in known}
     else:
         r.pop("args_source", None)

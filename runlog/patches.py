@@ -1,6 +1,7 @@
 """Every process-wide change runlog makes, in one place, each with its undo.
 
-A run changes things that belong to the whole process: argparse, the root
+A run changes things that belong to the whole process: argparse (and
+jsonargparse's ``parse_args`` when the script imported it), the root
 logger, ``logging.basicConfig``, ``sys.stdout``/``sys.stderr``,
 ``sys.excepthook``, ``sys.exit``, ``os._exit``, the SIGTERM/SIGHUP handlers, atexit,
 IPython's events and one environment variable (for the workers multiprocessing
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import sys
 
-ORDER = ("argparse", "root_logger", "basic_config", "stdout", "stderr", "excepthook",
+ORDER = ("argparse", "jsonargparse", "root_logger", "basic_config", "stdout", "stderr", "excepthook",
          "sys_exit", "os_exit", "signals", "atexit", "ipython", "environ")
 
 

@@ -200,7 +200,7 @@ class Run:
 
 
     def _set_args(self, args: dict, given_=None, parser=None, claim: bool = False,
-                  sources=None) -> None:
+                  sources=None, secret=None) -> None:
         args = jsonable(args)
         if given_ is None:
             from .args.given import given_from_argv
@@ -209,35 +209,54 @@ class Run:
         if self._life is not None:
             self._life.set_args(args, given_, sources)
             return
-        secret = secret_options(parser) if parser is not None else None
+        if secret is None and parser is not None:
+            secret = secret_options(parser)
         masked = (self.hand_over(self.dir, args, given_, claim, secret, sources)
                   if self.hand_over else None)
         if masked is not None:
             if self.log is not None:
                 self.log.args_line(masked)
 
+    def _record_found(self, found) -> None:
+        """Record what ``args.config`` found; settled arguments end the listening."""
+        if found.settled:
+            self._args_from_parse = True
+            self._stop_listening()
+        self._globals_argv = None
+        if found.missed:
+            self._say_once("args-missed", found.missed)
+        if self._life is not None and found.secret:  # a parser's are known from start()
+            self._life.remask(found.secret)
+        self._set_args(found.args, found.given, found.parser, claim=found.claim,
+                       sources=found.sources, secret=found.secret)
+
     def _take_globals(self) -> None:
-        """A script that parsed nothing: its configuration globals (``script_globals``)."""
+        """Nothing parsed yet: absl's flags, fire's call, or the script's globals (``args.config.later``)."""
         (path, argv), self._globals_argv = self._globals_argv, None
         try:
-            from .args import script_globals
-
-            found = script_globals.capture(argv, path, cache_root=self.root)
+            found = config.later(argv, path, self.root)
             if found is not None:
-                self._set_args(found[0], found[1], claim=True, sources=found[2])
+                self._record_found(found)
         except Exception as e:  # recording must never cost the run
-            self._say_once("globals", f"could not record the script's globals ({type(e).__name__}: {e})")
+            self._say_once("globals", f"could not record the script's arguments ({type(e).__name__}: {e})")
 
-    def _on_parse(self, parser, namespace, given_) -> None:
+    def _on_parse(self, parser, namespace, given_=None) -> None:
         if self._args_from_parse or self.finished:
             return
         self._args_from_parse = True
         self._globals_argv = None
         self.parser = parser
-        argparse_hook.unlisten()
+        self._stop_listening()
+        found = config.namespace_found(namespace, parser)
         if self._life is not None:
             self._life.remask(secret_options(parser))
-        self._set_args(namespace_args(namespace), given_, parser, claim=True)
+        self._set_args(found.args, found.given if given_ is None else given_, parser, claim=True,
+                       sources=found.sources)
+
+    def _stop_listening(self) -> None:
+        argparse_hook.unlisten()
+        if "runlog.args.jsonargs" in sys.modules:
+            sys.modules["runlog.args.jsonargs"].unlisten()
 
     def _save_cells(self, record: dict) -> None:
         if self._cells is not None:
@@ -247,7 +266,7 @@ class Run:
                 self._life.fail_once("cells", f"could not save the notebook cells ({e.strerror or e})")
 
     def _teardown(self) -> None:
-        argparse_hook.unlisten()
+        self._stop_listening()
         self.patches.undo()
         self._tees = []
         if self._life is not None:
@@ -260,7 +279,7 @@ class Run:
 
 
 def capture_args(run: Run, args, scopes=None) -> None:
-    """The run's arguments: given, or found in the caller's argparse, click or Hydra."""
+    """The run's arguments: given, found (``args.config.at_start``), or listened for."""
     if scopes is None:
         scopes = frames.caller_scopes()
     if args is not None:
@@ -270,20 +289,15 @@ def capture_args(run: Run, args, scopes=None) -> None:
             parser = None
         run._set_args(args, None, parser)
         return
-    found = config.from_hydra(scopes)  # before argparse: Hydra parses its own flags with it
-    if found is None:
-        ns, parser = frames.find_namespace(scopes)
-        if ns is not None:
-            run._set_args(namespace_args(ns), None, parser, claim=True)
-            run._args_from_parse = True
-            return
-        found = config.from_click()
+    found = config.at_start(scopes)
     if found is not None:
-        cfg, given_ = found
-        run._set_args(config.config_args(cfg), given_)
-        run._args_from_parse = True
+        run._record_found(found)
         return
     argparse_hook.listen(run._on_parse)
+    if "jsonargparse" in sys.modules:
+        from .args import jsonargs
+
+        jsonargs.listen(run._on_parse)
     run._globals_argv = (frames.script_file(), list(sys.argv[1:]))
     if run._life is not None:
         run._life.save()
@@ -318,12 +332,16 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     parser = frames.find_parser(scopes)  # built already: its secret options mask the command
     life = Lifecycle(root, command=command, script=script, script_path=script_path,
                      typed_note=note_mod.typed(), code_note=note, name=name, tags=tags,
-                     secret_opts=secret_options(parser) if parser is not None else None,
+                     secret_opts=config.secret_options_at_start(parser),
                      resume=_plan(root, script_path, resume))
     run = Run(life)
     run._copy = copy
     p = run.patches
     p.apply("argparse", argparse_hook.install)
+    if "jsonargparse" in sys.modules:  # it parses in a parse_args of its own
+        from .args import jsonargs
+
+        p.apply("jsonargparse", jsonargs.install)
     stderr = sys.stderr
     if console and not has_console_handler(logging.getLogger()):
         run._console = stderr

@@ -130,6 +130,89 @@ def test_no_spelling_of_a_secret_is_written_anywhere(tmp_path, how, start):
              if s in data}
     assert not leaks, sorted(leaks)
 
+# the same, for the argument libraries other than argparse: each script gets the three
+# secrets in its library's spellings and checks it got the real values
+LIBRARY_SCRIPTS = {
+    "absl": ("absl", """\
+from absl import app, flags
+import runlog
+flags.DEFINE_string("api_key", None, "")
+flags.DEFINE_string("db_password", None, "", short_name="p")
+flags.DEFINE_string("db", None, "")
+flags.DEFINE_float("lr", 0.1, "")
+FLAGS = flags.FLAGS
+{before}
+def main(argv):
+    {inside}
+    assert (FLAGS.api_key, FLAGS.db_password, FLAGS.db) == (
+        "sk-AAAA1111", "HUNTER22", "postgres://u:PGPASS99@h/db")
+    runlog.metric("loss", 0.5)
+    print("trained", FLAGS.lr)
+app.run(main)
+""", ["--api_key=sk-AAAA1111", "-db_password", "HUNTER22", "--db", "postgres://u:PGPASS99@h/db"]),
+    "jsonargparse": ("jsonargparse", """\
+import jsonargparse, runlog
+{before}
+p = jsonargparse.ArgumentParser()
+p.add_argument("--api_key")
+p.add_argument("--db.password")
+p.add_argument("--db.url")
+p.add_argument("--lr", type=float, default=0.1)
+cfg = p.parse_args()
+def main():
+    {inside}
+    assert (cfg.api_key, cfg.db.password, cfg.db.url) == (
+        "sk-AAAA1111", "HUNTER22", "postgres://u:PGPASS99@h/db")
+    runlog.metric("loss", 0.5)
+    print("trained", cfg.lr)
+main()
+""", ["--api_key", "sk-AAAA1111", "--db.password=HUNTER22", "--db.url",
+      "postgres://u:PGPASS99@h/db"]),
+    "fire": ("fire", """\
+import fire, runlog
+{before}
+def main(api_key=None, password=None, db=None, lr=0.1):
+    {inside}
+    assert (api_key, password, db) == ("sk-AAAA1111", "HUNTER22", "postgres://u:PGPASS99@h/db")
+    runlog.metric("loss", 0.5)
+    print("trained", lr)
+fire.Fire(main)
+""", ["--api-key", "sk-AAAA1111", "-password", "HUNTER22", "--db=postgres://u:PGPASS99@h/db"]),
+}
+
+
+@pytest.mark.parametrize("start", ["first", "in main"])
+@pytest.mark.parametrize("how", ["python s.py", "runlog run -- python s.py"])
+@pytest.mark.parametrize("library", sorted(LIBRARY_SCRIPTS))
+def test_no_spelling_of_a_secret_is_written_anywhere_with_other_libraries(tmp_path, library,
+                                                                         how, start):
+    """absl's single-dash -db_password, jsonargparse's nested --db.password=, fire's -password:
+    none of the secrets in any byte under the log directory, nor in what runlog says."""
+    from conftest import clean_env
+
+    module, script, argv = LIBRARY_SCRIPTS[library]
+    pytest.importorskip(module)
+    code = "runlog.start(git=False)"
+    (tmp_path / "s.py").write_text(script.format(before=code if start == "first" else "",
+                                                 inside=code if start == "in main" else "pass"))
+    logs = tmp_path / "runlogs"
+    cmd = [sys.executable, "s.py", *argv]
+    if how.startswith("runlog run"):
+        cmd = [sys.executable, "-m", "runlog", "run", "--", *cmd]
+    p = subprocess.run(cmd, cwd=tmp_path, capture_output=True, env=clean_env(RUNLOG_DIR=str(logs)),
+                       timeout=60)
+    assert p.returncode == 0, p.stderr.decode()
+    assert b"trained 0.1" in p.stdout
+    everything = {str(f.relative_to(logs)): f.read_bytes() for f in logs.rglob("*") if f.is_file()}
+    everything["stdout"], everything["stderr"] = p.stdout, p.stderr
+    leaks = {(name, s.decode()) for name, data in everything.items() for s in E2E_SECRETS
+             if s in data}
+    assert not leaks, sorted(leaks)
+    (run_json,) = [f for f in logs.glob("*/run.json")]
+    args = json.loads(run_json.read_text())["args"]
+    assert "***" in json.dumps(args) and args.get("lr") == 0.1, args
+
+
 # ---------------------------------------------------------------- the parser's secret options
 
 

@@ -29,12 +29,34 @@ def _defines_note(parser) -> bool:
     return "--note" in getattr(parser, "_option_string_actions", {})
 
 
+# libraries that parse flags of their own with argparse (fire's --verbose, --trace):
+# their parse is not the script's arguments
+_FOR_THEMSELVES = ("fire",)
+
+
+def with_note(parser, args):
+    """The words a parse of the command line reads: when the parser defines ``--note``
+    itself, the note runlog took out of argv goes back in."""
+    if args is None and _note is not None and _defines_note(parser):
+        return sys.argv[1:] + ["--note", _note]
+    return args
+
+
+def _for_itself() -> bool:
+    if not any(m in sys.modules for m in _FOR_THEMSELVES):
+        return False
+    from .frames import parse_called_by
+
+    return any(parse_called_by(m) for m in _FOR_THEMSELVES)
+
+
 def _parse_known_args(self, args=None, namespace=None):
     if getattr(_local, "parser", None) is not None:  # a subparser, inside a parse
         return _orig_parse_known_args(self, args, namespace)
-    if args is None and _note is not None and _defines_note(self):
-        args = sys.argv[1:] + ["--note", _note]
+    args = with_note(self, args)
     listener = _listener
+    if listener is not None and _for_itself():
+        listener = None
     _local.parser = self
     _local.given = given = [] if listener is not None else None
     try:

@@ -1,8 +1,120 @@
-"""Arguments from config objects, click/typer and Hydra."""
+"""Arguments from config objects, click/typer and Hydra; and which library gave them.
+
+Which library gave the script its arguments, each asked in turn (discovery
+only; the run records what is found):
+
+- at ``start()`` (``at_start``), for arguments parsed already: Hydra (which
+  parses its own flags with argparse), the call python-fire is making (fire
+  too parses flags of its own), absl's parsed flags, an argparse or
+  jsonargparse Namespace among the caller's variables, a running click/typer
+  command;
+- later (``later``: at the first metric or at exit, when ``start()`` found
+  nothing and no parse was seen since): absl's flags (``app.run`` parsed them
+  after a top-level ``start()``), the call fire is making, and last the
+  script's simple top-level globals.
+
+The modules that read absl, fire and jsonargparse are loaded only when the
+script imported that library: a plain run loads none of them.
+"""
 
 from __future__ import annotations
 
 import sys
+
+from . import frames
+from .given import namespace_args
+
+
+class Found:
+    """Arguments and what is known of them. ``given`` None: matched against the command
+    line (with ``parser``) by the recorder. ``secret``: option strings whose values are
+    secrets, when no argparse parser tells them. ``settled``: a later argparse parse does
+    not replace them. ``missed``: what could not be recorded, to be said once."""
+
+    __slots__ = ("args", "given", "parser", "sources", "secret", "claim", "settled", "missed")
+
+    def __init__(self, args: dict, given=None, parser=None, *, sources=None, secret=None,
+                 claim: bool = False, settled: bool = True, missed: str | None = None):
+        self.args, self.given, self.parser, self.sources = args, given, parser, sources or None
+        self.secret, self.claim, self.settled, self.missed = secret, claim, settled, missed
+
+
+def _fire() -> Found | None:
+    if "fire.core" not in sys.modules:
+        return None
+    from . import fire_call
+
+    got = fire_call.capture()
+    if got is None:
+        return None
+    args, given, secret, missed = got
+    return Found(args, given, secret=secret, claim=True, missed=missed)
+
+
+def _absl(argv=None) -> Found | None:
+    if "absl.flags" not in sys.modules:
+        return None
+    from . import absl_flags
+
+    got = absl_flags.capture(argv)
+    if got is None:
+        return None
+    args, given, sources, secret = got
+    return Found(args, given, sources=sources, secret=secret, claim=True)
+
+
+def namespace_found(ns, parser) -> Found:
+    """A parsed Namespace: jsonargparse's nested, with what its words gave; argparse's flat."""
+    if type(ns).__module__.startswith("jsonargparse"):
+        from . import jsonargs
+
+        if jsonargs.is_namespace(ns):
+            args, given, sources = jsonargs.capture(ns, parser)
+            return Found(args, given, parser, sources=sources, claim=True)
+    return Found(namespace_args(ns), None, parser, claim=True)
+
+
+def secret_options_at_start(parser) -> list[str] | None:
+    """Option strings whose values are secrets, known when ``start()`` writes its first
+    lines: those of an argparse parser built already, and of the flags absl has defined."""
+    from ..mask import secret_options
+
+    opts = secret_options(parser) if parser is not None else None
+    if "absl.flags" in sys.modules:
+        from . import absl_flags
+
+        more = absl_flags.secret_options()
+        if more:
+            opts = (opts or []) + more
+    return opts
+
+
+def at_start(scopes) -> Found | None:
+    found = from_hydra(scopes)  # before argparse: Hydra parses its own flags with it
+    if found is not None:
+        return Found(config_args(found[0]), found[1])
+    got = _fire() or _absl()  # before argparse: fire parses flags of its own with it
+    if got is not None:
+        return got
+    ns, parser = frames.find_namespace(scopes)
+    if ns is not None:
+        return namespace_found(ns, parser)
+    found = from_click()
+    if found is not None:
+        return Found(config_args(found[0]), found[1])
+    return None
+
+
+def later(argv: list[str], path: str | None, cache_root: str | None) -> Found | None:
+    got = _absl(argv) or _fire()
+    if got is not None:
+        return got
+    from . import script_globals
+
+    found = script_globals.capture(argv, path, cache_root=cache_root)
+    if found is None:
+        return None
+    return Found(found[0], found[1], sources=found[2], claim=True, settled=False)
 
 
 def config_args(obj) -> dict:

@@ -8,6 +8,17 @@
   ``main()`` (or any function up to 30 frames deep) that holds ``args``, or
   from a Hydra task function. No fixed depth is assumed: runlog's own frames
   are skipped by module name.
+- ``innermost_locals(module, function)``: python-fire calls the script's
+  function with the values it parsed from the command line and keeps them
+  nowhere else; they are the locals (``fn``, ``varargs``, ``kwargs``) of its
+  ``fire.core._CallAndUpdateTrace`` frame while that call runs. Supported
+  call shapes: ``start()`` (or the first metric) called from the function
+  fire called, up to 30 frames deeper; found by module and function name,
+  never by depth.
+- ``parse_called_by(module)``: a library that parses its own flags with
+  argparse (fire's ``--verbose``, ``--trace``) is not the script parsing its
+  arguments. The caller of the parse is the first frame outside runlog and
+  ``argparse``.
 - ``written_by_log_handler()``: a ``logging.StreamHandler`` of the script's
   that prints a record on the captured stderr; runlog's own handler on the
   root logger already wrote that record to run.log, so the echo is not
@@ -61,6 +72,27 @@ def caller_scopes(depth: int = MAX_DEPTH) -> list[dict]:
     if main is not None:
         scopes.append(vars(main))
     return scopes
+
+
+def innermost_locals(module: str, function: str, depth: int = MAX_DEPTH) -> dict | None:
+    """The local variables of the innermost frame running ``function`` of ``module``
+    among the frames that called into runlog, or None."""
+    f = _first_outside_runlog()
+    while f is not None and depth > 0:
+        if f.f_code.co_name == function and f.f_globals.get("__name__") == module:
+            return f.f_locals
+        f = f.f_back
+        depth -= 1
+    return None
+
+
+def parse_called_by(module: str) -> bool:
+    """Whether the argparse parse under way was called by ``module`` (or a submodule)."""
+    f = _first_outside_runlog()
+    while f is not None and f.f_globals.get("__name__") == "argparse":
+        f = f.f_back
+    name = str(f.f_globals.get("__name__", "")) if f is not None else ""
+    return name == module or name.startswith(module + ".")
 
 
 def find_namespace(scopes):

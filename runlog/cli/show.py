@@ -82,7 +82,7 @@ def show(root: str, spec: str | None, patch: bool = False, as_json: bool = False
     args = flatten(record.get("args") or {})
     if args:
         given = set(record.get("args_given") or [])
-        src = record.get("args_source") or {}  # a script's globals: which a config file set
+        src = record.get("args_source") or {}  # which a config file (or flag file) set
         # where it came from before the value: a long value (a list) then pushes nothing out of line
         rows = [[k, "given" if k in given else f"from {src[k]}" if k in src else "", fmt_value(v)]
                 for k, v in args.items()]
