@@ -61,7 +61,8 @@ for i in range(100):
 """
 
 # every module of runlog's that start() loads (some lazily, inside start())
-START_MODULES = "runlog.run, runlog.exits, runlog.output, runlog.fmt, runlog.mask, runlog.git"
+START_MODULES = ("runlog.run, runlog.exits, runlog.patches_exit, runlog.output, runlog.fmt, runlog.mask, "
+                 "runlog.git")
 
 IMPORT_CODE = """\
 import time
