@@ -542,3 +542,48 @@ def test_journal_into_a_pipe_writes_into_it_and_leaves_it_a_pipe(history, tmp_pa
     assert "<html" in html and ids[0] in html
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert sorted(os.listdir(tmp_path)) == ["pipe"]  # no temporary file left beside it
+
+
+def _journal_data(path: Path) -> dict:
+    raw = re.search(r'<script type="application/json" id="data">(.*?)</script>', path.read_text(),
+                    re.S).group(1)
+    data = json.loads(raw)
+    data.pop("made")
+    return data
+
+
+def test_all_reads_each_record_once_and_shows_what_n_shows(history, tmp_path, capsys):
+    """--all reads run.json alone (one parse a run, the index only for a run whose record is
+    unreadable) and reads ahead the previous run a card compares with; -n lists from the
+    index first. Both give the same page, damaged runs and all."""
+    d, logs, ids = history
+    w = tmp_path / "logs"
+    shutil.copytree(logs, w)
+    assert {json.loads((w / i / "run.json").read_text())["previous"] for i in ids[1:]} - {None}
+    (w / ids[1] / "run.json").write_text("{torn")  # the index still has its line
+    lost = w / "20200101-000000"  # killed before its first record: run.log only
+    lost.mkdir()
+    first = (w / ids[0] / "run.log").read_text().splitlines()[0]
+    (lost / "run.log").write_text(first.replace(ids[0], lost.name) + "\n")
+    shutil.copytree(w / ids[2], w / "renamed-by-hand")  # placed by its record
+    for i in range(2, 5):  # more runs of one second, ordered by their start time
+        twin = w / f"{ids[3]}-{i}"
+        shutil.copytree(w / ids[3], twin)
+        rec = json.loads((twin / "run.json").read_text())
+        rec.update(id=twin.name, started_at=rec["started_at"][:20] + f"{7 - i}00" +
+                   rec["started_at"][23:], previous=ids[2 if i == 2 else 1])
+        (twin / "run.json").write_text(json.dumps(rec))
+    pages = {}
+    for how in (["--all"], ["-n", "100"]):
+        out = tmp_path / f"{how[0]}.html"
+        assert cli(["--dir", str(w), "journal", "-o", str(out), *how]) == 0
+        pages[how[0]] = _journal_data(out)
+    for a, b in zip(pages["--all"]["runs"], pages["-n"]["runs"]):
+        assert a == b, a["id"]
+    assert pages["--all"] == pages["-n"]
+    runs = pages["--all"]["runs"]
+    assert len(runs) == len(ids) + 5 and runs[-1]["id"] == lost.name
+    assert runs[-1]["status"] == "lost"
+    assert [r["since"]["id"] for r in runs if r["id"].startswith(ids[3] + "-")] == \
+        [ids[2], ids[1], ids[1]]
+    capsys.readouterr()

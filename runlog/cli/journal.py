@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from importlib import resources
 from itertools import islice, takewhile
 
+from ..folder.every import EveryRun
 from ..folder.layout import LogDir
-from .common import CliError, check_root, out, stream_runs
-from .journal_data import card
+from .common import CliError, check_root, out, stream_runs, warn
+from .journal_data import card, remember
 
 NEWEST = 500  # runs in a journal unless told otherwise (-n, --all, --since)
 
@@ -68,9 +69,10 @@ def selected(root: str, limit: int | None, since: str | None) -> Iterator[dict]:
     return islice(runs, limit) if limit else runs
 
 
-def write(root: str, f, limit: int | None = NEWEST, since: str | None = None) -> int:
-    """The page into ``f``, card by card: memory holds one card, plus per run its id, and the
-    arguments (as JSON text) of each run a later one names as its previous, for its "since"."""
+def _listed(root: str, limit: int | None, since: str | None) -> Iterator[tuple[dict, dict | None]]:
+    """(run, its "since" previous run) of a page of the newest runs (-n, --since): the runs'
+    summaries are listed first, then each card reads its record. Memory holds per run its
+    id, and the arguments (as JSON text) of each run a later one names as its previous."""
     listed: list[tuple[str, str | None]] = []  # (id, previous), newest first
     named: set[str] = set()  # the previous runs of the runs met so far (newer ones come first)
     args_of: dict[str, str | None] = {}  # id -> its arguments when named, else None
@@ -84,35 +86,80 @@ def write(root: str, f, limit: int | None = NEWEST, since: str | None = None) ->
             if run_id in named else None
         if r.get("shown_status") == "lost":
             whole[run_id] = r
-    page = resources.files("runlog.cli").joinpath("journal.html").read_text(encoding="utf-8")
-    head, _, tail = page.partition("/*DATA*/null")
-    f.write(head)
-    f.write('{"runs":[')
-    envs: dict[tuple, int] = {}  # runs of one machine and venv share one environment
-    fulls: dict = {}
-    # one encoder for every card; a card is built from parsed JSON, so it has no cycle to check
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str,
-                              check_circular=False).encode
-    batch: list[str] = []  # cards written 64 at a time: one write call, not one per card
-    for k, (run_id, prev_id) in enumerate(listed):
+    for run_id, prev_id in listed:
         r = whole.pop(run_id, None) or {"id": run_id}
         prev = None
         if prev_id and prev_id in args_of:  # a run older than the page has no "since"
             prev = {"id": prev_id}
             if args_of[prev_id] is not None:  # else (met before the run naming it) its record's
                 prev["args"] = json.loads(args_of[prev_id])
+        yield r, prev
+
+
+def _every(root: str, fulls: dict) -> Iterator[tuple[dict, dict | None]]:
+    """(run, its "since" previous run) of every run (--all), in one pass: each run.json is
+    parsed once, for its card (``EveryRun``). A run's previous is on the page when it is a run:
+    met already, or read ahead now (it is older) and kept for its own card. ``fulls``: the
+    records the cards read, this pass's among them."""
+    runs = EveryRun(root, warn)
+    seen: set[str] = set()
+    named: set[str] = set()  # the previous runs of the runs met so far (newer ones come first)
+    args_of: dict[str, dict] = {}  # named before met and no record: its summary's arguments
+    for entry, rec in runs:
+        run_id, prev_id = entry["id"], entry.get("previous")
+        seen.add(run_id)
+        if prev_id:
+            named.add(prev_id)
+        if rec is None:
+            if run_id in named:
+                args_of[run_id] = entry.get("args") or {}
+            r = entry if entry.get("shown_status") == "lost" else {"id": run_id}
+        else:
+            remember(fulls, run_id, rec)
+            r = {"id": run_id}
+        prev = None
+        if prev_id in seen:  # a newer run, or itself: its record's arguments
+            prev = {"id": prev_id}
+            if prev_id in args_of:
+                prev["args"] = args_of[prev_id]
+        elif prev_id:
+            got = runs.ahead(prev_id)
+            if got is not None:  # else a run older than the page, or none: no "since"
+                prev = {"id": prev_id, "args": got[0].get("args") or {}}
+                if got[1] is not None:
+                    remember(fulls, prev_id, got[1])
+        yield r, prev
+
+
+def write(root: str, f, limit: int | None = NEWEST, since: str | None = None) -> int:
+    """The page into ``f``, card by card: memory holds one card (and what ``_listed`` or
+    ``_every`` keep to find each run's "since")."""
+    fulls: dict = {}  # records read lately: a card's, and its previous run's
+    runs = _every(root, fulls) if limit is None and since is None else _listed(root, limit, since)
+    page = resources.files("runlog.cli").joinpath("journal.html").read_text(encoding="utf-8")
+    head, _, tail = page.partition("/*DATA*/null")
+    f.write(head)
+    f.write('{"runs":[')
+    envs: dict[tuple, int] = {}  # runs of one machine and venv share one environment
+    # one encoder for every card; a card is built from parsed JSON, so it has no cycle to check
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str,
+                              check_circular=False).encode
+    batch: list[str] = []  # cards written 64 at a time: one write call, not one per card
+    n = 0
+    for r, prev in runs:
         batch.append(script_safe(encode(card(root, r, prev, envs, fulls))))
+        n += 1
         if len(batch) == 64:
-            f.write(("," if k >= 64 else "") + ",".join(batch))
+            f.write(("," if n > 64 else "") + ",".join(batch))
             batch.clear()
     if batch:
-        f.write(("," if len(listed) > len(batch) else "") + ",".join(batch))
+        f.write(("," if n > len(batch) else "") + ",".join(batch))
     rest = json.dumps({"envs": [dict(e) for e in envs], "dir": os.path.abspath(root),
                        "made": time.strftime("%Y-%m-%d %H:%M")}, ensure_ascii=False,
                       separators=(",", ":"), default=str)
     f.write("]," + script_safe(rest[1:]))
     f.write(tail)
-    return len(listed)
+    return n
 
 
 def build(root: str, limit: int | None = NEWEST, since: str | None = None) -> str:

@@ -250,12 +250,17 @@ def _full(root: str, r: dict, fulls: dict) -> dict:
     (a few recent ones kept: the journal streams, whatever the history)."""
     if r["id"] not in fulls:
         try:
-            fulls[r["id"]] = record.read(folder(root, r).path)
+            remember(fulls, r["id"], record.read(folder(root, r).path))
         except record.RecordError:
-            fulls[r["id"]] = dict(r)
-        while len(fulls) > 64:
-            del fulls[next(iter(fulls))]
+            remember(fulls, r["id"], dict(r))
     return fulls[r["id"]]
+
+
+def remember(fulls: dict, run_id: str, full: dict) -> None:
+    """A run's record kept among the recent ones (64: the journal streams, whatever the history)."""
+    fulls[run_id] = full
+    while len(fulls) > 64:
+        del fulls[next(iter(fulls))]
 
 
 def card(root: str, r: dict, prev: dict | None, envs: dict | None = None,

@@ -233,6 +233,12 @@ class IndexScan:
         else:
             refs.append((off, n))
 
+    def skip(self, run_ids) -> None:
+        """Runs the caller has read from their folders: their lines are passed over, unkept."""
+        for run_id in run_ids:
+            self._refs.pop(run_id, None)
+            self._done.add(run_id)
+
     def entry(self, run_id: str) -> dict | None:
         """The run's index lines merged (newest status line, notes added since), checked;
         None when the index has nothing usable for it."""
