@@ -144,16 +144,17 @@ def write(root: str, f, limit: int | None = NEWEST, since: str | None = None) ->
     # one encoder for every card; a card is built from parsed JSON, so it has no cycle to check
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str,
                               check_circular=False).encode
-    batch: list[str] = []  # cards written 64 at a time: one write call, not one per card
+    # cards encoded and written 64 at a time: one encoder call and one write, not one per card
+    batch: list[dict] = []
     n = 0
     for r, prev in runs:
-        batch.append(script_safe(encode(card(root, r, prev, envs, fulls))))
+        batch.append(card(root, r, prev, envs, fulls))
         n += 1
         if len(batch) == 64:
-            f.write(("," if n > 64 else "") + ",".join(batch))
+            f.write(("," if n > 64 else "") + script_safe(encode(batch)[1:-1]))
             batch.clear()
     if batch:
-        f.write(("," if n > len(batch) else "") + ",".join(batch))
+        f.write(("," if n > len(batch) else "") + script_safe(encode(batch)[1:-1]))
     rest = json.dumps({"envs": [dict(e) for e in envs], "dir": os.path.abspath(root),
                        "made": time.strftime("%Y-%m-%d %H:%M")}, ensure_ascii=False,
                       separators=(",", ":"), default=str)
