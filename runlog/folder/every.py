@@ -16,11 +16,11 @@ one second's runs and at most ``AHEAD`` runs read ahead.
 
 from __future__ import annotations
 
-import os
 from bisect import bisect_left
 from collections.abc import Iterator
 
 from . import record as _record
+from .layout import file_in
 from .listing import IndexScan, folders, lost_summary, newest_first_key, read_run
 
 AHEAD = 256  # runs read before their turn and kept for it (beyond: read again then)
@@ -105,7 +105,7 @@ class EveryRun:
 
     def _read(self, name: str, index: bool = True) -> tuple | None:
         """What the folder gives: (its record, its record), (its summary, None), or None."""
-        path = os.path.join(self.root, name)
+        path = file_in(self.root, name)
         try:
             rec = _record.read(path)
         except _record.RecordError:

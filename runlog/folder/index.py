@@ -21,7 +21,7 @@ from collections.abc import Iterator  # not typing: its import costs 2 ms
 from itertools import islice
 
 from . import record as _record
-from .layout import LogDir, RunFolder, is_run_name
+from .layout import LogDir, RunFolder, file_in, is_run_name
 
 # ``listing`` (the readers) is loaded when first read from: a run's start only creates its
 # folder and appends to the index, and listing's patterns and heapq cost start() ~0.6 ms
@@ -269,4 +269,4 @@ def resolve(root: str, spec: str | None, runs: list[dict] | None = None) -> dict
 
 
 def folder_of(root: str, entry: dict) -> RunFolder:
-    return RunFolder(entry.get("dir") or os.path.join(root, entry["id"]))
+    return RunFolder(entry.get("dir") or file_in(root, entry["id"]))

@@ -42,6 +42,18 @@ def rank_log(rank: int) -> str:
     return LOG if not rank else f"rank{rank}.log"
 
 
+_SLASH = os.sep == "/" and os.altsep is None  # POSIX: a path joined is a concatenation
+
+
+def file_in(folder: str, name: str) -> str:
+    """``os.path.join(folder, name)``, the same text without its generality where that is
+    plain (it costs a reader of 100,000 runs ~0.3 us a path, six paths a journal card)."""
+    if _SLASH and type(folder) is str and type(name) is str and folder and folder[-1] != "/" \
+            and name[:1] != "/":
+        return folder + "/" + name
+    return os.path.join(folder, name)
+
+
 class RunFolder:
     """The paths of one run folder."""
 
@@ -57,7 +69,7 @@ class RunFolder:
         return f"RunFolder({self.path!r})"
 
     def file(self, name: str) -> str:
-        return os.path.join(self.path, name)
+        return file_in(self.path, name)
 
     @property
     def id(self) -> str:
@@ -65,43 +77,43 @@ class RunFolder:
 
     @property
     def log(self) -> str:
-        return os.path.join(self.path, LOG)
+        return file_in(self.path, LOG)
 
     @property
     def record(self) -> str:
-        return os.path.join(self.path, RECORD)
+        return file_in(self.path, RECORD)
 
     @property
     def metrics(self) -> str:
-        return os.path.join(self.path, METRICS)
+        return file_in(self.path, METRICS)
 
     @property
     def patch(self) -> str:
-        return os.path.join(self.path, PATCH)
+        return file_in(self.path, PATCH)
 
     @property
     def notes(self) -> str:
-        return os.path.join(self.path, NOTES)
+        return file_in(self.path, NOTES)
 
     @property
     def report(self) -> str:
-        return os.path.join(self.path, REPORT)
+        return file_in(self.path, REPORT)
 
     @property
     def cells(self) -> str:
-        return os.path.join(self.path, CELLS)
+        return file_in(self.path, CELLS)
 
     @property
     def args(self) -> str:
-        return os.path.join(self.path, ARGS)
+        return file_in(self.path, ARGS)
 
     @property
     def note(self) -> str:
-        return os.path.join(self.path, NOTE)
+        return file_in(self.path, NOTE)
 
     @property
     def env(self) -> str:
-        return os.path.join(self.path, ENV)
+        return file_in(self.path, ENV)
 
     def has_record(self) -> bool:
         return os.path.isfile(self.record)
@@ -126,7 +138,7 @@ class LogDir:
         self.root = root
 
     def run(self, run_id: str) -> RunFolder:
-        return RunFolder(os.path.join(self.root, run_id))
+        return RunFolder(file_in(self.root, run_id))
 
     @property
     def index(self) -> str:

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-from .layout import RECORD, RunFolder, read_bytes
+from .layout import RECORD, RunFolder, file_in, read_bytes
 from .times import iso, parse_iso
 
 SCHEMA = 1
@@ -186,7 +186,7 @@ class RecordError(Exception):
 
 def read(run_dir: str) -> dict:
     """Read a run's record, filling fields that older records lack."""
-    path = os.path.join(run_dir, RECORD)
+    path = file_in(run_dir, RECORD)
     try:
         record = json.loads(read_bytes(path).decode("utf-8", "replace"))  # no file object
     except FileNotFoundError:
@@ -201,9 +201,14 @@ def read(run_dir: str) -> dict:
         bad += [f"metrics.{k}" for k, m in record["metrics"].items() if not isinstance(m, dict)]
     if bad:
         raise RecordError(f"{path}: corrupt ({', '.join(bad[:3])} of the wrong type)")
-    from .shapes import fit  # every other field of a shape its readers can use
+    return _fit(record)  # every other field of a shape its readers can use
 
-    return fit(record)
+
+def _fit(record: dict) -> dict:
+    """``shapes.fit``, imported at the first read (a start reads none), then called as itself."""
+    global _fit
+    from .shapes import fit as _fit
+    return _fit(record)
 
 
 # what readers index into or iterate: of another type, the record is corrupt
@@ -304,9 +309,7 @@ def from_index(entry: dict) -> dict:
             entry["git"] = {"commit": commit, "short": short, "branch": None, "dirty": None} \
                 if commit or short else None
         complete(entry)  # a whole summary of an older runlog: the keys it did not write yet
-    from .shapes import fit  # a hand-edited line: every field of a shape its readers can use
-
-    return fit(entry)
+    return _fit(entry)  # a hand-edited line: every field of a shape its readers can use
 
 
 def process_start(pid) -> int | None:
