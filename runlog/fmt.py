@@ -36,6 +36,8 @@ def same_value(a, b) -> bool:
 
 def value_key(v) -> str:
     """A key under which values that ``same_value`` calls equal collide."""
+    if type(v) is float:
+        return repr(v) if v == v else "nan"
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         try:
             return repr(float(v)) if v == v else "nan"
@@ -45,6 +47,8 @@ def value_key(v) -> str:
 
 
 def fmt_num(v) -> str:
+    if type(v) is float:  # most values shown (a journal shows a dozen a run): tested first
+        return _fmt_float(v)
     if v is None:  # a metric whose value is missing or was unreadable
         return "—"
     if isinstance(v, bool):
@@ -56,14 +60,18 @@ def fmt_num(v) -> str:
         mantissa = f"{digits[0]}.{digits[1:4]}".rstrip("0").rstrip(".")
         return f"{'-' if v < 0 else ''}{mantissa}e+{len(digits) - 1}"
     if isinstance(v, float):
-        if v != v:  # nan (math is not imported: it costs start() ~0.2 ms)
-            return "nan"
-        if v in (_INF, -_INF):
-            return "inf" if v > 0 else "-inf"
-        if v == int(v) and abs(v) < 1e15:
-            return f"{int(v)}.0"  # a float stays a float: dropout=0.0, not 0
-        return f"{v:.4g}"
+        return _fmt_float(v)
     return str(v)
+
+
+def _fmt_float(v: float) -> str:
+    if v != v:  # nan (math is not imported: it costs start() ~0.2 ms)
+        return "nan"
+    if v in (_INF, -_INF):
+        return "inf" if v > 0 else "-inf"
+    if v == int(v) and abs(v) < 1e15:
+        return f"{int(v)}.0"  # a float stays a float: dropout=0.0, not 0
+    return f"{v:.4g}"
 
 
 def fmt_change(a, b) -> tuple[str, str]:

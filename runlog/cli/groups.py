@@ -58,12 +58,16 @@ def group_key(r: dict, flat: dict | None = None) -> tuple:
     return (r.get("script_path") or r.get("script"), tuple(sorted(args.items(), key=str)))
 
 
+_sha1 = None
+
+
 def group_id(r: dict, flat: dict | None = None) -> str:
     """A short stable name of a run's group (the journal's compare view joins by it)."""
-    import hashlib
-
+    global _sha1
+    if _sha1 is None:
+        from hashlib import sha1 as _sha1
     key = repr(group_key(r, flat))
-    return hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return _sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
 class Group:
