@@ -12,7 +12,7 @@ import json
 from ..fmt import error_text, flatten, fmt_duration, fmt_num, fmt_value, status_text
 from ..facts.text import machine_line, resources_line, since_parts
 from ..folder import notes, record
-from ..folder.layout import RunFolder, read_bytes
+from ..folder.layout import RunFolder, loads_bytes, read_bytes
 from ..folder.logfile import last_lines
 from ..folder.trials import sweep_of
 from ..report import arg_changes
@@ -95,7 +95,7 @@ def _short(data: bytes) -> dict[str, list]:
     lines (twice as fast as one per line), the points checked as ``_value`` does, inline."""
     lines = data.splitlines()
     try:
-        points = json.loads(b"[" + b",".join(lines) + b"]")
+        points = loads_bytes(b"[" + b",".join(lines) + b"]")
     except (ValueError, RecursionError):  # a torn last line: line by line
         points = [p for p in map(_loads, lines) if p is not None]
     series: dict[str, list] = {}

@@ -7,6 +7,7 @@ not a run and is ignored.
 
 from __future__ import annotations
 
+import json
 import os
 
 # in a run folder
@@ -205,3 +206,31 @@ def read_bytes(path: str, limit: int = -1) -> bytes:
         return parts[0] if len(parts) == 1 else b"".join(parts)
     finally:
         os.close(fd)
+
+
+# json.loads checks its arguments, looks for a byte order mark, picks an encoding for bytes
+# and matches the whitespace around the value with a regular expression on every call: ~0.7
+# us a call beside the C scanner's ~5 us for a run.json, and a reader of 100,000 runs parses
+# two files a run. ``loads`` calls the scanner itself; text that is not one value from its
+# first character, then nothing but JSON whitespace, goes to json.loads: the same value, or
+# the same error, always.
+_scan = json.JSONDecoder().scan_once  # the C scanner of json.loads (its default settings)
+
+
+def loads(text: str):
+    """``json.loads(text)`` for a str."""
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:  # leading whitespace, a byte order mark, no value: json.loads decides
+        return json.loads(text)
+    if end != len(text) and text[end:].lstrip(" \t\n\r"):
+        return json.loads(text)  # more after the value: its error
+    return value
+
+
+def loads_bytes(data: bytes):
+    """``json.loads(data)``, for bytes that start with ``[`` or ``{``: UTF-8, unless the second
+    byte is 0 (json.loads then reads UTF-16 or -32)."""
+    if len(data) < 2 or data[0] not in b"[{" or not data[1]:
+        return json.loads(data)
+    return loads(data.decode("utf-8", "surrogatepass"))

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-from .layout import RECORD, RunFolder, file_in, read_bytes
+from .layout import RECORD, RunFolder, file_in, loads, read_bytes
 from .times import iso, parse_iso
 
 SCHEMA = 1
@@ -188,7 +188,7 @@ def read(run_dir: str) -> dict:
     """Read a run's record, filling fields that older records lack."""
     path = file_in(run_dir, RECORD)
     try:
-        record = json.loads(read_bytes(path).decode("utf-8", "replace"))  # no file object
+        record = loads(read_bytes(path).decode("utf-8", "replace"))  # no file object
     except FileNotFoundError:
         raise RecordError(f"{run_dir}: no {RECORD}") from None
     except (OSError, ValueError, RecursionError) as e:
