@@ -164,6 +164,18 @@ def write(root: str, f, limit: int | None = NEWEST, since: str | None = None) ->
     return n
 
 
+def _write_uncollected(root: str, f, limit: int | None = NEWEST, since: str | None = None) -> int:
+    import gc
+
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return write(root, f, limit, since)
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def build(root: str, limit: int | None = NEWEST, since: str | None = None) -> str:
     import io
 
@@ -186,12 +198,12 @@ def journal(root: str, output: str | None = None, open_it: bool = False,
         # /dev/null, /dev/stdout, a FIFO: written into; a rename would replace the device
         # itself (as root, /dev/null became a 700 KB HTML file)
         with open(path, "w", encoding="utf-8") as f:
-            n = write(root, f, limit, since_iso)
+            n = _write_uncollected(root, f, limit, since_iso)
     else:
         tmp = f"{path}.{os.getpid()}.tmp"
         try:
             with open(tmp, "w", encoding="utf-8") as f:
-                n = write(root, f, limit, since_iso)
+                n = _write_uncollected(root, f, limit, since_iso)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
