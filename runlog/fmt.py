@@ -34,10 +34,24 @@ def same_value(a, b) -> bool:
     return a == b
 
 
+_KEYS_OF: dict[type, dict] = {float: {}, int: {}}  # value_key of numbers met, one dict a type
+
+
 def value_key(v) -> str:
     """A key under which values that ``same_value`` calls equal collide."""
-    if type(v) is float:
-        return repr(v) if v == v else "nan"
+    known = _KEYS_OF.get(type(v))  # an exact float or int: its repr is kept (a journal keys
+    if known is not None:           # the same arguments run after run)
+        got = known.get(v)
+        if got is None:
+            if v != v:
+                return "nan"
+            try:
+                got = repr(float(v))
+            except OverflowError:
+                got = repr(v)
+            if v and len(known) < 4096:  # not 0.0 and -0.0: equal, with two keys
+                known[v] = got
+        return got
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         try:
             return repr(float(v)) if v == v else "nan"

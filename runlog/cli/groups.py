@@ -41,7 +41,10 @@ def shown(agg: dict, n: bool = True) -> str:
 
 
 def _is_seed(name: str) -> bool:
-    return name.rsplit(".", 1)[-1].lower() == "seed"
+    """Whether the last part of a dotted name is "seed" in any case. Only the ASCII s, e and
+    d lower to those letters and no character lowers to nothing, so that part is the last
+    four characters: ``name.rsplit(".", 1)[-1].lower() == "seed"``, without the split."""
+    return name[-4:].lower() == "seed" and (len(name) == 4 or name[-5] == ".")
 
 
 def seed_of(r: dict):
@@ -55,19 +58,31 @@ def group_key(r: dict, flat: dict | None = None) -> tuple:
     """``flat``: ``flatten(r["args"])``, when the caller has it already."""
     flat = flatten(r.get("args") or {}) if flat is None else flat
     args = {k: value_key(v) for k, v in flat.items() if not _is_seed(k)}
-    return (r.get("script_path") or r.get("script"), tuple(sorted(args.items(), key=str)))
+    # ordered as by str((name, key)): the names differ, and the repr of one name is never the
+    # start of another's (its closing quote would be unescaped inside), so the names decide
+    return (r.get("script_path") or r.get("script"), tuple(sorted(args.items(), key=_by_name)))
+
+
+def _by_name(item: tuple) -> str:
+    return repr(item[0])
 
 
 _sha1 = None
+_IDS: dict[str, str] = {}  # group key (its repr) -> id: runs of one group share it
 
 
 def group_id(r: dict, flat: dict | None = None) -> str:
     """A short stable name of a run's group (the journal's compare view joins by it)."""
     global _sha1
-    if _sha1 is None:
-        from hashlib import sha1 as _sha1
     key = repr(group_key(r, flat))
-    return _sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    got = _IDS.get(key)
+    if got is None:
+        if _sha1 is None:
+            from hashlib import sha1 as _sha1
+        got = _sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+        if len(_IDS) < 4096:
+            _IDS[key] = got
+    return got
 
 
 class Group:

@@ -203,7 +203,7 @@ def exact(v) -> str:
     """An argument as the compare view shows it: ``fmt_value``, unless that rounds a float
     (two learning rates that differ in the 5th digit must not look the same)."""
     text = fmt_value(v)
-    if isinstance(v, float) and v == v and abs(v) != float("inf"):
+    if isinstance(v, float) and v == v and abs(v) != _INF:
         try:
             if float(text) != v:
                 return repr(v)
