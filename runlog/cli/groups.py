@@ -68,19 +68,24 @@ def _by_name(item: tuple) -> str:
 
 
 _sha1 = None
-_IDS: dict[str, str] = {}  # group key (its repr) -> id: runs of one group share it
+_IDS: dict[tuple, str] = {}  # group key -> id: runs of one group share it
 
 
 def group_id(r: dict, flat: dict | None = None) -> str:
-    """A short stable name of a run's group (the journal's compare view joins by it)."""
+    """A short stable name of a run's group (the journal's compare view joins by it): the
+    sha1 of the key's repr. Kept by the key itself: of text and None, two keys are equal
+    exactly when their reprs are."""
     global _sha1
-    key = repr(group_key(r, flat))
-    got = _IDS.get(key)
+    key = group_key(r, flat)
+    try:
+        got = _IDS.get(key)
+    except TypeError:  # a script name of another type: not kept
+        got = None
     if got is None:
         if _sha1 is None:
             from hashlib import sha1 as _sha1
-        got = _sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-        if len(_IDS) < 4096:
+        got = _sha1(repr(key).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+        if len(_IDS) < 4096 and (key[0] is None or type(key[0]) is str):
             _IDS[key] = got
     return got
 
