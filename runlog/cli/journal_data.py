@@ -199,9 +199,25 @@ def _patch(run_dir: str, rec: dict) -> str:
     return text if len(text) <= PATCH_CHARS else text[:PATCH_CHARS] + "\n… (cut; runlog show --patch)"
 
 
+_EXACT: dict[type, dict] = {float: {}, int: {}}  # the text of each exact number met, a type
+
+
 def exact(v) -> str:
     """An argument as the compare view shows it: ``fmt_value``, unless that rounds a float
-    (two learning rates that differ in the 5th digit must not look the same)."""
+    (two learning rates that differ in the 5th digit must not look the same). The text of a
+    number is kept: the journal shows the same arguments run after run."""
+    known = _EXACT.get(type(v))
+    if known is None:
+        return _exact(v)
+    text = known.get(v)
+    if text is None:
+        text = _exact(v)
+        if v and v == v and len(known) < 4096:  # not 0.0 and -0.0 (equal, two texts), not NaN
+            known[v] = text
+    return text
+
+
+def _exact(v) -> str:
     text = fmt_value(v)
     if isinstance(v, float) and v == v and abs(v) != _INF:
         try:
