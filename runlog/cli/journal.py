@@ -165,6 +165,9 @@ def write(root: str, f, limit: int | None = NEWEST, since: str | None = None) ->
 
 
 def _write_uncollected(root: str, f, limit: int | None = NEWEST, since: str | None = None) -> int:
+    """``write`` with the cyclic garbage collector paused: the cards are parsed JSON and text,
+    with no cycle to find, while the ids met grow to the history's size (walked again by every
+    full collection: 0.17 s of a 100,000-run journal)."""
     import gc
 
     collecting = gc.isenabled()
