@@ -66,6 +66,22 @@ def test_sampler_keeps_the_peak_and_the_mean():
     assert got["gpu_util_mean"] == round((90 + 50) / 2, 1)
 
 
+def test_a_sampler_that_may_start_no_thread_still_samples_at_the_finish(monkeypatch):
+    # Python 3.12 refuses new threads once the interpreter is shutting down: a script that
+    # ended before the facts thread made the sampler. The machine facts are kept all the same
+    # (test_facts_runs.py::test_nvidia_smi_is_asked_only_where_it_is runs into it on 3.12)
+    import threading
+
+    def refuse(self):
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    s = gpu.Sampler([0], every=3600, sample=lambda idx: {0: (1000, 50)})
+    assert s.utils == []
+    s.take()  # what Facts.finish does for a run shorter than one sample
+    assert s.stop() == {"gpu_peak_memory_bytes": 1000, "gpu_util_mean": 50}
+
+
 def test_no_nvidia_smi_on_path_means_no_gpu(tmp_path):
     if os.path.exists("/dev/nvidiactl"):
         return  # a machine with a driver: the other branch is the one to check

@@ -166,7 +166,13 @@ class Sampler:
         self.utils: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="runlog-gpu", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except RuntimeError:
+            # Python 3.12 starts no thread once the interpreter is shutting down, atexit
+            # included: a script that ended before the facts were gathered. The finish
+            # takes its one sample itself (``Facts.finish``).
+            self._thread = None
 
     def take(self) -> None:
         got = self._sample(self.indices)
@@ -190,6 +196,7 @@ class Sampler:
 
     def stop(self) -> dict:
         self._stop.set()
-        self._thread.join(timeout=SMI_TIMEOUT_S + 1)
+        if self._thread is not None:
+            self._thread.join(timeout=SMI_TIMEOUT_S + 1)
         mean = round(sum(self.utils) / len(self.utils), 1) if self.utils else None
         return {"gpu_peak_memory_bytes": self.peak, "gpu_util_mean": mean}
