@@ -93,6 +93,8 @@ def install(run, patches_, interactive: bool = False) -> None:
             from .console import say
 
             say(f"could not finish the run ({type(e).__name__}: {e})")
+        if main_frame is not None and _left_by_ctrl_c(main_frame, last_value):
+            _still_die_by_sigint()
 
     if not interactive:
         patches_.apply("excepthook", patches.excepthook, on_exception)
@@ -113,3 +115,27 @@ def _die_by(signum: int) -> None:
     except (ValueError, OSError):
         pass
     os.kill(os.getpid(), signum)
+
+
+def _left_by_ctrl_c(main_frame, older) -> bool:
+    """Whether the script's top level was left by a KeyboardInterrupt that Python reported
+    (``sys.last_value``), not an older one: then Python ends the process by SIGINT."""
+    exc = getattr(sys, "last_value", None)
+    if type(exc) is not KeyboardInterrupt or exc is older:
+        return False
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame is not main_frame:
+        tb = tb.tb_next
+    return tb is not None
+
+
+def _still_die_by_sigint() -> None:
+    """Python ends a process whose top level a Ctrl-C left by SIGINT, as a shell or a
+    scheduler expects, through a flag that every ``exec()`` or ``eval()`` of a string clears
+    first (CPython's ``run_eval_code_obj``): a namedtuple or dataclass made by code run after
+    the interrupt — on 3.13 formatting its traceback imports ``tokenize``, which makes one —
+    had the process exit with 1. Code from a string that ends in KeyboardInterrupt sets it again."""
+    try:
+        exec("raise KeyboardInterrupt", {})
+    except KeyboardInterrupt:
+        pass

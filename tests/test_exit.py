@@ -236,6 +236,22 @@ def test_ctrl_c_marks_the_run_interrupted(tmp_path):
     assert r["metrics"]["step"]["count"] == 1  # what was recorded before is kept
     assert f"## Run {r['id']} · interrupted · " in err and reports(err) == 1
     assert (d / "report.md").exists()
+    # (On 3.13 the report's traceback formatting is the first to import tokenize, whose
+    # namedtuple is made by an eval: that had cleared Python's "die by SIGINT" and exit 1.)
+
+
+def test_a_ctrl_c_the_script_handles_ends_as_the_script_says(run_script):
+    # only a KeyboardInterrupt that left the script's top level ends the process by SIGINT
+    _, _, r = run_script("""\
+        import sys, runlog
+        runlog.start(git=False)
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            sys.excepthook(*sys.exc_info())
+            sys.exit(3)
+        """, rc=3)
+    assert r["exit_code"] == 3
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
