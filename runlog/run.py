@@ -31,7 +31,7 @@ ENV_OWNER = "RUNLOG_OWNER_DIR"  # joined.ENV_OWNER (joined.py is not loaded by a
 
 
 def _command() -> list[str]:
-    argv = [clean_text(a) for a in getattr(sys, "orig_argv", None) or ["python", *sys.argv]]
+    argv = [clean_text(a) for a in frames.command_argv()]
     if argv and os.path.isabs(argv[0]) and os.path.basename(argv[0]).startswith("python"):
         argv[0] = os.path.basename(argv[0])
     _, rest = note_mod.take_note(argv[1:])

@@ -134,3 +134,6 @@ def test_note_on_a_module_run_with_dash_m_that_parses_first(tmp_path, module):
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "- Note: why" in proc.stderr and "argv: ['--lr', '0.2']" in proc.stdout
+    # the command to run it again names the module (Python 3.9, without sys.orig_argv, had
+    # its file: `python /…/pkg/train.py`, which loses the package)
+    assert f"- Re-run: `python -m {module} --lr 0.2`" in proc.stderr

@@ -187,3 +187,18 @@ def script_file(cwd: str | None = None) -> str | None:
     if not path and sys.argv and sys.argv[0] not in ("", "-c", "-m"):
         path = sys.argv[0]
     return os.path.join(cwd or os.getcwd(), path) if path else None
+
+
+def command_argv() -> list[str]:
+    """The process's command line: ``sys.orig_argv`` (Python 3.10+). Python 3.9 has only
+    ``sys.argv``, where a module run with ``-m`` shows as its file — a command that would not
+    run a package's relative imports — so it is named by ``-m`` and the module again
+    (interpreter options such as ``-u`` are not known there)."""
+    orig = getattr(sys, "orig_argv", None)
+    if orig:
+        return list(orig)
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and sys.argv and spec.origin and sys.argv[0] == spec.origin:
+        name = spec.name[:-len(".__main__")] if spec.name.endswith(".__main__") else spec.name
+        return ["python", "-m", name, *sys.argv[1:]]
+    return ["python", *sys.argv]
