@@ -204,6 +204,13 @@ def test_machine_and_resources_lines():
     assert text.machine_line(r) == ("gpu01, 16 CPUs, 2× NVIDIA A100-SXM4-80GB, Python 3.11.7, "
                                     "torch 2.4.1 (CUDA 12.1)")
     assert text.resources_line(r) == "peak RSS 3.0 GB, CPU 42.0 s, GPU peak 31.0 GB (87 % busy)"
+    # under Slurm the job to look up in sacct sits beside the host
+    r["scheduler"] = {"kind": "slurm", "job_id": "1150", "array_job_id": "1147", "array_task_id": 3,
+                      "restart_count": 0}
+    assert text.machine_line(r).startswith("gpu01 (Slurm job 1147_3), 16 CPUs")
+    r["scheduler"] = {"kind": "slurm", "job_id": "88", "array_job_id": None, "array_task_id": None,
+                      "restart_count": 2}
+    assert text.machine_line(r).startswith("gpu01 (Slurm job 88), 16 CPUs")
 
 
 def _age(path, seconds=60):

@@ -120,3 +120,6 @@ def test_scontrol_requeue_of_a_running_array_task_continues_its_run(tmp_path):
         == [0, 1, 2, 3, 2, 3, 4, 5]
     assert (r["metrics"]["loss"]["count"], r["metrics"]["loss"]["last"]) == (6, 10.5)
     assert "resumed (segment 2)" in (run_dir / "run.log").read_text()
+    # the report names the job to look up in sacct, and says it restarted
+    report = (run_dir / "report.md").read_text()
+    assert f"(Slurm job {array_job}_1)" in report and "restarted 1×" in report

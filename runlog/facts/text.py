@@ -40,7 +40,7 @@ def machine_line(r: dict) -> str | None:
     m, e = _d(r, "machine"), _d(r, "env")
     if not m and not e:
         return None
-    parts = [str(m.get("host") or r.get("host") or "?")]
+    parts = [str(m.get("host") or r.get("host") or "?") + _job_text(_d(r, "scheduler"))]
     if m.get("cpus"):
         parts.append(f"{m['cpus']} CPUs")
     g = gpu_text(m.get("gpus"))
@@ -53,6 +53,17 @@ def machine_line(r: dict) -> str | None:
             cuda = f" (CUDA {info['cuda']})" if info.get("cuda") else ""
             parts.append(f"{name} {info['version']}{cuda}")
     return ", ".join(parts)
+
+
+def _job_text(s: dict) -> str:
+    """`` (Slurm job 1147_5)``: what to look up in ``sacct``, beside the host (a restart is
+    the report's Segments line)."""
+    if s.get("kind") != "slurm" or not s.get("job_id"):
+        return ""
+    job = str(s["job_id"])
+    if s.get("array_job_id") not in (None, "") and s.get("array_task_id") not in (None, ""):
+        job = f"{s['array_job_id']}_{s['array_task_id']}"
+    return f" (Slurm job {job})"
 
 
 def resources_line(r: dict) -> str | None:
