@@ -101,6 +101,9 @@ def install(run, patches_, interactive: bool = False) -> None:
         patches_.apply("sys_exit", patches.sys_exit, on_exit)
         patches_.apply("os_exit", patches.os_exit, on_os_exit)
     patches_.apply("signals", patches.signals, HANDLED_SIGNALS, on_signal)
+    life = run._life
+    if life is not None and life.log is not None:
+        patches_.apply("fatal_errors", patches.fatal_errors, life.log.fd)
     patches_.apply("atexit", patches.at_exit, at_exit)
 
 

@@ -3,7 +3,8 @@
 A run changes things that belong to the whole process: argparse (and
 jsonargparse's ``parse_args`` when the script imported it), the root
 logger, ``logging.basicConfig``, ``sys.stdout``/``sys.stderr``,
-``sys.excepthook``, ``sys.exit``, ``os._exit``, the SIGTERM/SIGHUP handlers, atexit,
+``sys.excepthook``, ``sys.exit``, ``os._exit``, the SIGTERM/SIGHUP handlers, faulthandler
+(tracebacks of fatal signals into run.log), atexit,
 IPython's events and one environment variable (for the workers multiprocessing
 starts anew). Each change is made by one function here that returns its
 undo; a ``Patches`` object keeps the undos of one run, applies changes in the
@@ -20,7 +21,7 @@ from __future__ import annotations
 import sys
 
 ORDER = ("argparse", "jsonargparse", "root_logger", "basic_config", "stdout", "stderr", "excepthook",
-         "sys_exit", "os_exit", "signals", "atexit", "ipython", "environ")
+         "sys_exit", "os_exit", "signals", "fatal_errors", "atexit", "ipython", "environ")
 
 
 class Patches:
@@ -206,6 +207,13 @@ def os_exit(on_exit):
     from .patches_exit import os_exit as install
 
     return install(on_exit, _mark, _undo_replacement)
+
+
+def fatal_errors(fd):
+    """Tracebacks of fatal signals into run.log (patches_exit.py)."""
+    from .patches_exit import fatal_errors as install
+
+    return install(fd)
 
 
 def signals(names, on_signal):

@@ -98,3 +98,41 @@ def os_exit(on_exit, mark, undo_replacement):
     mark(_exit, previous)
     os._exit = _exit
     return undo_replacement(lambda: os._exit, lambda v: setattr(os, "_exit", v), _exit, previous)
+
+
+def fatal_errors(fd: int | None):
+    """Write the Python traceback of a fatal signal (a segfault or an ``abort()`` in an
+    extension: CUDA, a data loader's C code) to run.log, through ``faulthandler``.
+
+    The process still dies by its signal, as it would have (faulthandler chains to
+    what was there and raises the signal again); the run stays unfinished, and the
+    CLI shows it lost with the error read from run.log's end. Left alone when the
+    script or ``python -X faulthandler`` / ``PYTHONFAULTHANDLER`` enabled it: theirs
+    says the same, where they chose. faulthandler writes from a signal handler, to a
+    descriptor: it gets a duplicate of run.log's, open until the undo.
+    """
+    if fd is None or fd < 0:
+        return None
+    import faulthandler
+
+    if faulthandler.is_enabled():
+        return None
+    try:
+        own = os.dup(fd)
+    except OSError:
+        return None
+    try:
+        os.set_inheritable(own, False)
+        faulthandler.enable(file=own, all_threads=True)
+    except (OSError, ValueError, RuntimeError):
+        os.close(own)
+        return None
+
+    def undo():
+        faulthandler.disable()  # a process going on after its run must not write into it
+        try:
+            os.close(own)
+        except OSError:
+            pass
+
+    return undo

@@ -10,6 +10,7 @@ import sys
 
 from ..folder import index, notes, record
 from ..folder.layout import RunFolder
+from ..folder.settle import settle
 
 
 class CliError(Exception):
@@ -131,7 +132,7 @@ def load(root: str, spec: str | None, runs: list[dict] | None = None) -> dict:
 
 def settled(rec: dict) -> dict:
     """A loaded record fit to show: a run that never finished gets what it wrote since."""
-    return record.settle(rec, RunFolder(rec["dir"]))
+    return settle(rec, RunFolder(rec["dir"]))
 
 
 def previous_of(root: str, rec: dict) -> dict | None:

@@ -14,6 +14,7 @@ import time
 from ..fmt import fmt_duration, fmt_num, printable
 from ..folder import record
 from ..folder.layout import LOG, RunFolder
+from ..folder.settle import settle
 from ..folder.logfile import LEVELS, LINE_CAP, last_lines, level_of
 from .common import CliError, find, folder, shown_status
 
@@ -171,7 +172,7 @@ def _follow(root: str, entry: dict, lines: int, follow: bool, grep, level, keep=
             r = _status(run_dir)
             if r is not None and r["shown_status"] != "running":
                 if r["status"] == "running":  # lost: metrics and duration from what was written
-                    r = record.settle(r, RunFolder(run_dir))
+                    r = settle(r, RunFolder(run_dir))
                 rest = f.read() if f is not None else b""
                 for raw in (partial + rest).split(b"\n"):
                     line = raw.decode("utf-8", "replace")

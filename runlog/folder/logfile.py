@@ -63,6 +63,45 @@ def level_of(line: str) -> int | None:
     return None
 
 
+FATAL = "Fatal Python error: "
+
+
+def fatal_error(path: str, tail: int = 65536) -> dict | None:
+    """The error of a process that died by a fatal signal, from the end of its run.log:
+    faulthandler's ``Fatal Python error: Segmentation fault`` and the crashed thread's
+    frames (innermost first), when nothing was logged after them. None otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            os.lseek(fd, max(size - tail, 0), os.SEEK_SET)
+            data = os.read(fd, tail)
+        finally:
+            os.close(fd)
+    except OSError:
+        return None
+    at = data.rfind(FATAL.encode())
+    if at < 0 or (at > 0 and data[at - 1:at] != b"\n"):
+        return None
+    lines = data[at:].decode("utf-8", "replace").splitlines()
+    if any(level_of(ln) is not None for ln in lines):  # the run went on after it
+        return None
+    frames, current = [], False
+    for ln in lines[1:]:
+        if ln.startswith(("Current thread", "Thread ", "Stack (most recent")):
+            current = not ln.startswith("Thread ")
+        elif current and ln.startswith("  File "):
+            frames.append(ln.strip())
+    where = None
+    if frames:  # File "train.py", line 12 in step
+        f = frames[0]
+        name, _, rest = f[len('File "'):].partition('", line ')
+        line_no, _, fn = rest.partition(" in ")
+        where = f"{os.path.basename(name)}:{line_no} in {fn}" if line_no.isdigit() else None
+    return {"type": "Fatal Python error", "message": lines[0][len(FATAL):].strip(),
+            "where": where, "traceback": frames[:20]}
+
+
 def line_time(line: str) -> float | None:
     """The time a line was written, from its prefix."""
     if level_of(line) is None and not (len(line) >= 23 and line[19] == "."):

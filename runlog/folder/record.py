@@ -18,8 +18,8 @@ import os
 import sys
 import time
 
-from .layout import RECORD, RunFolder, file_in, loads, read_bytes
-from .times import iso, parse_iso
+from .layout import RECORD, file_in, loads, read_bytes
+from .times import iso
 
 SCHEMA = 1
 STATUSES = ("running", "finished", "failed", "interrupted", "killed", "pruned")  # pruned: `sweep --prune`
@@ -370,31 +370,3 @@ def shown_status(r: dict) -> str:
         if r.get("pid") and not pid_alive(r["pid"], r.get("pid_start")):
             return "lost"
     return status
-
-
-def settle(record: dict, folder: RunFolder) -> dict:
-    """A record fit to be shown: a run that never finished gets what it wrote since.
-
-    Its metrics are summed up from metrics.jsonl; a lost run ends at its last
-    written line (its ``ended_at`` and ``duration_s``), not at the time of reading.
-    """
-    if record.get("status") != "running":
-        return record
-    from . import segments
-    from .metrics import read_points
-
-    points = read_points(folder.path)
-    if points:
-        record["metrics"] = segments.summarize(points, segments.of(record))
-    record["status"] = shown = record.get("shown_status") or shown_status(record)
-    if shown == "lost":
-        end = folder.last_write()
-        start = parse_iso(record.get("started_at"))
-        if end is not None:
-            if start is not None and end < start:
-                end = start  # a file time a little older than the first line's stamp
-            record["ended_at"] = iso(end)
-            if start is not None:
-                record["duration_s"] = round(max(end - start, 0.0), 3)
-            segments.settle(record, end)  # a resumed run: the sum of its segments
-    return record

@@ -13,6 +13,7 @@ import pytest
 from runlog.folder import record
 from runlog.folder.layout import RunFolder
 from runlog.folder.record import RecordError
+from runlog.folder.settle import settle
 
 
 def new(run_id="20261122-133316", t0=None, **kw) -> dict:
@@ -203,7 +204,7 @@ def test_a_lost_run_ends_at_its_last_write_not_at_reading(tmp_path):
         '{"name":"loss","value":0.25,"step":2,"time":2}\n{"name":"lo')  # torn by the kill
     for name, age in (("run.json", 1), ("metrics.jsonl", 5), ("run.log", 7)):
         os.utime(tmp_path / name, (t0 + age, t0 + age))
-    shown = record.settle(record.read(str(tmp_path)), RunFolder(str(tmp_path)))
+    shown = settle(record.read(str(tmp_path)), RunFolder(str(tmp_path)))
     assert shown["status"] == "lost"
     assert shown["ended_at"] == record.iso(t0 + 7) and shown["duration_s"] == 7.0
     assert shown["metrics"]["loss"] == {"last": 0.25, "min": 0.25, "max": 0.5, "count": 2, "step": 2}
@@ -211,4 +212,4 @@ def test_a_lost_run_ends_at_its_last_write_not_at_reading(tmp_path):
 
 def test_settle_leaves_an_ended_run_as_it_is(tmp_path):
     r = finished()
-    assert record.settle(dict(r), RunFolder(str(tmp_path))) == r
+    assert settle(dict(r), RunFolder(str(tmp_path))) == r
