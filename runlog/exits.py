@@ -13,6 +13,12 @@ import os
 import sys
 
 HANDLED_SIGNALS = ("SIGTERM", "SIGHUP")
+# Signals that kill a process nobody handles them in, sent by schedulers and limits: Slurm's
+# --signal=USR1@SECONDS warning before the time limit (a script without a handler dies of
+# it), a CPU-time limit (SIGXCPU). Taken only while nobody else handles them: the run ends
+# killed, then the process dies by the signal as it would have. SIGQUIT (Ctrl-\, to kill
+# a process hung in C) is never taken, nor the timer signals profilers use.
+DEADLY_SIGNALS = ("SIGUSR1", "SIGUSR2", "SIGXCPU")
 
 
 def install(run, patches_, interactive: bool = False) -> None:
@@ -101,6 +107,7 @@ def install(run, patches_, interactive: bool = False) -> None:
         patches_.apply("sys_exit", patches.sys_exit, on_exit)
         patches_.apply("os_exit", patches.os_exit, on_os_exit)
     patches_.apply("signals", patches.signals, HANDLED_SIGNALS, on_signal)
+    patches_.apply("signals", patches.signals, DEADLY_SIGNALS, on_signal, True)
     life = run._life
     if life is not None and life.log is not None:
         patches_.apply("fatal_errors", patches.fatal_errors, life.log.fd)

@@ -21,8 +21,8 @@ from .folder.logfile import RUNLOG, LogFile
 from .folder.metrics import Metrics
 from .mask import mask_args, mask_argv
 
-from .outcome import SIGHUP, SIGINT, SIGTERM, Outcome
-from .sigmask import no_interrupts, unmasked
+from .outcome import Outcome
+from .sigmask import held, no_interrupts, unmasked
 
 GIT_WAIT_S = 5.0  # how long finish() waits for a slow git capture
 FACTS_WAIT_S = 2.0  # … and for the machine and environment facts after it
@@ -219,7 +219,7 @@ class Lifecycle:
             try:  # a signal for the script is handled by its main thread, never here
                 import _signal
 
-                _signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGINT, SIGTERM, SIGHUP})
+                _signal.pthread_sigmask(_signal.SIG_BLOCK, held())
             except (ImportError, AttributeError, OSError, ValueError):
                 pass
             self._remember_job()

@@ -216,12 +216,13 @@ def fatal_errors(fd):
     return install(fd)
 
 
-def signals(names, on_signal):
+def signals(names, on_signal, only_default: bool = False):
     """Handle the named signals with ``on_signal(signum, frame, previous)``.
 
     Signals ignored on purpose (``nohup``) or handled outside Python are left
     alone, and so is everything outside the main thread (Python allows no
-    handler there). Returns None when nothing was changed.
+    handler there); with ``only_default``, so is a signal the script handles.
+    Returns None when nothing was changed.
     """
     import threading
 
@@ -238,7 +239,7 @@ def signals(names, on_signal):
             continue
         try:
             prev = signal.getsignal(signum)
-            if prev in (signal.SIG_IGN, None):
+            if prev in (signal.SIG_IGN, None) or (only_default and prev != signal.SIG_DFL):
                 continue
             handler = _signal_handler(on_signal, prev)
             signal.signal(signum, handler)

@@ -5,16 +5,26 @@ from __future__ import annotations
 from .outcome import SIGHUP, SIGINT, SIGTERM
 
 
+def held() -> set:
+    """The signals that end a run: SIGINT, SIGTERM, SIGHUP, and those that kill a process
+    nobody handles them in (``exits.DEADLY_SIGNALS``)."""
+    import _signal
+
+    return {SIGINT, SIGTERM, SIGHUP} | {getattr(_signal, name) for name in ("SIGUSR1", "SIGUSR2", "SIGXCPU")
+                                        if hasattr(_signal, name)}
+
+
 class no_interrupts:
-    """SIGINT, SIGTERM and SIGHUP wait while the last writes are made (a second Ctrl-C
-    must not leave a record half-finished); they are delivered right after."""
+    """The signals that end a run wait while the last writes are made (a second Ctrl-C
+    must not leave a record half-finished), and while runlog's threads are born (a signal
+    landing on one would wait out the script's time.sleep); delivered right after."""
 
     def __enter__(self):
         self.old = None
         try:
             import _signal
 
-            self.old = _signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGINT, SIGTERM, SIGHUP})
+            self.old = _signal.pthread_sigmask(_signal.SIG_BLOCK, held())
         except (ImportError, AttributeError, OSError, ValueError):
             pass
         return self

@@ -254,7 +254,10 @@ def test_a_ctrl_c_the_script_handles_ends_as_the_script_says(run_script):
     assert r["exit_code"] == 3
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+# SIGUSR1: Slurm's --signal=USR1@SECONDS warning, deadly to a script without a handler;
+# SIGXCPU: a CPU-time limit
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
+                                 signal.SIGXCPU])
 def test_sigterm_marks_the_run_killed_and_the_process_dies_by_it(tmp_path, sig):
     proc = spawn(tmp_path, LONG)
     wait_for_line(proc, "ready")
@@ -290,6 +293,27 @@ def test_the_scripts_own_sigterm_handler_is_still_called(tmp_path):
     _, r = the_run(tmp_path)
     assert (r["status"], r["signal"], r["exit_code"]) == ("killed", "SIGTERM", 0)
     assert reports(err) == 1
+
+
+def test_a_usr1_the_script_handles_itself_is_not_the_runs_end(tmp_path):
+    """A script that saves a checkpoint on SIGUSR1 and goes on: runlog leaves that signal
+    to it (it takes USR1 only where it would have killed the process)."""
+    proc = spawn(tmp_path, """\
+        import signal, time, runlog
+        got = []
+        signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+        run = runlog.start(git=False)
+        print("ready", flush=True)
+        while not got:
+            time.sleep(0.05)
+        print("checkpoint saved; training on", flush=True)
+        """)
+    wait_for_line(proc, "ready")
+    proc.send_signal(signal.SIGUSR1)
+    out, err = proc.communicate(timeout=30)
+    assert "training on" in out and proc.returncode == 0
+    _, r = the_run(tmp_path)
+    assert (r["status"], r.get("signal"), r["exit_code"]) == ("finished", None, 0)
 
 
 def test_a_sigterm_handler_that_lets_the_script_wind_down(tmp_path):
