@@ -93,6 +93,12 @@ class RunHandler(logging.Handler):
         self._last = (None, None, "", "")  # the last record's level and logger, and their heads
 
     @property
+    def runlog_sink(self):
+        """The run.log this handler writes (None: the console only); what
+        ``frames.written_by_log_handler`` looks for among the root's handlers."""
+        return self.sink
+
+    @property
     def console(self):
         return self._console
 

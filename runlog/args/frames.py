@@ -125,7 +125,8 @@ def _parser_in(scopes, parser_type):
 
 def written_by_log_handler() -> bool:
     """Whether the current write to a captured stream comes from a logging.StreamHandler
-    printing a record that propagates to the root logger (where runlog's handler is)."""
+    printing a record that propagates to the root logger and that runlog's handler there
+    logs (so the printed line is not logged again)."""
     logging = sys.modules.get("logging")
     if logging is None:
         return False
@@ -144,11 +145,17 @@ def written_by_log_handler() -> bool:
     logger = logging.getLogger(record.name) if record.name != "root" else logging.root
     while logger is not None:
         if logger is logging.root:
-            return True
+            break
         if not logger.propagate:
             return False
         logger = logger.parent
-    return False
+    else:
+        return False
+    # runlog's handler must still be there to take it: a dictConfig, or a library that
+    # "resets" logging, may have taken it off the root; then the printed line is the record
+    level = getattr(record, "levelno", 0)
+    return any(getattr(h, "runlog_sink", None) is not None and level >= h.level
+               for h in logging.root.handlers)
 
 
 def main_module_frame():

@@ -1,0 +1,59 @@
+"""What real training scripts do to logging, the streams and the process after ``runlog.start()``:
+the script goes on as without runlog, and run.log still holds what it logged and printed."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import read_json
+
+STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
+
+
+def logged(d, text: str) -> list[str]:
+    """The run.log lines holding ``text``, without their time."""
+    return [ln[24:] for ln in (d / "run.log").read_text(encoding="utf-8").splitlines()
+            if text in ln and re.match(STAMP, ln)]
+
+
+def test_dict_config_after_start_keeps_the_scripts_records_in_the_log(run_script):
+    proc, d, r = run_script("""\
+        import logging, logging.config, runlog
+        runlog.start(git=False)
+        logging.config.dictConfig({
+            "version": 1,
+            "formatters": {"plain": {"format": "[%(name)s] %(message)s"}},
+            "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                                     "stream": "ext://sys.stdout"},
+                         "file": {"class": "logging.FileHandler", "filename": "mine.log"}},
+            "root": {"level": "INFO", "handlers": ["console", "file"]},
+        })
+        logging.getLogger("train").info("epoch 1 loss 0.5")
+        print("printed after")
+        """)
+    assert r["status"] == "finished" and "Traceback" not in proc.stderr
+    # the script's own handlers work as configured: its console and its file, once each
+    assert proc.stdout.count("[train] epoch 1 loss 0.5\n") == 1
+    assert (d.parent.parent / "mine.log").read_text() == "epoch 1 loss 0.5\n"
+    # and the record still has the line, once, with no second console copy from runlog
+    assert len(logged(d, "epoch 1 loss 0.5")) == 1, (d / "run.log").read_text()
+    assert "epoch 1 loss 0.5" not in proc.stderr
+    assert logged(d, "printed after") == ["OUT     printed after"]
+    assert proc.stderr.count("## Run ") == 1
+
+
+def test_root_handlers_replaced_by_the_script_still_leave_its_lines_in_the_log(run_script):
+    proc, d, r = run_script("""\
+        import logging, sys, runlog
+        runlog.start(git=False)
+        root = logging.getLogger()
+        for h in list(root.handlers):  # a library "resetting" logging
+            root.removeHandler(h)
+        h = logging.StreamHandler(sys.stdout)
+        h.setFormatter(logging.Formatter("%(levelname)s | %(message)s"))
+        root.addHandler(h)
+        logging.getLogger("train").warning("val loss went up")
+        """)
+    assert proc.stdout == "WARNING | val loss went up\n"
+    assert logged(d, "val loss went up") == ["OUT     WARNING | val loss went up"]
+    assert r["status"] == "finished" and proc.stderr.count("## Run ") == 1
