@@ -304,14 +304,9 @@ def _join_as_worker(run_dir: str | None, levelno: int, console: bool, rank_: int
     handler = RunHandler(log, console=_console_stream(console), level=levelno)
     run.patches.apply("root_logger", patches_mod.root_logger, handler, levelno)
     if capture_output and parent_run_dir() is None:  # under `runlog run` the pipe is captured
-        from .output import Tee
+        from .capture import tee_streams
 
-        for attr, tag in (("stdout", "OUT"), ("stderr", "ERR")):
-            stream = getattr(sys, attr)
-            if stream is not None:
-                tee = Tee(stream, log, tag)
-                run.patches.apply(attr, patches_mod.std_stream, attr, tee)
-                run._tees.append(tee)
+        tee_streams(run, log)
     active.set(run)
     return run
 

@@ -2,7 +2,8 @@
 
 A run changes things that belong to the whole process: argparse (and
 jsonargparse's ``parse_args`` when the script imported it), the root
-logger, ``logging.basicConfig``, ``sys.stdout``/``sys.stderr``,
+logger, ``logging.basicConfig``, ``sys.stdout``/``sys.stderr`` (and the stream of a
+library logger's handler that prints to them: ``capture.library_handlers``),
 ``sys.excepthook``, ``sys.exit``, ``os._exit``, the SIGTERM/SIGHUP handlers, faulthandler
 (tracebacks of fatal signals into run.log), atexit,
 IPython's events and one environment variable (for the workers multiprocessing
@@ -20,8 +21,8 @@ from __future__ import annotations
 
 import sys
 
-ORDER = ("argparse", "jsonargparse", "root_logger", "basic_config", "stdout", "stderr", "excepthook",
-         "sys_exit", "os_exit", "signals", "fatal_errors", "atexit", "ipython", "environ")
+ORDER = ("argparse", "jsonargparse", "root_logger", "basic_config", "stdout", "stderr", "library_handlers",
+         "excepthook", "sys_exit", "os_exit", "signals", "fatal_errors", "atexit", "ipython", "environ")
 
 
 class Patches:

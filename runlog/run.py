@@ -351,14 +351,9 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     if console:
         run._console = run._console or stderr
     if capture_output:
-        from .output import Tee
+        from .capture import tee_streams
 
-        for attr, tag in (("stdout", "OUT"), ("stderr", "ERR")):
-            stream = getattr(sys, attr)
-            if stream is not None:
-                tee = Tee(stream, life.log, tag)
-                p.apply(attr, patches_mod.std_stream, attr, tee)
-                run._tees.append(tee)
+        tee_streams(run, life.log)
     try:
         capture_args(run, args, scopes)
     except Exception as e:  # finding the arguments must never cost the run

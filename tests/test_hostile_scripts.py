@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-from conftest import read_json
-
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
 
 
@@ -57,3 +55,28 @@ def test_root_handlers_replaced_by_the_script_still_leave_its_lines_in_the_log(r
     assert proc.stdout == "WARNING | val loss went up\n"
     assert logged(d, "val loss went up") == ["OUT     WARNING | val loss went up"]
     assert r["status"] == "finished" and proc.stderr.count("## Run ") == 1
+
+
+def test_a_library_logger_that_does_not_propagate_is_in_the_log(run_script):
+    # transformers, datasets, diffusers: the library's root logger has its own handler on
+    # the stderr of the time it was made (before start()) and does not propagate
+    proc, d, r = run_script("""\
+        import logging, sys, runlog
+        lib = logging.getLogger("transformers")
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[%(levelname)s|%(name)s] %(message)s"))
+        lib.addHandler(handler)
+        lib.propagate = False
+        lib.setLevel(logging.INFO)
+        run = runlog.start(git=False)
+        logging.getLogger("transformers.trainer").info("***** Running training *****")
+        logging.getLogger("train").info("epoch 1")
+        run.finish()
+        print("given back:", handler.stream is sys.__stderr__)
+        """)
+    assert proc.stdout == "given back: True\n"
+    line = "[INFO|transformers.trainer] ***** Running training *****"
+    assert proc.stderr.count(line) == 1
+    assert logged(d, "Running training") == ["ERR     " + line]
+    assert len(logged(d, "epoch 1")) == 1
+    assert r["status"] == "finished"
