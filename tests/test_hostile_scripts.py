@@ -4,6 +4,10 @@ the script goes on as without runlog, and run.log still holds what it logged and
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+import pytest
+from test_exit import NEWER
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
 
@@ -80,3 +84,26 @@ def test_a_library_logger_that_does_not_propagate_is_in_the_log(run_script):
     assert logged(d, "Running training") == ["ERR     " + line]
     assert len(logged(d, "epoch 1")) == 1
     assert r["status"] == "finished"
+
+
+FORK_AT_ONCE = """\
+    import os, runlog
+    run = runlog.start()  # git's status and the machine facts go on on threads of runlog's
+    pid = os.fork()  # a DataLoader's workers, at once
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    print("forked")
+    """
+
+
+@pytest.mark.skipif(not NEWER, reason="no Python 3.12+ interpreter on PATH")
+@pytest.mark.parametrize("python", NEWER)
+def test_a_fork_right_after_start_is_not_beside_runlogs_threads(run_script, git_repo, python):
+    """Python 3.12+ warns of a fork in a multi-threaded process (a lock another thread held
+    stays held in the child): the fork waits for runlog's short-lived threads instead."""
+    env = {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    for _ in range(3):
+        proc, _, r = run_script(FORK_AT_ONCE, cwd=git_repo, python=python, env=env)
+        assert "multi-threaded" not in proc.stderr, proc.stderr
+        assert proc.stdout == "forked\n" and r["status"] == "finished" and r["git"]
