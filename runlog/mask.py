@@ -278,10 +278,12 @@ def _mask_word(a: str, opts: set, shorts: set, longs: list[str]) -> tuple[str, b
 
 def hide_short_values(argv: list[str]) -> list[str]:
     """Every short option's value hidden (``-p VALUE``, ``-pVALUE``): what is written
-    before the parser tells which short options hold secrets."""
-    out = argv[:1]
+    before the parser tells which short options hold secrets. Python's own options
+    (``python -W error -u train.py``) and the script's name are not the script's options."""
+    n = _interpreter_words(argv)
+    out = argv[:n]
     hide = False
-    for a in argv[1:]:
+    for a in argv[n:]:
         if hide and not a.startswith("-"):
             out.append(MASK)
             hide = False
@@ -294,3 +296,25 @@ def hide_short_values(argv: list[str]) -> list[str]:
                 a = a[:2] + MASK
         out.append(a)
     return out
+
+
+_PY_VALUE_OPTS = ("-W", "-X", "--check-hash-based-pycs")
+
+
+def _interpreter_words(argv: list[str]) -> int:
+    """How many leading words are Python, its options and what it runs (the script, ``-m
+    MODULE``, ``-c CODE``): ``python -X dev -u train.py --lr 1`` → 5. Any other program: 1."""
+    if not argv or not os.path.basename(argv[0]).lower().startswith(("python", "pypy")):
+        return 1
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a in _PY_VALUE_OPTS:
+            i += 2
+        elif a in ("-c", "-m"):
+            return min(i + 2, len(argv))
+        elif a.startswith("-") and len(a) > 1 and a != "--":
+            i += 1  # -u, -O, -I, -Werror, -Xdev
+        else:
+            return i + 1  # the script (or "-" for stdin)
+    return min(i, len(argv))

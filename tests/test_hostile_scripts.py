@@ -4,6 +4,8 @@ the script goes on as without runlog, and run.log still holds what it logged and
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,21 @@ def test_a_fork_right_after_start_is_not_beside_runlogs_threads(run_script, git_
         proc, _, r = run_script(FORK_AT_ONCE, cwd=git_repo, python=python, env=env)
         assert "multi-threaded" not in proc.stderr, proc.stderr
         assert proc.stdout == "forked\n" and r["status"] == "finished" and r["git"]
+
+
+def test_the_interpreters_own_options_are_written_as_typed(tmp_path):
+    """`python -W error -X dev -u`: options of Python, not the script's, so never taken for a
+    short option holding a secret while the script's parser is not known yet."""
+    from conftest import run_dirs, write_script
+
+    write_script(tmp_path, """\
+        import runlog
+        runlog.start(git=False)
+        print("ok")
+        """)
+    proc = subprocess.run([sys.executable, "-W", "error", "-X", "dev", "-u", "s.py", "-p", "hunter2"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr
+    (d,) = run_dirs(tmp_path / "logs")
+    first = (d / "run.log").read_text().splitlines()[0]
+    assert first.endswith(" started: python -W error -X dev -u s.py -p '***'"), first
