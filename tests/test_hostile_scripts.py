@@ -127,3 +127,38 @@ def test_the_interpreters_own_options_are_written_as_typed(tmp_path):
     (d,) = run_dirs(tmp_path / "logs")
     first = (d / "run.log").read_text().splitlines()[0]
     assert first.endswith(" started: python -W error -X dev -u s.py -p '***'"), first
+
+
+TEE_CLASS = """\
+    import sys, runlog
+
+    class Logger:  # the tee many training repositories carry
+        def __init__(self, path):
+            self.terminal = sys.stdout
+            self.log = open(path, "a")
+        def write(self, message):
+            self.terminal.write(message)
+            self.log.write(message)
+        def flush(self):
+            self.terminal.flush()
+            self.log.flush()
+"""
+
+
+@pytest.mark.parametrize("order", ["installed after start", "installed before start"])
+def test_the_scripts_own_stdout_tee_class(run_script, order):
+    first, second = "runlog.start(git=False)", 'sys.stdout = Logger("out.txt")'
+    if order == "installed before start":
+        first, second = second, first
+    proc, d, r = run_script(TEE_CLASS + f"""\
+    {first}
+    {second}
+    print("epoch 1 loss 0.5")
+    import atexit
+    atexit.register(lambda: print("at exit"))  # before runlog's own end (registered later)
+    """)
+    assert proc.stdout == "epoch 1 loss 0.5\nat exit\n" and r["status"] == "finished"
+    assert (d.parent.parent / "out.txt").read_text() == "epoch 1 loss 0.5\nat exit\n"
+    assert logged(d, "epoch 1") == ["OUT     epoch 1 loss 0.5"]
+    assert logged(d, "at exit") == ["OUT     at exit"]
+    assert proc.stderr.count("## Run ") == 1 and "Traceback" not in proc.stderr
