@@ -294,17 +294,31 @@ def basic_config_while_running(original):
             sys.stderr, sys.stdout = saved_err, saved_out
             for h in ours:
                 root.addHandler(h)
-                if any(type(x) is logging.StreamHandler for x in root.handlers):
+                if any(prints_to_console(x) for x in root.handlers):
                     h.console = None
 
     return basic_config
 
 
 def has_console_handler(logger: logging.Logger) -> bool:
-    """Whether the script already logs to the terminal (basicConfig before start())."""
-    for h in logger.handlers:
-        if type(h) is logging.StreamHandler and getattr(h, "stream", None) in (
-            sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__
-        ):
-            return True
-    return False
+    """Whether the script already logs to the terminal (basicConfig before start(), absl's
+    ``app.run``, a rich or colour handler): then runlog's console echo would double it."""
+    return any(prints_to_console(h) for h in logger.handlers)
+
+
+def prints_to_console(h) -> bool:
+    """Whether a logging handler prints to stdout or stderr: a StreamHandler of any kind on
+    one (not a file), absl's handler (through its ``python_handler``), rich's (its ``console``)."""
+    std = [s for s in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__) if s is not None]
+    if isinstance(h, RunHandler) or isinstance(h, logging.FileHandler):
+        return False
+    if isinstance(h, logging.StreamHandler):
+        return any(getattr(h, "stream", None) is s for s in std)
+    inner = getattr(h, "python_handler", None)  # absl.logging.ABSLHandler
+    if isinstance(inner, logging.Handler) and inner is not h:
+        return prints_to_console(inner)
+    try:
+        out = getattr(getattr(h, "console", None), "file", None)  # rich.logging.RichHandler
+    except Exception:
+        return False
+    return out is not None and any(out is s for s in std)

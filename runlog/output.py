@@ -64,8 +64,12 @@ def _writes_through(logging, handlers, tee) -> bool:
 
     for ref in list(handlers):
         h = ref() if callable(ref) else None
-        if h is None or h is logging.lastResort or not isinstance(h, logging.StreamHandler):
+        if h is None or h is logging.lastResort or getattr(h, "runlog_sink", False) is not False:
             continue  # lastResort prints only records that reach no handler: never runlog's
+        if not isinstance(h, logging.StreamHandler):
+            if type(h).__module__ not in ("logging", "logging.handlers"):
+                return True  # a handler of its own kind (rich's) may print through the tee
+            continue
         try:
             stream = h.stream
         except Exception:

@@ -162,3 +162,33 @@ def test_the_scripts_own_stdout_tee_class(run_script, order):
     assert logged(d, "epoch 1") == ["OUT     epoch 1 loss 0.5"]
     assert logged(d, "at exit") == ["OUT     at exit"]
     assert proc.stderr.count("## Run ") == 1 and "Traceback" not in proc.stderr
+
+
+def test_absl_app_run_logs_each_line_once_on_the_console_and_in_the_log(run_script):
+    proc, d, r = run_script("""\
+        from absl import app, flags, logging
+        import runlog
+        flags.DEFINE_float("lr", 0.1, "learning rate")
+        def main(argv):
+            runlog.start(git=False)  # absl's handler is on the root logger by now
+            logging.info("step 1 loss %.2f", 0.5)
+            print("printed")
+        app.run(main)
+        """, "--lr", "0.2")
+    assert r["status"] == "finished" and r["args"] == {"lr": 0.2}
+    assert proc.stderr.count("step 1 loss 0.50") == 1, proc.stderr  # absl's own line only
+    assert logged(d, "step 1 loss") == ["INFO    absl: step 1 loss 0.50"]
+    assert logged(d, "printed") == ["OUT     printed"]
+
+
+def test_a_rich_handler_is_the_console_and_its_lines_are_logged_once(run_script):
+    proc, d, r = run_script("""\
+        import logging, runlog
+        from rich.logging import RichHandler
+        logging.basicConfig(level="INFO", format="%(message)s", handlers=[RichHandler()])
+        runlog.start(git=False)
+        logging.getLogger("train").info("rich epoch 1")
+        """)
+    assert r["status"] == "finished"
+    assert proc.stdout.count("rich epoch 1") == 1 and "rich epoch 1" not in proc.stderr
+    assert logged(d, "rich epoch 1") == ["INFO    train: rich epoch 1"]

@@ -124,7 +124,7 @@ def _parser_in(scopes, parser_type):
 
 
 def written_by_log_handler() -> bool:
-    """Whether the current write to a captured stream comes from a logging.StreamHandler
+    """Whether the current write to a captured stream comes from a logging handler
     printing a record that propagates to the root logger and that runlog's handler there
     logs (so the printed line is not logged again)."""
     logging = sys.modules.get("logging")
@@ -132,14 +132,14 @@ def written_by_log_handler() -> bool:
         return False
     f = sys._getframe(1)
     depth = 0
-    while f is not None and depth < 6:  # the tee's write, then the handler's emit
+    while f is not None and depth < 8:  # the tee's write, then the handler's emit (rich's: 6 up)
         if f.f_code.co_name == "emit" and "record" in f.f_locals:
             break
         f = f.f_back
         depth += 1
     else:
         return False
-    if f is None or not isinstance(f.f_locals.get("self"), logging.StreamHandler):
+    if f is None or not isinstance(f.f_locals.get("self"), logging.Handler):
         return False
     record = f.f_locals["record"]
     logger = logging.getLogger(record.name) if record.name != "root" else logging.root
