@@ -192,3 +192,21 @@ def test_a_rich_handler_is_the_console_and_its_lines_are_logged_once(run_script)
     assert r["status"] == "finished"
     assert proc.stdout.count("rich epoch 1") == 1 and "rich epoch 1" not in proc.stderr
     assert logged(d, "rich epoch 1") == ["INFO    train: rich epoch 1"]
+
+
+def test_loguru_imported_before_start_is_in_the_log(run_script):
+    pytest.importorskip("loguru", reason="loguru is in the test extra: pip install -e '.[test]'")
+    proc, d, r = run_script("""\
+        import sys
+        from loguru import logger  # its default sink: the stderr of import time
+        import runlog
+        run = runlog.start(git=False)
+        logger.info("loguru epoch 1")
+        run.finish()
+        sink = logger._core.handlers[0]._sink
+        print("given back:", sink._stream is sys.stderr)
+        """)
+    assert proc.stderr.count("loguru epoch 1") == 1 and r["status"] == "finished"
+    (line,) = logged(d, "loguru epoch 1")
+    assert line.startswith("ERR     ") and line.endswith("| INFO     | __main__:<module>:5 - loguru epoch 1")
+    assert proc.stdout == "given back: True\n"
