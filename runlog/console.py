@@ -300,6 +300,27 @@ def basic_config_while_running(original):
     return basic_config
 
 
+def config_while_running(original):
+    """``logging.config.dictConfig``/``fileConfig`` while a run is active: the configuration
+    replaces the root's handlers, runlog's with them (and closes it); runlog's is put back
+    after it, so the script's records still reach run.log. Its console echo stops if the
+    configuration now prints to the console itself."""
+
+    def configure(*args, **kwargs):
+        root = logging.getLogger()
+        ours = [h for h in root.handlers if isinstance(h, RunHandler)]
+        try:
+            return original(*args, **kwargs)
+        finally:
+            for h in ours:
+                if h not in root.handlers:
+                    root.addHandler(h)
+                if any(prints_to_console(x) for x in root.handlers):
+                    h.console = None
+
+    return configure
+
+
 def has_console_handler(logger: logging.Logger) -> bool:
     """Whether the script already logs to the terminal (basicConfig before start(), absl's
     ``app.run``, a rich or colour handler): then runlog's console echo would double it."""

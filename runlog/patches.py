@@ -141,16 +141,24 @@ def root_logger(handler, level: int):
     return undo
 
 
-def basic_config(make_wrapper):
-    """Replace ``logging.basicConfig`` by ``make_wrapper(original)``."""
+def basic_config(make_wrapper, make_config_wrapper=None):
+    """Replace ``logging.basicConfig`` by ``make_wrapper(original)``, and, when the script
+    loaded ``logging.config``, its ``dictConfig`` and ``fileConfig`` by ``make_config_wrapper``'s."""
     import logging
 
-    original = logging.basicConfig
-    wrapper = make_wrapper(original)
-    _mark(wrapper, original)
-    logging.basicConfig = wrapper
-    return _undo_replacement(lambda: logging.basicConfig,
-                             lambda v: setattr(logging, "basicConfig", v), wrapper, original)
+    undos = []
+    for module, name, make in ((logging, "basicConfig", make_wrapper),
+                               (sys.modules.get("logging.config"), "dictConfig", make_config_wrapper),
+                               (sys.modules.get("logging.config"), "fileConfig", make_config_wrapper)):
+        if module is None or make is None or not callable(getattr(module, name, None)):
+            continue
+        original = getattr(module, name)
+        wrapper = make(original)
+        _mark(wrapper, original)
+        setattr(module, name, wrapper)
+        undos.append(_undo_replacement(lambda m=module, n=name: getattr(m, n),
+                                       lambda v, m=module, n=name: setattr(m, n, v), wrapper, original))
+    return lambda: [u() for u in reversed(undos)]
 
 
 def std_stream(name: str, replacement):

@@ -18,8 +18,8 @@ from . import patches as patches_mod
 from .args import argparse_hook, config, frames
 from .args import note as note_mod
 from .args.given import namespace_args
-from .console import (RunHandler, basic_config_while_running, has_console_handler, level_number, say,
-                      show_report, write_quietly)
+from .console import (RunHandler, basic_config_while_running, config_while_running, has_console_handler,
+                      level_number, say, show_report, write_quietly)
 from .folder.layout import log_root
 from .folder.record import clean_text, jsonable
 from .lifecycle import Lifecycle
@@ -347,7 +347,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
         run._console = stderr
     handler = RunHandler(life.log, console=run._console, level=levelno)
     p.apply("root_logger", patches_mod.root_logger, handler, levelno)
-    p.apply("basic_config", patches_mod.basic_config, basic_config_while_running)
+    p.apply("basic_config", patches_mod.basic_config, basic_config_while_running, config_while_running)
     if console:
         run._console = run._console or stderr
     if capture_output:

@@ -210,3 +210,27 @@ def test_loguru_imported_before_start_is_in_the_log(run_script):
     (line,) = logged(d, "loguru epoch 1")
     assert line.startswith("ERR     ") and line.endswith("| INFO     | __main__:<module>:5 - loguru epoch 1")
     assert proc.stdout == "given back: True\n"
+
+
+@pytest.mark.parametrize("how", ["dictConfig", "fileConfig"])
+def test_a_logging_config_after_start_keeps_runlogs_handler(run_script, how):
+    """A configuration that sends the root's records to a file only: runlog's handler is put
+    back after it, so they still reach run.log (and runlog's console echo, as before)."""
+    config = {"dictConfig": """logging.config.dictConfig({
+            "version": 1,
+            "handlers": {"file": {"class": "logging.FileHandler", "filename": "mine.log"}},
+            "root": {"level": "INFO", "handlers": ["file"]}})""",
+              "fileConfig": 'logging.config.fileConfig("log.ini")'}[how]
+    proc, d, r = run_script(f"""\
+        import logging, logging.config, pathlib, runlog
+        pathlib.Path("log.ini").write_text(
+            "[loggers]\\nkeys=root\\n[handlers]\\nkeys=file\\n[formatters]\\nkeys=\\n"
+            "[logger_root]\\nlevel=INFO\\nhandlers=file\\n"
+            "[handler_file]\\nclass=FileHandler\\nargs=('mine.log',)\\n")
+        runlog.start(git=False)
+        {config}
+        logging.getLogger("train").info("epoch 1 loss 0.5")
+        """)
+    assert (d.parent.parent / "mine.log").read_text() == "epoch 1 loss 0.5\n"
+    assert logged(d, "epoch 1 loss") == ["INFO    train: epoch 1 loss 0.5"]
+    assert proc.stderr.count("epoch 1 loss 0.5") == 1 and r["status"] == "finished"
