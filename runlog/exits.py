@@ -108,6 +108,7 @@ def install(run, patches_, interactive: bool = False) -> None:
         patches_.apply("os_exit", patches.os_exit, on_os_exit)
     patches_.apply("signals", patches.signals, HANDLED_SIGNALS, on_signal)
     patches_.apply("signals", patches.signals, DEADLY_SIGNALS, on_signal, True)
+    patches_.apply("signal_module", patches.signal_module, HANDLED_SIGNALS, on_signal)
     life = run._life
     if life is not None and life.log is not None:
         patches_.apply("fatal_errors", patches.fatal_errors, life.log.fd)

@@ -22,7 +22,8 @@ from __future__ import annotations
 import sys
 
 ORDER = ("argparse", "jsonargparse", "root_logger", "basic_config", "stdout", "stderr", "library_handlers",
-         "excepthook", "sys_exit", "os_exit", "signals", "fatal_errors", "atexit", "ipython", "environ")
+         "excepthook", "sys_exit", "os_exit", "signals", "signal_module", "fatal_errors", "atexit", "ipython",
+         "environ")
 
 
 class Patches:
@@ -306,6 +307,23 @@ def _after_fork_in_child() -> None:
             except (ValueError, OSError, TypeError):
                 pass
     _in_forked_children.clear()
+
+
+def signal_module(names, on_signal):
+    """A handler the script sets after ``start()`` for one of ``names`` stays over runlog's
+    (``sigwrap``)."""
+    if "signal" not in sys.modules:  # the script sets no handler without it (sigwrap loads no module)
+        return None
+    from .sigwrap import install
+
+    def in_children(installed, add: bool = True):
+        if add:
+            _in_forked_children.append(installed)
+            _reset_in_forked_children()
+        elif installed in _in_forked_children:
+            _in_forked_children.remove(installed)
+
+    return install(names, on_signal, _signal_handler, in_children, _mark, _undo_replacement)
 
 
 def _signal_handler(on_signal, prev):

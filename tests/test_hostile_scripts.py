@@ -4,11 +4,13 @@ the script goes on as without runlog, and run.log still holds what it logged and
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import read_json, run_dirs, spawn, wait_for_line
 from test_exit import NEWER
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
@@ -234,3 +236,48 @@ def test_a_logging_config_after_start_keeps_runlogs_handler(run_script, how):
     assert (d.parent.parent / "mine.log").read_text() == "epoch 1 loss 0.5\n"
     assert logged(d, "epoch 1 loss") == ["INFO    train: epoch 1 loss 0.5"]
     assert proc.stderr.count("epoch 1 loss 0.5") == 1 and r["status"] == "finished"
+
+
+SIGTERM_AFTER_START = """\
+    import signal, sys, time, runlog
+    run = runlog.start(git=False)
+    def on_term(signum, frame):  # a checkpoint on preemption, set up in the training code
+        print("checkpoint saved", flush=True)
+        sys.exit(0)
+    previous = signal.signal(signal.SIGTERM, on_term)
+    print("mine:", signal.getsignal(signal.SIGTERM) is on_term, "previous callable:", callable(previous))
+    print("ready", flush=True)
+    time.sleep(60)
+    """
+
+
+def test_a_sigterm_handler_set_after_start_still_marks_the_run_killed(tmp_path):
+    proc = spawn(tmp_path, SIGTERM_AFTER_START)
+    wait_for_line(proc, "ready")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err  # the script decided how to end
+    assert "checkpoint saved" in out
+    (d,) = run_dirs(tmp_path / "logs")
+    r = read_json(d / "run.json")
+    assert (r["status"], r["signal"], r["exit_code"]) == ("killed", "SIGTERM", 0)
+    assert err.count("## Run ") == 1
+
+
+def test_the_scripts_signal_view_after_start(run_script):
+    """What signal.signal/getsignal tell the script is what it set; SIG_DFL set by the script
+    still ends the run as killed (runlog's handler stays under it)."""
+    proc, d, r = run_script("""\
+        import os, signal, runlog
+        run = runlog.start(git=False)
+        def mine(*a):
+            pass
+        runlogs = signal.signal(signal.SIGTERM, mine)
+        assert callable(runlogs) and signal.getsignal(signal.SIGTERM) is mine
+        assert signal.signal(signal.SIGTERM, signal.SIG_DFL) is mine
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        print("ok", flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+        """, rc=-15)
+    assert proc.stdout == "ok\n"
+    assert (r["status"], r["signal"]) == ("killed", "SIGTERM")
