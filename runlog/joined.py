@@ -304,7 +304,7 @@ def _join_as_worker(run_dir: str | None, levelno: int, console: bool, rank_: int
     handler = RunHandler(log, console=_console_stream(console), level=levelno)
     run.patches.apply("root_logger", patches_mod.root_logger, handler, levelno)
     if capture_output and parent_run_dir() is None:  # under `runlog run` the pipe is captured
-        from .capture import tee_streams
+        from .output import tee_streams
 
         tee_streams(run, log)
     active.set(run)

@@ -181,7 +181,7 @@ class Lifecycle:
         """Capture the code state and find the previous run on a raw thread of its own
         (``threading.Thread.start()`` waits for it to be scheduled: most of a millisecond).
         Threads inherit the signal mask: `runlog run` calls this with its signals blocked."""
-        from . import background
+        from .active import start_thread
 
         self.facts_done = threading.Event()
         if self.resumed:  # the code state and the previous run are the first segment's
@@ -195,16 +195,16 @@ class Lifecycle:
         if self.resumed or not git:
             self._remember_job()
             with no_interrupts():  # born blocked, as the code-state thread below
-                background.start(self._gather_facts)
+                start_thread(self._gather_facts)
             return
         self._git_done = threading.Event()
         from .git import Status
 
         status = Status(self.record["cwd"], exclude=self.root)  # git starts now, on another core
         with no_interrupts():  # born blocked: a SIGTERM caught there would wait out a time.sleep
-            background.start(self._code_state, status)
+            start_thread(self._code_state, status)
             # the facts beside git, not after it: the end waits for the longer, not the sum
-            background.start(self._gather_facts)
+            start_thread(self._gather_facts)
 
     def _remember_job(self) -> None:
         """Under a scheduler, point its job at this run (off the script's thread with git)."""

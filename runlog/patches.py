@@ -311,10 +311,10 @@ def _after_fork_in_child() -> None:
 
 def signal_module(names, on_signal):
     """A handler the script sets after ``start()`` for one of ``names`` stays over runlog's
-    (``sigwrap``)."""
-    if "signal" not in sys.modules:  # the script sets no handler without it (sigwrap loads no module)
+    (``patches_exit.wrap_signal_module``)."""
+    if "signal" not in sys.modules:  # the script sets no handler without it (none is loaded here)
         return None
-    from .sigwrap import install
+    from .patches_exit import wrap_signal_module
 
     def in_children(installed, add: bool = True):
         if add:
@@ -323,7 +323,7 @@ def signal_module(names, on_signal):
         elif installed in _in_forked_children:
             _in_forked_children.remove(installed)
 
-    return install(names, on_signal, _signal_handler, in_children, _mark, _undo_replacement)
+    return wrap_signal_module(names, on_signal, _signal_handler, in_children, _mark, _undo_replacement)
 
 
 def _signal_handler(on_signal, prev):

@@ -351,7 +351,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     if console:
         run._console = run._console or stderr
     if capture_output:
-        from .capture import tee_streams
+        from .output import tee_streams
 
         tee_streams(run, life.log)
     try:
