@@ -2,11 +2,12 @@
 
 A run changes things that belong to the whole process: argparse (and
 jsonargparse's ``parse_args`` when the script imported it), the root
-logger, ``logging.basicConfig``, ``sys.stdout``/``sys.stderr`` (and the stream of a
-library logger's handler that prints to them: ``capture.library_handlers``),
-``sys.excepthook``, ``sys.exit``, ``os._exit``, the SIGTERM/SIGHUP handlers, faulthandler
-(tracebacks of fatal signals into run.log), atexit,
-IPython's events and one environment variable (for the workers multiprocessing
+logger, ``logging.basicConfig`` (and ``logging.config``'s ``dictConfig``/``fileConfig``),
+``sys.stdout``/``sys.stderr`` (and the stream of a library logger's handler, or a loguru
+sink, that prints to them: ``output.library_handlers``), ``sys.excepthook``,
+``sys.exit``, ``os._exit``, the SIGTERM/SIGHUP handlers (and ``signal.signal`` for them:
+``patches_exit.wrap_signal_module``), faulthandler (tracebacks of fatal signals into
+run.log), atexit, IPython's events and one environment variable (for the workers multiprocessing
 starts anew). Each change is made by one function here that returns its
 undo; a ``Patches`` object keeps the undos of one run, applies changes in the
 declared ``ORDER`` and undoes them in reverse. An undo puts the original back
