@@ -78,7 +78,10 @@ def install(run, patches_, interactive: bool = False) -> None:
             exc = getattr(sys, "last_value", None)
             if run.outcome.error is None and not interactive and exc is not None \
                     and exc is not last_value:
-                run.record_exception(type(exc), exc, exc.__traceback__)
+                try:
+                    run.record_exception(type(exc), exc, exc.__traceback__)
+                except Exception:  # the error's text is lost, never the end of the record
+                    pass
             if run.outcome.exit_status is not None and main_frame is not None \
                     and returned(main_frame):
                 # sys.exit() was called, but the script's top level returned: the SystemExit

@@ -43,15 +43,25 @@ def error_info(exc_type, exc, tb) -> dict:
     """type, message and where, plus the last lines of the traceback."""
     import traceback
 
-    lines = "".join(traceback.format_exception(exc_type, exc, tb)).rstrip("\n").splitlines()
+    try:  # the script's exception may fail to become text; the record still ends
+        message = str(exc)
+    except Exception:
+        message = "<exception str() failed>"  # as Python's own traceback says it
+    try:
+        lines = "".join(traceback.format_exception(exc_type, exc, tb)).rstrip("\n").splitlines()
+    except Exception:
+        lines = [f"{getattr(exc_type, '__name__', 'Exception')}: {message}"]
     where = None
-    frames = traceback.extract_tb(tb) if tb is not None else []
+    try:
+        frames = traceback.extract_tb(tb) if tb is not None else []
+    except Exception:
+        frames = []
     if frames:
         f = frames[-1]
         where = f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}"
     return {
-        "type": exc_type.__name__,
-        "message": record.clean_text(str(exc))[:2000],
+        "type": getattr(exc_type, "__name__", "Exception"),
+        "message": record.clean_text(message)[:2000],
         "where": where,
         "traceback": [record.clean_text(x) for x in lines[-20:]],
     }

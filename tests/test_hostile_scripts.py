@@ -281,3 +281,18 @@ def test_the_scripts_signal_view_after_start(run_script):
         """, rc=-15)
     assert proc.stdout == "ok\n"
     assert (r["status"], r["signal"]) == ("killed", "SIGTERM")
+
+
+def test_an_exception_whose_str_fails_still_ends_the_run_failed(run_script):
+    proc, d, r = run_script("""\
+        import runlog
+        runlog.start(git=False)
+        class BadError(Exception):
+            def __str__(self):
+                raise RuntimeError("no str")
+        raise BadError()
+        """, rc=1)
+    assert (r["status"], r["exit_code"]) == ("failed", 1)
+    assert r["error"]["type"] == "BadError" and r["error"]["message"] == "<exception str() failed>"
+    assert r["error"]["where"] == "s.py:6 in <module>"
+    assert proc.stderr.count("## Run ") == 1 and "could not" not in proc.stderr
