@@ -178,9 +178,9 @@ class Lifecycle:
     # ---------------------------------------------------------------- the code state
 
     def start_code_state(self, git: bool) -> None:
-        """Capture the code state and find the previous run on a raw thread of its own
-        (``threading.Thread.start()`` waits for it to be scheduled: most of a millisecond).
-        Threads inherit the signal mask: `runlog run` calls this with its signals blocked."""
+        """Capture the code state and find the previous run on a raw thread of its own (a fork
+        waits for it: ``active.start_thread``). Threads inherit the signal mask: `runlog run`
+        calls this with its signals blocked."""
         from .active import start_thread
 
         self.facts_done = threading.Event()
@@ -239,7 +239,8 @@ class Lifecycle:
             if info:
                 n = len(info["changed_files"])
                 dirty = f", {n} file{'s' if n != 1 else ''} changed" if info["dirty"] else ""
-                self.log.line(RUNLOG, f"git: {info['short']} {info['branch'] or '(detached)'}{dirty}")
+                at = info["short"] or "no commits yet on"  # a fresh `git init`
+                self.log.line(RUNLOG, f"git: {at} {info['branch'] or '(detached)'}{dirty}")
         except Exception as e:
             self.fail_once("git", f"could not record the code state ({type(e).__name__}: {e})")
         finally:

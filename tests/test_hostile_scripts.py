@@ -296,3 +296,12 @@ def test_an_exception_whose_str_fails_still_ends_the_run_failed(run_script):
     assert r["error"]["type"] == "BadError" and r["error"]["message"] == "<exception str() failed>"
     assert r["error"]["where"] == "s.py:6 in <module>"
     assert proc.stderr.count("## Run ") == 1 and "could not" not in proc.stderr
+
+
+def test_a_repository_with_no_commit_yet_is_said_so_in_the_log(run_script, tmp_path):
+    from conftest import git_out
+
+    git_out(tmp_path, "-c", "init.defaultBranch=main", "init", "-q")  # `git init` and a first script
+    _, d, r = run_script("import runlog\nrunlog.start()\n")
+    assert r["git"]["commit"] is None
+    assert logged(d, "git: ") == ["RUNLOG  git: no commits yet on main, 1 file changed"]
