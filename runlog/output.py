@@ -213,6 +213,7 @@ class Tee:
         # tee in the middle of a write, and the finish drains it
         self._lock = threading.RLock()
         self._runlog_undone = False  # taken out of sys.stdout/stderr under someone's wrapper
+        self._buffer_tee = None  # the bytes layer, once the script asks for it
         self._errors = ErrorBlocks() if tag == "ERR" else None
         self._handlers_n, self._handlers_last, self._handlers_through = -1, None, True
         logging = sys.modules.get("logging")  # the list every handler adds itself to
@@ -275,6 +276,18 @@ class Tee:
             text = last_state(self._pending.take())
             if text.strip():
                 self._log_file.line(self._tag, text)
+            if self._buffer_tee is not None:
+                self._buffer_tee.drain()
+
+    @property
+    def buffer(self):
+        """The stream's bytes layer, whose writes are logged too (``rawout``)."""
+        raw = self._stream.buffer
+        if self._buffer_tee is None or self._buffer_tee._raw is not raw:
+            from .rawout import BufferTee
+
+            self._buffer_tee = BufferTee(raw, self, Pending(b""))
+        return self._buffer_tee
 
     def __getattr__(self, name):
         return getattr(self._stream, name)

@@ -305,3 +305,24 @@ def test_a_repository_with_no_commit_yet_is_said_so_in_the_log(run_script, tmp_p
     _, d, r = run_script("import runlog\nrunlog.start()\n")
     assert r["git"]["commit"] is None
     assert logged(d, "git: ") == ["RUNLOG  git: no commits yet on main, 1 file changed"]
+
+
+def test_bytes_to_stdout_buffer_and_a_rewrapped_stdout_are_logged(run_script):
+    """`sys.stdout.buffer.write(b"...")`, and the common `sys.stdout = io.TextIOWrapper(
+    sys.stdout.buffer, encoding="utf-8")` (a console that is not UTF-8), after start()."""
+    proc, d, r = run_script("""\
+        import io, sys, runlog
+        runlog.start(git=False)
+        print("text first")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(b"raw bytes\\n")
+        sys.stdout.buffer.flush()
+        sys.stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", line_buffering=True)
+        print("rewrapped \\u00e9")
+        sys.stderr.buffer.write("to stderr \\u2713\\n".encode())
+        """)
+    assert proc.stdout == "text first\nraw bytes\nrewrapped \u00e9\n" and r["status"] == "finished"
+    assert logged(d, "text first") == ["OUT     text first"]
+    assert logged(d, "raw bytes") == ["OUT     raw bytes"]
+    assert logged(d, "rewrapped") == ["OUT     rewrapped \u00e9"]
+    assert logged(d, "to stderr") == ["ERR     to stderr \u2713"]
