@@ -181,7 +181,7 @@ class Run:
 
     def record_exception(self, exc_type, exc, tb) -> None:
         self.outcome.exception(exc_type, exc, tb)
-        if not self._tees and self.log is not None:  # no tee logs the traceback as it prints
+        if self.log is not None and all(t._tag != "ERR" for t in self._tees):  # none logs it printed
             self.log.line("ERROR", "\n".join(self.outcome.error["traceback"]))
 
     # ------------------------------------------------------------ internals

@@ -326,3 +326,23 @@ def test_bytes_to_stdout_buffer_and_a_rewrapped_stdout_are_logged(run_script):
     assert logged(d, "raw bytes") == ["OUT     raw bytes"]
     assert logged(d, "rewrapped") == ["OUT     rewrapped \u00e9"]
     assert logged(d, "to stderr") == ["ERR     to stderr \u2713"]
+
+
+def test_with_no_stderr_at_all_the_traceback_is_still_in_the_log(tmp_path):
+    """Started with descriptor 2 closed (a daemon, `2>&-`): sys.stderr is None, so Python prints
+    no traceback for the tee to catch; run.log still gets it."""
+    from conftest import run_dirs, write_script
+
+    write_script(tmp_path, """\
+        import sys, runlog
+        runlog.start(git=False)
+        print("stderr is", sys.stderr)
+        raise ValueError("diverged")
+        """)
+    proc = subprocess.run(["sh", "-c", f"'{sys.executable}' s.py 2>&-"], cwd=tmp_path,
+                          stdout=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == "stderr is None\n"
+    (d,) = run_dirs(tmp_path / "logs")
+    assert read_json(d / "run.json")["status"] == "failed"
+    log = (d / "run.log").read_text()
+    assert "ERROR   Traceback (most recent call last):" in log and "\nValueError: diverged\n" in log
