@@ -370,6 +370,10 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     # joins this run (joined.py) rather than making one each
     p.apply("environ", patches_mod.environ, ENV_OWNER, life.dir)
     active.set(run)
+    if config.hydra_running():  # a Hydra job: its run ends with it (a multirun's jobs are runs each)
+        from .hydrajobs import end_with_job
+
+        end_with_job(run)
     life.announce()
     life.start_code_state(git)
     if console and run._console is not None:

@@ -346,3 +346,56 @@ def test_with_no_stderr_at_all_the_traceback_is_still_in_the_log(tmp_path):
     assert read_json(d / "run.json")["status"] == "failed"
     log = (d / "run.log").read_text()
     assert "ERROR   Traceback (most recent call last):" in log and "\nValueError: diverged\n" in log
+
+
+HYDRA_APP = """\
+    import hydra, logging, runlog
+    from omegaconf import DictConfig
+    log = logging.getLogger(__name__)
+
+    @hydra.main(version_base=None, config_path="conf", config_name="config")
+    def main(cfg: DictConfig):
+        run = runlog.start()
+        log.info("training with lr %s", cfg.lr)
+        run.metric("loss", cfg.lr)
+        if cfg.lr > 0.25:
+            raise ValueError("diverged")
+
+    if __name__ == "__main__":
+        main()
+    """
+
+
+def test_each_job_of_a_hydra_multirun_is_a_run_of_its_own(tmp_path):
+    from conftest import write_script
+
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("lr: 0.1\nepochs: 2\n")
+    write_script(tmp_path, HYDRA_APP)
+    proc = subprocess.run([sys.executable, "s.py", "-m", "lr=0.1,0.2,0.3"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    runs = sorted(run_dirs(tmp_path / "logs"))
+    records = [read_json(d / "run.json") for d in runs]
+    assert [r["args"]["lr"] for r in records] == [0.1, 0.2, 0.3], proc.stderr
+    assert [r["status"] for r in records] == ["finished", "finished", "failed"]
+    assert records[2]["error"]["type"] == "ValueError"
+    assert [r["metrics"]["loss"]["last"] for r in records] == [0.1, 0.2, 0.3]
+    assert records[1]["previous"] == records[0]["id"]
+    for d, lr in zip(runs, (0.1, 0.2, 0.3)):
+        assert logged(d, "training with lr") == [f"INFO    training with lr {lr}"]
+    assert proc.stderr.count("## Run ") == 3 and "is active" not in proc.stderr
+
+
+def test_a_single_hydra_job_that_fails_is_recorded_failed(tmp_path):
+    from conftest import write_script
+
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("lr: 0.5\n")
+    write_script(tmp_path, HYDRA_APP)
+    proc = subprocess.run([sys.executable, "s.py"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1
+    (d,) = run_dirs(tmp_path / "logs")
+    r = read_json(d / "run.json")
+    assert (r["status"], r["exit_code"], r["error"]["type"]) == ("failed", 1, "ValueError")
+    assert proc.stderr.count("## Run ") == 1

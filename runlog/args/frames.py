@@ -209,3 +209,19 @@ def command_argv() -> list[str]:
         name = spec.name[:-len(".__main__")] if spec.name.endswith(".__main__") else spec.name
         return ["python", "-m", name, *sys.argv[1:]]
     return ["python", *sys.argv]
+
+
+def hydra_job_callbacks():
+    """The callbacks of the Hydra job whose task function is on the stack, or None.
+
+    Hydra's ``run_job`` (``hydra.core.utils``; 1.1 to 1.3) calls the task function with its
+    ``callbacks`` in a local variable and tells them ``on_job_end`` with the job's result,
+    also when the task raised (Hydra catches it, so no excepthook sees it in a multirun).
+    """
+    f = sys._getframe(1)
+    while f is not None:
+        if f.f_code.co_name == "run_job" and f.f_globals.get("__name__") == "hydra.core.utils":
+            callbacks = f.f_locals.get("callbacks")
+            return callbacks if isinstance(getattr(callbacks, "callbacks", None), list) else None
+        f = f.f_back
+    return None
