@@ -202,9 +202,9 @@ def wrap_signal_module(names, on_signal, chained, in_children, mark, undo_replac
     mark(getsignal, real_getsignal)
     mod.signal, mod.getsignal = signal, getsignal
     undo_signal = undo_replacement(lambda: mod.signal, lambda v: setattr(mod, "signal", v),
-                                           signal, real_signal)
+                                   signal, real_signal)
     undo_get = undo_replacement(lambda: mod.getsignal, lambda v: setattr(mod, "getsignal", v),
-                                        getsignal, real_getsignal)
+                                getsignal, real_getsignal)
 
     def undo():
         undo_get()
