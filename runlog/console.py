@@ -342,4 +342,19 @@ def prints_to_console(h) -> bool:
         out = getattr(getattr(h, "console", None), "file", None)  # rich.logging.RichHandler
     except Exception:
         return False
-    return out is not None and any(out is s for s in std)
+    return (out is not None and any(out is s for s in std)) or _to_loguru(h)
+
+
+def _to_loguru(h) -> bool:
+    """Whether ``h`` is loguru's documented ``InterceptHandler`` (records handed to
+    ``logger.opt(...).log(...)``, which prints them) while loguru prints to the console."""
+    if "loguru" not in sys.modules:
+        return False
+    code = getattr(getattr(type(h), "emit", None), "__code__", None)
+    if code is None or "opt" not in code.co_names:
+        return False
+    try:
+        sinks = sys.modules["loguru"].logger._core.handlers.values()
+        return any(type(getattr(x, "_sink", None)).__name__ == "StreamSink" for x in sinks)
+    except Exception:
+        return False

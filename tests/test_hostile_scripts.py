@@ -399,3 +399,29 @@ def test_a_single_hydra_job_that_fails_is_recorded_failed(tmp_path):
     r = read_json(d / "run.json")
     assert (r["status"], r["exit_code"], r["error"]["type"]) == ("failed", 1, "ValueError")
     assert proc.stderr.count("## Run ") == 1
+
+
+def test_loguru_intercepting_standard_logging_prints_and_logs_each_record_once(run_script):
+    """loguru's documented InterceptHandler on the root: standard records are printed by
+    loguru; runlog neither prints them again nor logs loguru's printed line beside the record."""
+    pytest.importorskip("loguru", reason="loguru is in the test extra: pip install -e '.[test]'")
+    proc, d, r = run_script("""\
+        import logging, runlog
+        from loguru import logger
+
+        class InterceptHandler(logging.Handler):
+            def emit(self, record):
+                try:
+                    level = logger.level(record.levelname).name
+                except ValueError:
+                    level = record.levelno
+                logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
+
+        logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
+        runlog.start(git=False)
+        logging.getLogger("train").info("standard record")
+        logger.info("loguru record")
+        """)
+    assert proc.stderr.count("standard record") == 1 and proc.stderr.count("loguru record") == 1
+    assert logged(d, "standard record") == ["INFO    train: standard record"]
+    assert len(logged(d, "loguru record")) == 1 and r["status"] == "finished"

@@ -132,14 +132,17 @@ def written_by_log_handler() -> bool:
         return False
     f = sys._getframe(1)
     depth = 0
-    while f is not None and depth < 8:  # the tee's write, then the handler's emit (rich's: 6 up)
-        if f.f_code.co_name == "emit" and "record" in f.f_locals:
+    # the tee's write, then a logging handler's emit: a StreamHandler's just above, rich's 6
+    # up; loguru's own emit first when a handler hands the record to loguru (InterceptHandler)
+    while f is not None and depth < 10:
+        if (f.f_code.co_name == "emit" and "record" in f.f_locals
+                and isinstance(f.f_locals.get("self"), logging.Handler)):
             break
         f = f.f_back
         depth += 1
     else:
         return False
-    if f is None or not isinstance(f.f_locals.get("self"), logging.Handler):
+    if f is None:
         return False
     record = f.f_locals["record"]
     logger = logging.getLogger(record.name) if record.name != "root" else logging.root
