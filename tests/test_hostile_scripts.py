@@ -425,3 +425,18 @@ def test_loguru_intercepting_standard_logging_prints_and_logs_each_record_once(r
     assert proc.stderr.count("standard record") == 1 and proc.stderr.count("loguru record") == 1
     assert logged(d, "standard record") == ["INFO    train: standard record"]
     assert len(logged(d, "loguru record")) == 1 and r["status"] == "finished"
+
+
+def test_a_hydra_config_handed_to_start_keeps_what_the_command_line_overrode(tmp_path):
+    from conftest import write_script
+
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("lr: 0.1\nmodel:\n  layers: 2\nepochs: 3\n")
+    write_script(tmp_path, HYDRA_APP.replace("runlog.start()", "runlog.start(cfg)"))
+    proc = subprocess.run([sys.executable, "s.py", "lr=0.2", "model.layers=4"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    (d,) = run_dirs(tmp_path / "logs")
+    r = read_json(d / "run.json")
+    assert r["args"] == {"lr": 0.2, "model": {"layers": 4}, "epochs": 3}
+    assert sorted(r["args_given"]) == ["lr", "model.layers"]

@@ -13,7 +13,8 @@ def namespace_args(ns) -> dict:
 
 
 def given_from_argv(keys, argv: list[str], parser=None, values=None) -> list[str]:
-    """Which of ``keys`` appear on the command line, by option strings.
+    """Which of ``keys`` appear on the command line, by option strings, or as ``key=value``
+    words (a nested key by its dotted name: ``model.layers=4``).
 
     With the parser, its own options are matched: exactly, glued to their value
     (``-b64``, ``--lr=0.1``), or by a unique prefix as argparse allows
@@ -24,12 +25,17 @@ def given_from_argv(keys, argv: list[str], parser=None, values=None) -> list[str
     if parser is not None:
         return _given_by_parser(parser, argv, values or {})
     flags = set()
+    dotted = []  # key=value words (Hydra's overrides: lr=0.1, +model.layers=4)
     for a in argv:
         if a == "--":
             break
         if a.startswith("--"):
             flags.add(a[2:].split("=", 1)[0].replace("-", "_"))
-    return [k for k in keys if k.replace("-", "_") in flags]
+        elif "=" in a and not a.startswith("-"):
+            dotted.append(a.lstrip("+~").split("=", 1)[0])
+    keys = list(keys)
+    given = [k for k in keys if k.replace("-", "_") in flags]
+    return given + [d for d in dict.fromkeys(dotted) if d.split(".", 1)[0] in keys and d not in given]
 
 
 def _given_by_parser(parser, argv: list[str], values: dict, depth: int = 0) -> list[str]:
