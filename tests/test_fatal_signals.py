@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 
 from cli_helpers import runlog
 
@@ -96,3 +97,18 @@ def test_a_crash_logged_over_is_not_the_runs_error(run_script, tmp_path):
     assert log.index("Fatal Python error: Segmentation fault") < log.index("going on")
     shown = newest(tmp_path)
     assert shown["status"] == "lost" and shown["error"] is None
+
+
+def test_runlog_run_of_a_python_that_segfaults_records_its_error(tmp_path):
+    (tmp_path / "s.py").write_text(CRASH.replace("import ctypes, logging, os, sys, runlog\nrun = runlog.start()\n",
+                                                 "import ctypes, logging, os, sys\n"))
+    p = runlog(tmp_path / "logs", "run", "--", sys.executable, "s.py", "segv", cwd=tmp_path,
+               env=no_faulthandler_env())
+    assert p.returncode == -signal.SIGSEGV, p.stderr  # runlog run ends as its program did
+    assert "Fatal Python error: Segmentation fault" in p.stderr  # the program's own stderr
+    shown = newest(tmp_path)
+    assert (shown["status"], shown["signal"]) == ("killed", "SIGSEGV")
+    assert shown["error"]["message"] == "Segmentation fault"
+    rec = json.loads(runlog(tmp_path / "logs", "show", "--json").stdout)  # the record itself
+    assert rec["error"]["where"].endswith(" in string_at")
+    assert any("load_batch" in ln for ln in rec["error"]["traceback"])

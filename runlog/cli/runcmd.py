@@ -114,6 +114,9 @@ def child_env(run_dir: str, run_id: str, console_fd: int | None) -> dict:
     paths.append(pkg_parent)  # last: only found if the program's Python lacks runlog
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env.setdefault("PYTHONUNBUFFERED", "1")  # lines as they are printed, as on a terminal
+    # a Python program killed by a segfault or abort() in an extension prints its frames
+    # (to stderr: the terminal and run.log), and the record takes its error from them
+    env.setdefault("PYTHONFAULTHANDLER", "1")
     return env
 
 
@@ -153,6 +156,7 @@ class Recorder:
         self.words = words
         self.sink = self.life.log
         self.stderr_tail: collections.deque = collections.deque(maxlen=12)
+        self.fatal: list[str] = []  # faulthandler's lines, when the program is a Python that crashed
         self.metrics = self.life.metrics
         self.text = text  # metrics from plain output; None when off
         self.git = git
@@ -177,6 +181,12 @@ class Recorder:
         if tag != OUT:
             tail = buf[max(start, end - 65536):end].rsplit(b"\n", 12)[-12:]
             self.stderr_tail.extend(ln.decode("utf-8", "replace") for ln in tail)
+            at = buf.find(b"Fatal Python error: ", start, end)
+            if at >= 0 and (at == start or buf[at - 1:at] == b"\n"):
+                self.fatal = []
+            if (at >= 0 or self.fatal) and len(self.fatal) < 200:
+                part = buf[at if at >= 0 else start:end].decode("utf-8", "replace").split("\n")
+                self.fatal.extend(part[:200 - len(self.fatal)])
         if b"{" in buf and b'"metric"' in buf:
             body = buf[start:end] if (start, end) != (0, len(buf)) else buf
             found = []
@@ -194,6 +204,10 @@ class Recorder:
     def finish(self, returncode: int, signals_seen: list[int]) -> tuple[str, int]:
         outcome = Outcome()
         outcome.process_ended(returncode, signals_seen, self.stderr_tail)
+        if returncode < 0 and outcome.error is None and self.fatal:  # PYTHONFAULTHANDLER's words
+            from ..folder.logfile import fatal_from
+
+            outcome.error = fatal_from(self.fatal)
         self.life.adopt_joined()
         self.metrics.close()
         status = None

@@ -86,6 +86,13 @@ def fatal_error(path: str, tail: int = 65536) -> dict | None:
     lines = data[at:].decode("utf-8", "replace").splitlines()
     if any(level_of(ln) is not None for ln in lines):  # the run went on after it
         return None
+    return fatal_from(lines)
+
+
+def fatal_from(lines: list[str]) -> dict | None:
+    """The error that faulthandler's lines tell (``lines[0]``: ``Fatal Python error: …``)."""
+    if not lines or not lines[0].startswith(FATAL):
+        return None
     frames, current = [], False
     for ln in lines[1:]:
         if ln.startswith(("Current thread", "Thread ", "Stack (most recent")):
