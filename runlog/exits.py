@@ -15,9 +15,12 @@ import sys
 HANDLED_SIGNALS = ("SIGTERM", "SIGHUP")
 
 
-def install(run, patches_, interactive: bool = False) -> None:
-    """Hook the exits for ``run``. ``interactive`` (a notebook): cells handle their own
-    exceptions and SystemExit, so only the signals and atexit apply."""
+def install(run, patches_, interactive: bool = False, life=None) -> None:
+    """Hook the exits for ``run`` (whose record ``life`` keeps). ``interactive`` (a notebook):
+    cells handle their own exceptions and SystemExit, so only the signals and atexit apply."""
+    import _thread
+    import threading
+
     from . import patches
 
     last_value = getattr(sys, "last_value", None)  # an older error, not the run's
@@ -25,13 +28,28 @@ def install(run, patches_, interactive: bool = False) -> None:
 
     # the script's top level: once it has run, it tells whether a SystemExit ended it
     main_frame = None if interactive else main_module_frame()
+    main_thread = threading.main_thread().ident
+
+    def ends_process() -> bool:
+        """Whether a SystemExit raised here can end the process: only in the main thread,
+        inside the script's top level (not in a thread, not in an atexit hook of the script)."""
+        if _thread.get_ident() != main_thread:
+            return False
+        try:
+            f = sys._getframe(2) if main_frame is not None else None
+        except ValueError:
+            f = None
+        while f is not None and f is not main_frame:
+            f = f.f_back
+        return main_frame is None or f is not None
 
     def on_exception(exc_type, exc, tb):
         if run.owned_here():
+            run.outcome.exited(None)  # an uncaught exception ends it, not a SystemExit caught before
             run.record_exception(exc_type, exc, tb)
 
     def on_exit(status):
-        if run.owned_here():
+        if run.owned_here() and ends_process():
             run.outcome.exited(status)
             from .args import argparse_hook
 
@@ -72,13 +90,18 @@ def install(run, patches_, interactive: bool = False) -> None:
             exc = getattr(sys, "last_value", None)
             if run.outcome.error is None and not interactive and exc is not None \
                     and exc is not last_value:
+                run.outcome.exited(None)
                 run.record_exception(type(exc), exc, exc.__traceback__)
-            if run.outcome.exit_status is not None and main_frame is not None \
-                    and returned(main_frame):
-                # sys.exit() was called, but the script's top level returned: the SystemExit
-                # was caught (or ended only a thread), and the process ends normally
-                run.outcome.exit_caught()
+            if main_frame is not None and returned(main_frame):
+                # the script's top level returned: whatever SystemExit was caught (or ended
+                # only a thread) or exception the script showed itself, the process exits 0
+                run.outcome.ended_normally()
             run.finish()
+            if life is not None and run.finished and not run.outcome.discard:
+                # an atexit hook of the script still to run may end the process by os._exit
+                from .amend import watch_os_exit
+
+                watch_os_exit(life, run.outcome)
         except KeyboardInterrupt:  # a Ctrl-C before the finish began: finish, interrupted
             if run.owned_here():
                 try:

@@ -367,7 +367,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
         run._globals_argv = None
     from . import exits
 
-    exits.install(run, p, interactive=ip is not None)
+    exits.install(run, p, interactive=ip is not None, life=life)
     if ip is not None:
         run._cells = notebook.Cells(ip, run)
         p.apply("ipython", patches_mod.ipython_event, ip, "post_run_cell", run._cells.after_cell)
