@@ -1,9 +1,11 @@
 """The wrapped ``ArgumentParser`` methods that see a parse happen.
 
-- ``parse_known_args`` (which ``parse_args`` calls): the first top-level parse
-  while someone listens is reported to the listener; subparser parses happen
-  inside it and are part of it. A parser that defines ``--note`` itself gets
-  back the note runlog took out of argv.
+- ``parse_known_args`` (which ``parse_args`` calls) and ``parse_known_intermixed_args``
+  (which ``parse_intermixed_args`` calls): the first top-level parse while someone
+  listens is reported to the listener; subparser parses, and the two passes of an
+  intermixed parse before CPython 3.12.8/3.13.1 (later ones make one, without
+  ``parse_known_args``), happen inside it and are part of it. A parser that defines
+  ``--note`` itself gets back the note runlog took out of argv.
 - ``_get_values``, which argparse calls exactly for the actions it met on the
   command line: which options were given.
 
@@ -22,6 +24,7 @@ _local = threading.local()
 _listener = None  # called as listener(parser, namespace, given) for the first top-level parse
 _note: str | None = None  # handed back to a parser that defines --note
 _orig_parse_known_args = None
+_orig_intermixed = None  # parse_known_intermixed_args
 _orig_get_values = None
 
 
@@ -51,8 +54,16 @@ def _for_itself() -> bool:
 
 
 def _parse_known_args(self, args=None, namespace=None):
-    if getattr(_local, "parser", None) is not None:  # a subparser, inside a parse
-        return _orig_parse_known_args(self, args, namespace)
+    return _top_level(_orig_parse_known_args, self, args, namespace)
+
+
+def _parse_known_intermixed_args(self, args=None, namespace=None):
+    return _top_level(_orig_intermixed, self, args, namespace)
+
+
+def _top_level(parse, self, args, namespace):
+    if getattr(_local, "parser", None) is not None:  # a subparser or a pass, inside a parse
+        return parse(self, args, namespace)
     args = with_note(self, args)
     listener = _listener
     if listener is not None and _for_itself():
@@ -60,7 +71,7 @@ def _parse_known_args(self, args=None, namespace=None):
     _local.parser = self
     _local.given = given = [] if listener is not None else None
     try:
-        result = _orig_parse_known_args(self, args, namespace)
+        result = parse(self, args, namespace)
     finally:
         _local.parser = None
         _local.given = None
@@ -116,19 +127,22 @@ _finder = _PatchOnImport()
 
 
 def _wrap(argparse) -> None:
-    global _orig_parse_known_args, _orig_get_values
+    global _orig_parse_known_args, _orig_intermixed, _orig_get_values
     if _orig_parse_known_args is not None:
         return
     cls = argparse.ArgumentParser
     _orig_parse_known_args = cls.parse_known_args
     cls.parse_known_args = _parse_known_args
+    if hasattr(cls, "parse_known_intermixed_args"):
+        _orig_intermixed = cls.parse_known_intermixed_args
+        cls.parse_known_intermixed_args = _parse_known_intermixed_args
     if hasattr(cls, "_get_values"):
         _orig_get_values = cls._get_values
         cls._get_values = _get_values
 
 
 def _unwrap() -> None:
-    global _orig_parse_known_args, _orig_get_values
+    global _orig_parse_known_args, _orig_intermixed, _orig_get_values
     if _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
     argparse = sys.modules.get("argparse")
@@ -137,9 +151,12 @@ def _unwrap() -> None:
     cls = argparse.ArgumentParser
     if cls.__dict__.get("parse_known_args") is _parse_known_args:
         cls.parse_known_args = _orig_parse_known_args
+    if _orig_intermixed is not None and \
+            cls.__dict__.get("parse_known_intermixed_args") is _parse_known_intermixed_args:
+        cls.parse_known_intermixed_args = _orig_intermixed
     if _orig_get_values is not None and cls.__dict__.get("_get_values") is _get_values:
         cls._get_values = _orig_get_values
-    _orig_parse_known_args = _orig_get_values = None
+    _orig_parse_known_args = _orig_intermixed = _orig_get_values = None
 
 
 def install():

@@ -1,0 +1,51 @@
+"""The recorded arguments are those the script really parsed: intermixed parses (both shapes
+CPython has had), and a --note that only a subcommand's parser defines."""
+
+from __future__ import annotations
+
+import pytest
+
+INTERMIXED = """\
+import argparse, sys, runlog
+runlog.start(git=False)
+p = argparse.ArgumentParser()
+p.add_argument("files", nargs="*")
+p.add_argument("--lr", type=float, default=0.1)
+p.add_argument("--epochs", type=int, default=3)
+"""
+
+# CPython 3.12.8+, 3.13.1+ and 3.14 parse intermixed arguments in one pass that never calls
+# parse_known_args; here a parser whose parse_known_args is argparse's own, unwrapped, takes
+# that shape on any Python (the interpreters on this machine still have the older one)
+NEW_SHAPE = """\
+import argparse, sys
+_own = argparse.ArgumentParser.parse_known_args  # before start(): argparse's own
+
+
+class OnePass(argparse.ArgumentParser):
+    parse_known_args = _own
+
+
+import runlog
+runlog.start(git=False)
+p = OnePass()
+p.add_argument("files", nargs="*")
+p.add_argument("--lr", type=float, default=0.1)
+p.add_argument("--epochs", type=int, default=3)
+"""
+
+
+@pytest.mark.parametrize("shape", ["two passes", "one pass"])
+@pytest.mark.parametrize("call", ["parse_intermixed_args()", "parse_known_intermixed_args()[0]"])
+def test_an_intermixed_parse_records_every_value(run_script, shape, call):
+    script = INTERMIXED if shape == "two passes" else NEW_SHAPE
+    script += f"a = p.{call}\nprint(sorted(vars(a).items()))\n"
+    proc, d, r = run_script(script, "a.txt", "--lr", "0.5", "b.txt")
+    assert "[('epochs', 3), ('files', ['a.txt', 'b.txt']), ('lr', 0.5)]" in proc.stdout
+    assert r["args"] == {"files": ["a.txt", "b.txt"], "lr": 0.5, "epochs": 3}
+    assert sorted(r["args_given"]) == ["files", "lr"]
+
+
+def test_an_intermixed_usage_error_removes_the_run(run_script):
+    proc, d, r = run_script(INTERMIXED + "p.parse_intermixed_args()\n", "--lr", "x", rc=2)
+    assert d is None and "invalid float value" in proc.stderr
