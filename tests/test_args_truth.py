@@ -49,3 +49,42 @@ def test_an_intermixed_parse_records_every_value(run_script, shape, call):
 def test_an_intermixed_usage_error_removes_the_run(run_script):
     proc, d, r = run_script(INTERMIXED + "p.parse_intermixed_args()\n", "--lr", "x", rc=2)
     assert d is None and "invalid float value" in proc.stderr
+
+
+SUBCOMMANDS = """\
+import argparse, runlog
+p = argparse.ArgumentParser()
+p.add_argument("--seed", type=int, default=0)
+sub = p.add_subparsers(dest="cmd")
+train = sub.add_parser("train")
+train.add_argument("--note", default="")
+train.add_argument("--lr", type=float, default=0.1)
+evaluate = sub.add_parser("eval")
+evaluate.add_argument("--split", default="val")
+"""
+
+
+@pytest.mark.parametrize("form", [["--note", "-why, not"], ["--note=-why, not"]])
+@pytest.mark.parametrize("first", ["start", "parse"])
+def test_a_note_only_a_subcommand_defines_still_reaches_it(run_script, first, form):
+    body = SUBCOMMANDS + ("runlog.start(git=False)\nargs = p.parse_args()\n" if first == "start"
+                          else "args = p.parse_args()\nrunlog.start(git=False)\n")
+    body += "print('script sees:', repr(args.note), args.lr)\n"
+    proc, _, r = run_script(body, "--seed", "2", "train", *form, "--lr", "0.5")
+    assert "script sees: '-why, not' 0.5" in proc.stdout
+    assert r["note"] == "-why, not"  # and it is still the run's note
+    assert r["args"]["lr"] == 0.5 and r["args"]["cmd"] == "train"
+    assert "--note" not in r["command_line"]
+    # a subcommand that does not define it never sees it
+    proc, _, r = run_script(body.replace("repr(args.note), args.lr", "repr(args.split)"), "eval",
+                            "--note", "checking", "--split", "test")
+    assert "script sees: 'test'" in proc.stdout and r["note"] == "checking"
+
+
+def test_a_note_the_top_level_parser_defines_is_not_handed_to_its_subcommand(run_script):
+    # given back in front, as one word: the subcommand's own arguments stay its own
+    body = SUBCOMMANDS.replace('p.add_argument("--seed"', 'p.add_argument("--note", nargs="*")\n'
+                               'p.add_argument("--seed"')
+    body += "runlog.start(git=False)\nargs = p.parse_args()\nprint('script sees:', args.note, args.split)\n"
+    proc, _, r = run_script(body, "--note", "top", "eval", "--split", "test")
+    assert "script sees: ['top'] test" in proc.stdout and r["note"] == "top"

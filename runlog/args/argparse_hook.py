@@ -38,10 +38,21 @@ _FOR_THEMSELVES = ("fire",)
 
 
 def with_note(parser, args):
-    """The words a parse of the command line reads: when the parser defines ``--note``
-    itself, the note runlog took out of argv goes back in."""
+    """The words a top-level parse of the command line reads: when the parser defines
+    ``--note`` itself, the note runlog took out of argv goes back in, in front and as one
+    word (``--note=TEXT``: a subcommand's words stay its own, a note may start with -)."""
     if args is None and _note is not None and _defines_note(parser):
-        return sys.argv[1:] + ["--note", _note]
+        return [f"--note={_note}"] + sys.argv[1:]
+    return args
+
+
+def _subparser_note(parser, args):
+    """Inside a parse of the command line whose top-level parser does not define ``--note``:
+    the first subcommand's parser that does gets the note back."""
+    if getattr(_local, "note_pending", False) and parser is not _local.parser \
+            and _defines_note(parser):
+        _local.note_pending = False
+        return [f"--note={_note}"] + list(args or ())
     return args
 
 
@@ -63,7 +74,8 @@ def _parse_known_intermixed_args(self, args=None, namespace=None):
 
 def _top_level(parse, self, args, namespace):
     if getattr(_local, "parser", None) is not None:  # a subparser or a pass, inside a parse
-        return parse(self, args, namespace)
+        return parse(self, _subparser_note(self, args), namespace)
+    _local.note_pending = args is None and _note is not None and not _defines_note(self)
     args = with_note(self, args)
     listener = _listener
     if listener is not None and _for_itself():
@@ -75,6 +87,7 @@ def _top_level(parse, self, args, namespace):
     finally:
         _local.parser = None
         _local.given = None
+        _local.note_pending = False
     listener = _listener
     if listener is not None and given is not None:
         try:
