@@ -190,15 +190,38 @@ def script_file(cwd: str | None = None) -> str | None:
 
 
 def command_argv() -> list[str]:
-    """The process's command line: ``sys.orig_argv`` (Python 3.10+). Python 3.9 has only
-    ``sys.argv``, where a module run with ``-m`` shows as its file — a command that would not
-    run a package's relative imports — so it is named by ``-m`` and the module again
+    """The process's command line: ``sys.orig_argv`` (Python 3.10+); on Linux without it
+    (3.9), ``/proc/self/cmdline``. Elsewhere 3.9 has only ``sys.argv``, where ``python -c``
+    has lost its code and a module run with ``-m`` shows as its file — a command that would
+    not run a package's relative imports — so it is named by ``-m`` and the module again
     (interpreter options such as ``-u`` are not known there)."""
     orig = getattr(sys, "orig_argv", None)
     if orig:
         return list(orig)
+    proc = _proc_cmdline()
+    if proc:
+        return proc
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     if spec is not None and sys.argv and spec.origin and sys.argv[0] == spec.origin:
         name = spec.name[:-len(".__main__")] if spec.name.endswith(".__main__") else spec.name
         return ["python", "-m", name, *sys.argv[1:]]
     return ["python", *sys.argv]
+
+
+def _proc_cmdline() -> list[str] | None:
+    """This process's argv as the kernel keeps it (Linux), when it is still the command
+    Python ran: a process title set since (``setproctitle``) no longer names what ran."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    words = [os.fsdecode(w) for w in raw.split(b"\0")]
+    if words and words[-1] == "":
+        words.pop()
+    first = sys.argv[0] if sys.argv else ""
+    if len(words) < 2 or not any(w in (first, "-c", "-m") for w in words[1:]):
+        return None
+    return words
