@@ -54,9 +54,11 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
             from .args import argparse_hook
 
             parser = argparse_hook.parsing()
-            if parser is not None and (run.parser is None or parser is run.parser):
+            if parser is not None and (run.parser is None or parser is run.parser) \
+                    and not getattr(run.metrics, "summary", None):
                 # --help, --version or a usage error from the script's own parser:
                 # no experiment ran, so the run folder is removed and no report printed
+                # (a run that has recorded metrics did run: it keeps its record)
                 run.outcome.discard = True
 
     def on_os_exit(status):

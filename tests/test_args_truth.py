@@ -88,3 +88,35 @@ def test_a_note_the_top_level_parser_defines_is_not_handed_to_its_subcommand(run
     body += "runlog.start(git=False)\nargs = p.parse_args()\nprint('script sees:', args.note, args.split)\n"
     proc, _, r = run_script(body, "--note", "top", "eval", "--split", "test")
     assert "script sees: ['top'] test" in proc.stdout and r["note"] == "top"
+
+
+USAGE = """\
+import argparse, runlog
+runlog.start(git=False)
+p = argparse.ArgumentParser()
+p.add_argument("files", nargs="*")
+p.add_argument("--lr", type=float, default=0.1)
+p.add_argument("--warmup", type=int, default=0)
+"""
+
+
+@pytest.mark.parametrize("how", ["unrecognized", "unrecognized, intermixed", "the script's own check"])
+def test_every_usage_error_of_the_scripts_parser_leaves_no_run(run_script, how):
+    # nothing was trained, as for a value argparse rejects: no folder, no report
+    body, argv = {
+        "unrecognized": ("p.parse_args()\n", ["--bogus", "1"]),
+        "unrecognized, intermixed": ("p.parse_intermixed_args()\n", ["a", "--bogus"]),
+        "the script's own check": ("a = p.parse_args()\nif a.warmup > 0 and a.lr > 1:\n"
+                                   "    p.error('--warmup needs --lr <= 1')\n",
+                                   ["--lr", "2", "--warmup", "5"]),
+    }[how]
+    proc, d, _ = run_script(USAGE + body, *argv, rc=2)
+    assert d is None and "## Run" not in proc.stderr
+    assert "error:" in proc.stderr
+
+
+def test_a_usage_error_after_metrics_keeps_the_run(run_script):
+    # a run that recorded something did run: its record stays, failed with exit 2
+    proc, d, r = run_script(USAGE + "a = p.parse_args()\nrunlog.current().metric('loss', 1.0)\n"
+                            "p.error('late check')\n", rc=2)
+    assert (r["status"], r["exit_code"]) == ("failed", 2)

@@ -8,6 +8,8 @@
   ``--note`` itself gets back the note runlog took out of argv.
 - ``_get_values``, which argparse calls exactly for the actions it met on the
   command line: which options were given.
+- ``error``, argparse's usage error (``unrecognized arguments`` comes after the parse,
+  from ``parse_args``; a script's own check may call it): ``parsing()`` names its parser.
 
 The wrappers are installed through ``patches`` (``install()`` returns the undo)
 and only when argparse is imported; a later ``import argparse`` is patched by a
@@ -23,9 +25,7 @@ import threading
 _local = threading.local()
 _listener = None  # called as listener(parser, namespace, given) for the first top-level parse
 _note: str | None = None  # handed back to a parser that defines --note
-_orig_parse_known_args = None
-_orig_intermixed = None  # parse_known_intermixed_args
-_orig_get_values = None
+_orig: dict = {}  # the ArgumentParser methods wrapped, by name
 
 
 def _defines_note(parser) -> bool:
@@ -65,11 +65,11 @@ def _for_itself() -> bool:
 
 
 def _parse_known_args(self, args=None, namespace=None):
-    return _top_level(_orig_parse_known_args, self, args, namespace)
+    return _top_level(_orig["parse_known_args"], self, args, namespace)
 
 
 def _parse_known_intermixed_args(self, args=None, namespace=None):
-    return _top_level(_orig_intermixed, self, args, namespace)
+    return _top_level(_orig["parse_known_intermixed_args"], self, args, namespace)
 
 
 def _top_level(parse, self, args, namespace):
@@ -103,13 +103,22 @@ def _get_values(self, action, arg_strings):
     given = getattr(_local, "given", None)
     if given is not None and (action.option_strings or arg_strings):
         given.append(action.dest)
-    return _orig_get_values(self, action, arg_strings)
+    return _orig["_get_values"](self, action, arg_strings)
+
+
+def _error(self, message):
+    _local.erroring = self
+    try:
+        return _orig["error"](self, message)
+    finally:
+        _local.erroring = None
 
 
 def parsing():
     """The parser whose top-level parse is under way in this thread (its --help or
-    usage error is exiting), or None."""
-    return getattr(_local, "parser", None)
+    usage error is exiting), or whose usage error is; None otherwise."""
+    parser = getattr(_local, "parser", None)
+    return parser if parser is not None else getattr(_local, "erroring", None)
 
 
 class _PatchOnImport:
@@ -139,37 +148,31 @@ class _PatchOnImport:
 _finder = _PatchOnImport()
 
 
+_WRAPPERS = {"parse_known_args": _parse_known_args,
+             "parse_known_intermixed_args": _parse_known_intermixed_args,
+             "_get_values": _get_values, "error": _error}
+
+
 def _wrap(argparse) -> None:
-    global _orig_parse_known_args, _orig_intermixed, _orig_get_values
-    if _orig_parse_known_args is not None:
+    if _orig:
         return
     cls = argparse.ArgumentParser
-    _orig_parse_known_args = cls.parse_known_args
-    cls.parse_known_args = _parse_known_args
-    if hasattr(cls, "parse_known_intermixed_args"):
-        _orig_intermixed = cls.parse_known_intermixed_args
-        cls.parse_known_intermixed_args = _parse_known_intermixed_args
-    if hasattr(cls, "_get_values"):
-        _orig_get_values = cls._get_values
-        cls._get_values = _get_values
+    for name, wrapper in _WRAPPERS.items():
+        if hasattr(cls, name):
+            _orig[name] = getattr(cls, name)
+            setattr(cls, name, wrapper)
 
 
 def _unwrap() -> None:
-    global _orig_parse_known_args, _orig_intermixed, _orig_get_values
     if _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
     argparse = sys.modules.get("argparse")
-    if argparse is None or _orig_parse_known_args is None:
-        return
-    cls = argparse.ArgumentParser
-    if cls.__dict__.get("parse_known_args") is _parse_known_args:
-        cls.parse_known_args = _orig_parse_known_args
-    if _orig_intermixed is not None and \
-            cls.__dict__.get("parse_known_intermixed_args") is _parse_known_intermixed_args:
-        cls.parse_known_intermixed_args = _orig_intermixed
-    if _orig_get_values is not None and cls.__dict__.get("_get_values") is _get_values:
-        cls._get_values = _orig_get_values
-    _orig_parse_known_args = _orig_intermixed = _orig_get_values = None
+    if argparse is not None and _orig:
+        cls = argparse.ArgumentParser
+        for name, original in _orig.items():
+            if cls.__dict__.get(name) is _WRAPPERS[name]:  # not replaced by someone since
+                setattr(cls, name, original)
+    _orig.clear()
 
 
 def install():
@@ -184,7 +187,7 @@ def install():
 
 
 def installed() -> bool:
-    return _orig_parse_known_args is not None or _finder in sys.meta_path
+    return bool(_orig) or _finder in sys.meta_path
 
 
 def hand_back_note(note: str) -> None:
