@@ -13,6 +13,7 @@ import os
 import sys
 
 HANDLED_SIGNALS = ("SIGTERM", "SIGHUP")
+SIGINT = 2
 
 
 def install(run, patches_, interactive: bool = False, life=None) -> None:
@@ -22,6 +23,7 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
     import threading
 
     from . import patches
+    from .sigmask import no_interrupts
 
     last_value = getattr(sys, "last_value", None)  # an older error, not the run's
     from .args.frames import main_module_frame, returned
@@ -83,37 +85,51 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
             return previous(signum, frame)
         _die_by(signum)
 
+    def _ending():
+        # an uncaught exception whose excepthook is no longer ours (set after
+        # start(), by the script or a library): Python left it in sys.last_value
+        exc = getattr(sys, "last_value", None)
+        if run.outcome.error is None and not interactive and exc is not None \
+                and exc is not last_value:
+            run.outcome.exited(None)
+            run.record_exception(type(exc), exc, exc.__traceback__)
+        by_ctrl_c = main_frame is not None and _left_by_ctrl_c(main_frame, last_value)
+        if by_ctrl_c:  # the process dies by SIGINT, as under `runlog run`: the record says so
+            run.outcome.signalled(SIGINT)
+        o = run.outcome
+        if (o.exit_status is not None or o.error is not None) and main_frame is not None \
+                and returned(main_frame):
+            # the script's top level returned: whatever SystemExit was caught (or ended
+            # only a thread) or exception the script showed itself, the process exits 0
+            run.outcome.ended_normally()
+        run.finish()
+        if life is not None and run.finished and not run.outcome.discard:
+            # an atexit hook of the script still to run may end the process by os._exit
+            from .amend import watch_os_exit
+
+            watch_os_exit(life, run.outcome)
+
     def at_exit():
         try:
             if not run.owned_here():
                 return
-            # an uncaught exception whose excepthook is no longer ours (set after
-            # start(), by the script or a library): Python left it in sys.last_value
-            exc = getattr(sys, "last_value", None)
-            if run.outcome.error is None and not interactive and exc is not None \
-                    and exc is not last_value:
-                run.outcome.exited(None)
-                run.record_exception(type(exc), exc, exc.__traceback__)
-            if main_frame is not None and returned(main_frame):
-                # the script's top level returned: whatever SystemExit was caught (or ended
-                # only a thread) or exception the script showed itself, the process exits 0
-                run.outcome.ended_normally()
-            run.finish()
-            if life is not None and run.finished and not run.outcome.discard:
-                # an atexit hook of the script still to run may end the process by os._exit
-                from .amend import watch_os_exit
-
-                watch_os_exit(life, run.outcome)
+            # a Ctrl-C now waits (for the wait for git, or the end: the script has ended) —
+            # one landing in an import here could leave its lock held, and the threads
+            # still capturing the code state would wait for it forever (SIGTERM still acts)
+            with no_interrupts((SIGINT,)):
+                _ending()
         except KeyboardInterrupt:  # a Ctrl-C before the finish began: finish, interrupted
             if run.owned_here():
                 try:
-                    if run.outcome.error is None:
-                        run.outcome.exception(KeyboardInterrupt, KeyboardInterrupt(), None)
-                    run.finish()
+                    with no_interrupts():  # a second Ctrl-C waits (but while git is waited for)
+                        if run.outcome.error is None:
+                            run.outcome.exception(KeyboardInterrupt, KeyboardInterrupt(), None)
+                        run.finish()
                 except BaseException as e:
-                    from .console import say
+                    if not run.finished:
+                        from .console import say
 
-                    say(f"could not finish the run ({type(e).__name__}: {e})")
+                        say(f"could not finish the run ({type(e).__name__}: {e})")
         except BaseException as e:  # a second Ctrl-C here must not lose the record
             from .console import say
 

@@ -9,12 +9,15 @@ class no_interrupts:
     """SIGINT, SIGTERM and SIGHUP wait while the last writes are made (a second Ctrl-C
     must not leave a record half-finished); they are delivered right after."""
 
+    def __init__(self, signals=(SIGINT, SIGTERM, SIGHUP)):
+        self.signals = set(signals)
+
     def __enter__(self):
         self.old = None
         try:
             import _signal
 
-            self.old = _signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGINT, SIGTERM, SIGHUP})
+            self.old = _signal.pthread_sigmask(_signal.SIG_BLOCK, self.signals)
         except (ImportError, AttributeError, OSError, ValueError):
             pass
         return self

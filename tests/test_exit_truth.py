@@ -86,3 +86,5 @@ def test_the_record_says_what_the_shell_sees(run_script, name):
             in proc.stderr
     if status == "finished":
         assert r["error"] is None
+    # a death by signal names it, as `runlog run` does for its program
+    assert r.get("signal") == (signal.Signals(-rc).name if rc < 0 else None)
