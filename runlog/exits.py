@@ -56,7 +56,8 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
             from .args import argparse_hook
 
             parser = argparse_hook.parsing()
-            if parser is not None and (run.parser is None or parser is run.parser) \
+            if parser is not None and (run.parser is None or parser is run.parser
+                                       or argparse_hook.following()) \
                     and not getattr(run.metrics, "summary", None):
                 # --help, --version or a usage error from the script's own parser:
                 # no experiment ran, so the run folder is removed and no report printed

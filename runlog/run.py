@@ -240,8 +240,8 @@ class Run:
         except Exception as e:  # recording must never cost the run
             self._say_once("globals", f"could not record the script's arguments ({type(e).__name__}: {e})")
 
-    def _on_parse(self, parser, namespace, given_=None) -> None:
-        if self._args_from_parse or self.finished:
+    def _on_parse(self, parser, namespace, given_=None, more=False) -> None:
+        if (self._args_from_parse and not more) or self.finished:  # more: argparse_hook._follow
             return
         self._args_from_parse = True
         self._globals_argv = None
@@ -293,7 +293,7 @@ def capture_args(run: Run, args, scopes=None) -> None:
     if found is not None:
         run._record_found(found)
         return
-    argparse_hook.listen(run._on_parse)
+    argparse_hook.listen(run._on_parse, follow=True)
     if "jsonargparse" in sys.modules:
         from .args import jsonargs
 

@@ -120,3 +120,48 @@ def test_a_usage_error_after_metrics_keeps_the_run(run_script):
     proc, d, r = run_script(USAGE + "a = p.parse_args()\nrunlog.current().metric('loss', 1.0)\n"
                             "p.error('late check')\n", rc=2)
     assert (r["status"], r["exit_code"]) == ("failed", 2)
+
+
+PRE_PARSER = """\
+import argparse, runlog
+runlog.start(git=False)
+config_parser = argparse.ArgumentParser(add_help=False)
+config_parser.add_argument("-c", "--config", default="")
+parser = argparse.ArgumentParser(parents=[config_parser])
+parser.add_argument("--lr", type=float, default=0.1)
+parser.add_argument("--api-key", default="")
+parser.add_argument("--epochs", type=int, default=3)
+cfg, remaining = config_parser.parse_known_args()
+"""
+
+
+@pytest.mark.parametrize("second", ["parser.parse_args(remaining)", "parser.parse_args()"])
+def test_a_config_pre_parser_then_the_full_parser_records_both(run_script, second):
+    # timm's train.py: a pre-parser takes --config, the full parser the rest
+    proc, d, r = run_script(PRE_PARSER + f"args = {second}\nprint('lr', args.lr)\n",
+                            "-c", "a.yaml", "--lr", "0.5", "--api-key", "sk-secret-1234")
+    assert "lr 0.5" in proc.stdout
+    assert r["args"] == {"config": "a.yaml", "lr": 0.5, "epochs": 3, "api_key": "***"}
+    assert sorted(r["args_given"]) == ["api_key", "config", "lr"]
+    assert "sk-secret-1234" not in (d / "run.json").read_text()
+
+
+def test_help_after_a_config_pre_parser_leaves_no_run(run_script):
+    proc, d, _ = run_script(PRE_PARSER + "parser.parse_args(remaining)\n", "--help")
+    assert d is None and "--epochs" in proc.stdout
+
+
+def test_a_later_parse_of_other_words_is_not_the_scripts_arguments(run_script):
+    # the first parse read the whole command line: a library's parse of its own list after
+    # it is not recorded, nor is a parse of the same words after a complete one
+    _, _, r = run_script(PRE_PARSER.replace("cfg, remaining = config_parser.parse_known_args()\n", "")
+                         + "args = parser.parse_args()\n"
+                         + "lib = argparse.ArgumentParser()\nlib.add_argument('--depth', default=1)\n"
+                         + "lib.parse_args(['--depth', '2'])\nconfig_parser.parse_known_args()\n",
+                         "--lr", "0.5")
+    assert r["args"] == {"config": "", "lr": 0.5, "epochs": 3, "api_key": ""}
+    assert r["args_given"] == ["lr"]
+    # a partial first parse, then a library's parse of words that are not the ones left
+    _, _, r = run_script(PRE_PARSER + "lib = argparse.ArgumentParser()\nlib.add_argument('--depth')\n"
+                         + "lib.parse_args(['--depth', '2'])\n", "-c", "b.yaml", "--lr", "0.5")
+    assert r["args"] == {"config": "b.yaml"}

@@ -75,28 +75,71 @@ def _parse_known_intermixed_args(self, args=None, namespace=None):
 def _top_level(parse, self, args, namespace):
     if getattr(_local, "parser", None) is not None:  # a subparser or a pass, inside a parse
         return parse(self, _subparser_note(self, args), namespace)
+    words = None if args is None else list(args)
     _local.note_pending = args is None and _note is not None and not _defines_note(self)
     args = with_note(self, args)
     listener = _listener
-    if listener is not None and _for_itself():
-        listener = None
+    follow = _follow if listener is None and _continues(words) else None
+    if (listener is not None or follow is not None) and _for_itself():
+        listener = follow = None
     _local.parser = self
-    _local.given = given = [] if listener is not None else None
+    _local.given = given = [] if listener is not None or follow is not None else None
     try:
         result = parse(self, args, namespace)
     finally:
         _local.parser = None
         _local.given = None
         _local.note_pending = False
-    listener = _listener
-    if listener is not None and given is not None:
-        try:
+    if given is None:
+        return result
+    try:
+        if listener is not None and _listener is listener:
             listener(self, result[0], given)
-        except Exception as e:  # recording must never break the script's parse
-            from ..console import say
+            _follow_up(listener, {}, [], vars(result[0]), given, words, result[1])
+        elif follow is not None and _follow is follow:
+            more, values, given_before = follow[0], follow[1], follow[2]
+            merged, given_all = _follow_up(more, values, given_before, vars(result[0]), given, words,
+                                           result[1])
+            more(self, _namespace(merged), given_all, more=True)
+    except Exception as e:  # recording must never break the script's parse
+        from ..console import say
 
-            say(f"could not record arguments ({type(e).__name__}: {e})")
+        say(f"could not record arguments ({type(e).__name__}: {e})")
     return result
+
+
+# A first parse that left words of the command line to others (a config pre-parser, as in
+# timm: ``cfg, rest = pre.parse_known_args(); args = parser.parse_args(rest)``): the next
+# parse of those words, or of the whole command line, adds its arguments to the record.
+_follow = None  # (listener, the values so far, given so far, the words left)
+_follows = False  # the listener takes those later parses (``listen(..., follow=True)``)
+
+
+def _follow_up(listener, values, given_before, new, given, words, left):
+    """The values and given so far with this parse's; listen on while words are left."""
+    global _follow
+    merged = dict(values)
+    merged.update({k: v for k, v in new.items() if k not in values or k in given})
+    given_all = list(given_before) + [g for g in given if g not in given_before]
+    read_argv = words is None or _follow is not None
+    _follow = (listener, merged, given_all, list(left)) if _follows and left and read_argv else None
+    return merged, given_all
+
+
+def _continues(words) -> bool:
+    """Whether a parse reads the words a partial parse of the command line left (or all of it)."""
+    if _follow is None:
+        return False
+    if words is None:
+        return True
+    left = iter(_follow[3])
+    return bool(words) and all(any(w == x for x in left) for w in words)  # in order, from those
+
+
+def _namespace(values: dict):
+    import argparse
+
+    return argparse.Namespace(**values)
 
 
 def _get_values(self, action, arg_strings):
@@ -164,6 +207,7 @@ def _wrap(argparse) -> None:
 
 
 def _unwrap() -> None:
+    unfollow()
     if _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
     argparse = sys.modules.get("argparse")
@@ -199,12 +243,24 @@ def hand_back_note(note: str) -> None:
     patches.process.apply("argparse", install)
 
 
-def listen(listener) -> None:
-    """Report the next top-level argparse parse to ``listener`` (argparse must be installed)."""
-    global _listener
-    _listener = listener
+def listen(listener, follow: bool = False) -> None:
+    """Report the next top-level argparse parse to ``listener`` (argparse must be installed);
+    ``follow``: and, after a parse that left words of the command line, the parse of those
+    (``listener(..., more=True)``, with the values so far)."""
+    global _listener, _follows, _follow
+    _listener, _follows, _follow = listener, follow, None
 
 
 def unlisten() -> None:
     global _listener
     _listener = None
+
+
+def following() -> bool:
+    """Whether a parse of the words a first, partial parse left is awaited."""
+    return _follow is not None
+
+
+def unfollow() -> None:
+    global _follow, _follows
+    _follow, _follows = None, False
