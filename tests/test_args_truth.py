@@ -165,3 +165,11 @@ def test_a_later_parse_of_other_words_is_not_the_scripts_arguments(run_script):
     _, _, r = run_script(PRE_PARSER + "lib = argparse.ArgumentParser()\nlib.add_argument('--depth')\n"
                          + "lib.parse_args(['--depth', '2'])\n", "-c", "b.yaml", "--lr", "0.5")
     assert r["args"] == {"config": "b.yaml"}
+
+
+def test_parsed_before_start_the_full_parser_tells_what_was_given(run_script):
+    # start() finds `args` and the parser that knows its names, not the pre-parser beside it
+    body = PRE_PARSER.replace("runlog.start(git=False)\n", "") + \
+        "args = parser.parse_args(remaining)\nrunlog.start(git=False)\n"
+    _, _, r = run_script(body, "-c", "a.yaml", "--lr", "0.5")
+    assert r["args"]["lr"] == 0.5 and "lr" in r["args_given"] and "epochs" not in r["args_given"]

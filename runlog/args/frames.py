@@ -104,8 +104,10 @@ def find_namespace(scopes):
     for scope in scopes:
         found = [(k, v) for k, v in list(scope.items()) if isinstance(v, ns_type)]
         if found:
-            found.sort(key=lambda kv: kv[0] not in _ARGS_NAMES)
-            return found[0][1], _parser_in(scopes, parser_type)
+            # an args-like name first; of two (cfg and args), the fuller: a pre-parser's is smaller
+            found.sort(key=lambda kv: (kv[0] not in _ARGS_NAMES, -len(vars(kv[1]))))
+            ns = found[0][1]
+            return ns, _parser_in(scopes, parser_type, set(vars(ns)))
     return None, None
 
 
@@ -115,12 +117,19 @@ def find_parser(scopes):
     return _parser_in(scopes, argparse.ArgumentParser) if argparse is not None else None
 
 
-def _parser_in(scopes, parser_type):
+def _parser_in(scopes, parser_type, names=None):
+    """The first parser in the scopes; with ``names`` (a Namespace's), the one that knows most
+    of them (a config pre-parser beside the full parser is not the one that parsed it)."""
+    best, best_n = None, -1
     for scope in scopes:
         for value in list(scope.values()):
             if isinstance(value, parser_type):
-                return value
-    return None
+                if names is None:
+                    return value
+                n = len(names & {a.dest for a in getattr(value, "_actions", ())})
+                if n > best_n:
+                    best, best_n = value, n
+    return best
 
 
 def written_by_log_handler() -> bool:
