@@ -1,5 +1,6 @@
 """The end of a run told after its last writes: an atexit hook of the script that runs after
-runlog's (registered before ``start()``) and ends the process with ``os._exit(code)``.
+runlog's (registered before ``start()``) and ends the process with ``os._exit(code)``; or a
+Ctrl-C that cut runlog's end short, after which the process dies by SIGINT.
 
 The record, the report file and the index line are written again with the status and exit
 code the process really ends with; the report already printed stays, so one line says so.
@@ -66,3 +67,18 @@ def _rewrite(life, status: str, code: int) -> None:
             latest.remember(life.root, r)
     except OSError:
         pass
+
+
+def died_by_sigint(life) -> bool:
+    """The run was recorded interrupted by a Ctrl-C at its end: the process is about to die by
+    SIGINT, which the record names. True once said."""
+    from .folder import index
+
+    try:
+        with life.lock:
+            life.record["signal"] = "SIGINT"
+        life.save()
+        index.append_record(life.root, life.record)
+    except Exception:
+        pass
+    return True

@@ -135,7 +135,15 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
             from .console import say
 
             say(f"could not finish the run ({type(e).__name__}: {e})")
-        if main_frame is not None and _left_by_ctrl_c(main_frame, last_value):
+        by_ctrl_c = main_frame is not None and _left_by_ctrl_c(main_frame, last_value)
+        if not by_ctrl_c and life is not None and run.finished and run.pid == os.getpid() \
+                and life.record.get("status") == "interrupted" and not life.record.get("signal"):
+            # a Ctrl-C cut the end short (the wait for git): the record says interrupted, 130,
+            # and so does the exit status — the process dies by SIGINT, as a Ctrl-C would
+            from .amend import died_by_sigint
+
+            by_ctrl_c = died_by_sigint(life)
+        if by_ctrl_c:
             _still_die_by_sigint()
 
     if not interactive:
