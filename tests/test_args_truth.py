@@ -173,3 +173,24 @@ def test_parsed_before_start_the_full_parser_tells_what_was_given(run_script):
         "args = parser.parse_args(remaining)\nrunlog.start(git=False)\n"
     _, _, r = run_script(body, "-c", "a.yaml", "--lr", "0.5")
     assert r["args"]["lr"] == 0.5 and "lr" in r["args_given"] and "epochs" not in r["args_given"]
+
+
+def test_a_config_pre_parser_under_runlog_run(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "pre.py").write_text(PRE_PARSER.replace("import argparse, runlog\nrunlog.start(git=False)\n",
+                                                        "import argparse\n")
+                                     + "args = parser.parse_args(remaining)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNLOG")}
+    p = subprocess.run([sys.executable, "-m", "runlog", "run", "--no-git", "--", sys.executable, "pre.py",
+                        "-c", "a.yaml", "--lr", "0.5", "--api-key", "sk-secret-1234"], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    (d,) = [x for x in (tmp_path / "logs").iterdir() if x.is_dir() and not x.name.startswith(".")]
+    r = json.loads((d / "run.json").read_text())
+    assert r["args"] == {"config": "a.yaml", "lr": 0.5, "epochs": 3, "api_key": "***"}
+    assert sorted(r["args_given"]) == ["api_key", "config", "lr"]
+    assert "sk-secret-1234" not in (d / "run.json").read_text()
