@@ -327,7 +327,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
         command, script = [], notebook.notebook_path(ip)
     else:
         command, script = _command(), (sys.argv[0] if sys.argv and sys.argv[0] else None)
-    script_path = os.path.realpath(script) if script and script not in ("-c", "-m") else None
+    script_path = frames.script_realpath(script)  # a chdir before start() does not move it
     scopes = frames.caller_scopes()
     parser = frames.find_parser(scopes)  # built already: its secret options mask the command
     life = Lifecycle(root, command=command, script=script, script_path=script_path,

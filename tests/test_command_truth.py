@@ -43,3 +43,19 @@ def test_python_dash_c_is_recorded_with_its_code(tmp_path, python, how):
     r = record_of(tmp_path)
     assert r["command"] == [os.path.basename(python), "-u", "-c", code, "a b", "-x"]
     assert r["note"] == "why"
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_a_chdir_before_start_does_not_move_the_script(tmp_path, python):
+    # sys.argv[0] is relative to where the process started: after a chdir it names no file
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "s.py").write_text(
+        "import os, runlog\nos.chdir(os.path.dirname(os.path.abspath(__file__)))\n"
+        f"runlog.start(git=False, log_dir={str(tmp_path / 'logs')!r})\n")
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    proc = subprocess.run([python, "sub/s.py"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    r = record_of(tmp_path)
+    assert r["script_path"] == os.path.realpath(tmp_path / "sub" / "s.py")
+    assert r["command"][1:] == ["sub/s.py"]

@@ -198,6 +198,18 @@ def script_file(cwd: str | None = None) -> str | None:
     return os.path.join(cwd or os.getcwd(), path) if path else None
 
 
+def script_realpath(script: str | None) -> str | None:
+    """The script's real path. ``sys.argv[0]`` is relative to where the process started, which
+    a ``chdir`` before ``start()`` has left; ``__main__.__file__`` is absolute (Python 3.9+)."""
+    if not script or script in ("-c", "-m"):
+        return None
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if isinstance(path, str) and os.path.isabs(path) and not os.path.isabs(script) \
+            and os.path.basename(path) == os.path.basename(script):
+        return os.path.realpath(path)
+    return os.path.realpath(script)
+
+
 def command_argv() -> list[str]:
     """The process's command line: ``sys.orig_argv`` (Python 3.10+); on Linux without it
     (3.9), ``/proc/self/cmdline``. Elsewhere 3.9 has only ``sys.argv``, where ``python -c``
