@@ -57,7 +57,7 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
 
             parser = argparse_hook.parsing()
             if parser is not None and (run.parser is None or parser is run.parser
-                                       or argparse_hook.following()) \
+                                       or argparse_hook.followed(parser)) \
                     and not getattr(run.metrics, "summary", None):
                 # --help, --version or a usage error from the script's own parser:
                 # no experiment ran, so the run folder is removed and no report printed

@@ -194,3 +194,26 @@ def test_a_config_pre_parser_under_runlog_run(tmp_path):
     assert r["args"] == {"config": "a.yaml", "lr": 0.5, "epochs": 3, "api_key": "***"}
     assert sorted(r["args_given"]) == ["api_key", "config", "lr"]
     assert "sk-secret-1234" not in (d / "run.json").read_text()
+
+
+CONFIG_DEFAULTS = """\
+import argparse, json, runlog
+runlog.start(git=False)
+parser = argparse.ArgumentParser()
+parser.add_argument("--config")
+parser.add_argument("--lr", type=float, default=0.1)
+parser.add_argument("--epochs", type=int, default=3)
+args = parser.parse_args()
+if args.config:  # the config file's values become the defaults; the command line still wins
+    parser.set_defaults(**json.load(open(args.config)))
+    args = parser.parse_args()
+print("used", args.lr, args.epochs)
+"""
+
+
+def test_defaults_from_a_config_file_then_parsed_again_are_the_values_recorded(run_script, tmp_path):
+    (tmp_path / "c.json").write_text('{"lr": 0.02, "epochs": 50}')
+    proc, _, r = run_script(CONFIG_DEFAULTS, "--config", "c.json", "--epochs", "7")
+    assert "used 0.02 7" in proc.stdout
+    assert r["args"] == {"config": "c.json", "lr": 0.02, "epochs": 7}
+    assert sorted(r["args_given"]) == ["config", "epochs"]

@@ -73,6 +73,7 @@ def _parse_known_intermixed_args(self, args=None, namespace=None):
 
 
 def _top_level(parse, self, args, namespace):
+    global _follow
     if getattr(_local, "parser", None) is not None:  # a subparser or a pass, inside a parse
         return parse(self, _subparser_note(self, args), namespace)
     words = None if args is None else list(args)
@@ -83,11 +84,12 @@ def _top_level(parse, self, args, namespace):
     if (listener is not None or follow is not None) and _for_itself():
         listener = follow = None
     _local.parser = self
+    _local.following = self if follow is not None else None
     _local.given = given = [] if listener is not None or follow is not None else None
     try:
         result = parse(self, args, namespace)
     finally:
-        _local.parser = None
+        _local.parser = _local.following = None
         _local.given = None
         _local.note_pending = False
     if given is None:
@@ -95,12 +97,12 @@ def _top_level(parse, self, args, namespace):
     try:
         if listener is not None and _listener is listener:
             listener(self, result[0], given)
-            _follow_up(listener, {}, [], vars(result[0]), given, words, result[1])
+            if _follows and words is None:  # the command line: what parses it next may add
+                _follow = {"listener": listener, "values": dict(vars(result[0])),
+                           "given": list(given), "left": list(result[1]), "parsers": {self: None}}
         elif follow is not None and _follow is follow:
-            more, values, given_before = follow[0], follow[1], follow[2]
-            merged, given_all = _follow_up(more, values, given_before, vars(result[0]), given, words,
-                                           result[1])
-            more(self, _namespace(merged), given_all, more=True)
+            merged, given_all = _follow_up(follow, self, words, vars(result[0]), given, result[1])
+            follow["listener"](self, _namespace(merged), given_all, more=True)
     except Exception as e:  # recording must never break the script's parse
         from ..console import say
 
@@ -108,31 +110,39 @@ def _top_level(parse, self, args, namespace):
     return result
 
 
-# A first parse that left words of the command line to others (a config pre-parser, as in
-# timm: ``cfg, rest = pre.parse_known_args(); args = parser.parse_args(rest)``): the next
-# parse of those words, or of the whole command line, adds its arguments to the record.
-_follow = None  # (listener, the values so far, given so far, the words left)
+# After the first parse of the command line, two later parses add to what it recorded:
+# - of the words it left (a config pre-parser, as in timm: ``cfg, rest =
+#   pre.parse_known_args(); args = parser.parse_args(rest)``), or of the whole command line
+#   by another parser: its values and what it was given join the earlier ones;
+# - the same parser parsing the same words again (``parser.set_defaults(**config)`` from a
+#   config file, then ``args = parser.parse_args()``): its values are the run's now.
+_follow = None  # {"listener", "values", "given", "left": words left, "parsers": {parser: words}}
 _follows = False  # the listener takes those later parses (``listen(..., follow=True)``)
 
 
-def _follow_up(listener, values, given_before, new, given, words, left):
-    """The values and given so far with this parse's; listen on while words are left."""
-    global _follow
-    merged = dict(values)
-    merged.update({k: v for k, v in new.items() if k not in values or k in given})
-    given_all = list(given_before) + [g for g in given if g not in given_before]
-    read_argv = words is None or _follow is not None
-    _follow = (listener, merged, given_all, list(left)) if _follows and left and read_argv else None
+def _follow_up(follow, parser, words, new, given, left):
+    """The values and given so far with this parse's."""
+    again = parser in follow["parsers"] and follow["parsers"][parser] == words
+    values = follow["values"]
+    merged = {**values, **new} if again else \
+        {**values, **{k: v for k, v in new.items() if k not in values or k in given}}
+    given_all = follow["given"] + [g for g in given if g not in follow["given"]]
+    follow.update(values=merged, given=given_all)
+    if not again:
+        follow["left"] = list(left)
+        follow["parsers"][parser] = words
     return merged, given_all
 
 
 def _continues(words) -> bool:
-    """Whether a parse reads the words a partial parse of the command line left (or all of it)."""
-    if _follow is None:
+    """Whether a parse reads what the first parse of the command line did, or words it left;
+    a parser it has seen parsing the same words again is told apart by ``_follow_up``."""
+    follow = _follow
+    if follow is None:
         return False
-    if words is None:
+    if words is None or words in follow["parsers"].values():
         return True
-    left = iter(_follow[3])
+    left = iter(follow["left"])
     return bool(words) and all(any(w == x for x in left) for w in words)  # in order, from those
 
 
@@ -256,9 +266,12 @@ def unlisten() -> None:
     _listener = None
 
 
-def following() -> bool:
-    """Whether a parse of the words a first, partial parse left is awaited."""
-    return _follow is not None
+def followed(parser) -> bool:
+    """Whether ``parser``'s parse is one that adds to the first parse of the command line
+    (under way, or done: its usage error comes after it, from ``parse_args``)."""
+    follow = _follow
+    return follow is not None and (getattr(_local, "following", None) is parser
+                                   or parser in follow["parsers"])
 
 
 def unfollow() -> None:
