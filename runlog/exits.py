@@ -47,7 +47,7 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
 
     def on_exception(exc_type, exc, tb):
         if run.owned_here():
-            run.outcome.exited(None)  # an uncaught exception ends it, not a SystemExit caught before
+            run.outcome.exit_caught()  # an uncaught exception ends it, not a SystemExit caught before
             run.record_exception(exc_type, exc, tb)
 
     def on_exit(status):
@@ -56,13 +56,12 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
             from .args import argparse_hook
 
             parser = argparse_hook.parsing()
-            if parser is not None and (run.parser is None or parser is run.parser
-                                       or argparse_hook.followed(parser)) \
-                    and not getattr(run.metrics, "summary", None):
-                # --help, --version or a usage error from the script's own parser:
-                # no experiment ran, so the run folder is removed and no report printed
-                # (a run that has recorded metrics did run: it keeps its record)
-                run.outcome.discard = True
+            # --help, --version or a usage error from the script's own parser: no experiment
+            # ran, so the run folder is removed and no report printed (a run that has recorded
+            # metrics did run: it keeps its record); another exit after a caught one: kept
+            run.outcome.discard = parser is not None and (
+                run.parser is None or parser is run.parser or argparse_hook.followed(parser)) \
+                and not getattr(run.metrics, "summary", None)
 
     def on_os_exit(status):
         if run.owned_here():  # a forked worker's os._exit is its own business
@@ -92,7 +91,7 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
         exc = getattr(sys, "last_value", None)
         if run.outcome.error is None and not interactive and exc is not None \
                 and exc is not last_value:
-            run.outcome.exited(None)
+            run.outcome.exit_caught()
             run.record_exception(type(exc), exc, exc.__traceback__)
         by_ctrl_c = main_frame is not None and _left_by_ctrl_c(main_frame, last_value)
         if by_ctrl_c:  # the process dies by SIGINT, as under `runlog run`: the record says so

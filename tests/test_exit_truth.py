@@ -8,6 +8,8 @@ import signal
 
 import pytest
 
+USAGE = "import argparse\np = argparse.ArgumentParser()\np.add_argument('--lr', type=float)\n"
+
 # name -> (the script after `runlog.start()`, what runs before it, the exit status the shell sees)
 ENDS = {
     "sys.exit(0)": ("sys.exit(0)", "", 0),
@@ -39,6 +41,12 @@ ENDS = {
         "@atexit.register\ndef again():\n    sys.exit(5)\nsys.exit(3)\n", "", 3),
     "sys.exit in the script's atexit hook, normal end": (
         "@atexit.register\ndef again():\n    sys.exit(5)\n", "", 0),
+    "caught usage error, then an exception": (
+        USAGE + "try:\n    p.parse_args(['--lr', 'x'])\nexcept SystemExit:\n    pass\n"
+        "raise ValueError('later')\n", "", 1),
+    "caught usage error, then sys.exit(3)": (
+        USAGE + "try:\n    p.parse_args(['--lr', 'x'])\nexcept SystemExit:\n    pass\nsys.exit(3)\n",
+        "", 3),
     "os._exit(300)": ("os._exit(300)", "", 44),
     "os._exit in an atexit hook after runlog's": (
         "sys.exit(3)\n", "def late():\n    os._exit(5)\natexit.register(late)\n", 5),
