@@ -188,7 +188,11 @@ def sys_exit(on_exit):
                 on_exit(status)
             except Exception:
                 pass
-        previous(status)
+        try:
+            previous(status)
+        except SystemExit as e:
+            _told(e)
+            raise
 
     _mark(exit, previous)
     sys.exit = exit
@@ -199,6 +203,14 @@ def sys_exit(on_exit):
     undos.append(raise_system_exit(on_exit))
 
     return lambda: [u() for u in reversed(undos) if u is not None]
+
+
+def _told(exc) -> None:
+    """This SystemExit was told to ``on_exit`` already (its unwinding need not be: 3.12+)."""
+    try:
+        exc._runlog_told = True
+    except AttributeError:
+        pass
 
 
 def os_exit(on_exit):

@@ -21,7 +21,14 @@ class _Quit:
                 self._on_exit(code)
             except Exception:
                 pass
-        return self._runlog_previous(code)
+        try:
+            return self._runlog_previous(code)
+        except SystemExit as e:
+            try:
+                e._runlog_told = True  # its unwinding is not told again (raise_system_exit)
+            except AttributeError:
+                pass
+            raise
 
     def __repr__(self):
         return repr(self._runlog_previous)
@@ -56,7 +63,7 @@ def raise_system_exit(on_exit):
         mon.use_tool_id(tool, "runlog")
 
         def unwound(where, _offset, exc):
-            if where is code and isinstance(exc, SystemExit):
+            if where is code and isinstance(exc, SystemExit) and not getattr(exc, "_runlog_told", False):
                 try:
                     on_exit(exc.code)
                 except Exception:
