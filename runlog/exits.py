@@ -109,6 +109,8 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
 
             watch_os_exit(life, run.outcome)
 
+    cut_short = []  # a Ctrl-C landed in runlog's atexit hook before the finish began
+
     def at_exit():
         try:
             if not run.owned_here():
@@ -120,6 +122,7 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
                 _ending()
         except KeyboardInterrupt:  # a Ctrl-C before the finish began: finish, interrupted
             if run.owned_here():
+                cut_short.append(True)
                 try:
                     with no_interrupts():  # a second Ctrl-C waits (but while git is waited for)
                         if run.outcome.error is None:
@@ -135,8 +138,9 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
 
             say(f"could not finish the run ({type(e).__name__}: {e})")
         by_ctrl_c = main_frame is not None and _left_by_ctrl_c(main_frame, last_value)
-        if not by_ctrl_c and life is not None and run.finished and run.pid == os.getpid() \
-                and life.record.get("status") == "interrupted" and not life.record.get("signal"):
+        if not by_ctrl_c and life is not None and (cut_short or life.interrupted) and run.finished \
+                and run.pid == os.getpid() and life.record.get("status") == "interrupted" \
+                and not life.record.get("signal"):
             # a Ctrl-C cut the end short (the wait for git): the record says interrupted, 130,
             # and so does the exit status — the process dies by SIGINT, as a Ctrl-C would
             from .amend import died_by_sigint

@@ -19,6 +19,7 @@ ENDS = {
     "sys.exit(256)": ("sys.exit(256)", "", 0),
     "sys.exit(-1)": ("sys.exit(-1)", "", 255),
     "sys.exit(True)": ("sys.exit(True)", "", 1),
+    "sys.exit(130)": ("sys.exit(130)", "", 130),  # a code, not a death by SIGINT
     "sys.exit(2.5)": ("sys.exit(2.5)", "", 1),  # any other object: printed, exit 1
     "sys.exit(2**64)": ("sys.exit(2**64)", "", 255),  # too large for a C long: -1
     "SystemExit in a thread": (
@@ -69,7 +70,7 @@ def expected(returncode: int) -> tuple[str, int]:
     """(status, exit_code) a shell's status gives: a death by signal N is 128 + N."""
     if returncode < 0:
         return ("interrupted" if -returncode == signal.SIGINT else "killed"), 128 - returncode
-    return ("finished" if returncode == 0 else "failed"), returncode
+    return {0: "finished", 130: "interrupted"}.get(returncode, "failed"), returncode
 
 
 @pytest.mark.parametrize("name", list(ENDS))
