@@ -59,3 +59,12 @@ def test_a_chdir_before_start_does_not_move_the_script(tmp_path, python):
     r = record_of(tmp_path)
     assert r["script_path"] == os.path.realpath(tmp_path / "sub" / "s.py")
     assert r["command"][1:] == ["sub/s.py"]
+
+
+def test_a_script_read_from_standard_input_has_no_script_path(tmp_path):
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    proc = subprocess.run([sys.executable, "-", "a"], input="import runlog\nrunlog.start(git=False)\n",
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    r = record_of(tmp_path)
+    assert r["command"] == ["python", "-", "a"] and r["script_path"] is None

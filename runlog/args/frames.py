@@ -200,8 +200,9 @@ def script_file(cwd: str | None = None) -> str | None:
 
 def script_realpath(script: str | None) -> str | None:
     """The script's real path. ``sys.argv[0]`` is relative to where the process started, which
-    a ``chdir`` before ``start()`` has left; ``__main__.__file__`` is absolute (Python 3.9+)."""
-    if not script or script in ("-c", "-m"):
+    a ``chdir`` before ``start()`` has left; ``__main__.__file__`` is absolute (Python 3.9+).
+    None for code that is no file (``-c``, ``-`` for standard input)."""
+    if not script or script in ("-c", "-m", "-"):
         return None
     path = getattr(sys.modules.get("__main__"), "__file__", None)
     if isinstance(path, str) and os.path.isabs(path) and not os.path.isabs(script) \
