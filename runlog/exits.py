@@ -19,33 +19,55 @@ HANDLED_SIGNALS = ("SIGTERM", "SIGHUP")
 # killed, then the process dies by the signal as it would have. SIGQUIT (Ctrl-\, to kill
 # a process hung in C) is never taken, nor the timer signals profilers use.
 DEADLY_SIGNALS = ("SIGUSR1", "SIGUSR2", "SIGXCPU")
+SIGINT = 2
 
 
-def install(run, patches_, interactive: bool = False) -> None:
-    """Hook the exits for ``run``. ``interactive`` (a notebook): cells handle their own
-    exceptions and SystemExit, so only the signals and atexit apply."""
+def install(run, patches_, interactive: bool = False, life=None) -> None:
+    """Hook the exits for ``run`` (whose record ``life`` keeps). ``interactive`` (a notebook):
+    cells handle their own exceptions and SystemExit, so only the signals and atexit apply."""
+    import _thread
+    import threading
+
     from . import patches
+    from .sigmask import no_interrupts
 
     last_value = getattr(sys, "last_value", None)  # an older error, not the run's
     from .args.frames import main_module_frame, returned
 
     # the script's top level: once it has run, it tells whether a SystemExit ended it
     main_frame = None if interactive else main_module_frame()
+    main_thread = threading.main_thread().ident
+
+    def ends_process() -> bool:
+        """Whether a SystemExit raised here can end the process: only in the main thread,
+        inside the script's top level (not in a thread, not in an atexit hook of the script)."""
+        if _thread.get_ident() != main_thread:
+            return False
+        try:
+            f = sys._getframe(2) if main_frame is not None else None
+        except ValueError:
+            f = None
+        while f is not None and f is not main_frame:
+            f = f.f_back
+        return main_frame is None or f is not None
 
     def on_exception(exc_type, exc, tb):
         if run.owned_here():
+            run.outcome.exit_caught()  # an uncaught exception ends it, not a SystemExit caught before
             run.record_exception(exc_type, exc, tb)
 
     def on_exit(status):
-        if run.owned_here():
+        if run.owned_here() and ends_process():
             run.outcome.exited(status)
             from .args import argparse_hook
 
             parser = argparse_hook.parsing()
-            if parser is not None and (run.parser is None or parser is run.parser):
-                # --help, --version or a usage error from the script's own parser:
-                # no experiment ran, so the run folder is removed and no report printed
-                run.outcome.discard = True
+            # --help, --version or a usage error from the script's own parser: no experiment
+            # ran, so the run folder is removed and no report printed (a run that has recorded
+            # metrics did run: it keeps its record); another exit after a caught one: kept
+            run.outcome.discard = parser is not None and (
+                run.parser is None or parser is run.parser or argparse_hook.followed(parser)) \
+                and not getattr(run.metrics, "summary", None)
 
     def on_os_exit(status):
         if run.owned_here():  # a forked worker's os._exit is its own business
@@ -69,40 +91,71 @@ def install(run, patches_, interactive: bool = False) -> None:
             return previous(signum, frame)
         _die_by(signum)
 
+    def _ending():
+        # an uncaught exception whose excepthook is no longer ours (set after
+        # start(), by the script or a library): Python left it in sys.last_value
+        exc = getattr(sys, "last_value", None)
+        if run.outcome.error is None and not interactive and exc is not None \
+                and exc is not last_value:
+            run.outcome.exit_caught()
+            try:
+                run.record_exception(type(exc), exc, exc.__traceback__)
+            except Exception:  # the error's text is lost, never the end of the record
+                pass
+        by_ctrl_c = main_frame is not None and _left_by_ctrl_c(main_frame, last_value)
+        if by_ctrl_c:  # the process dies by SIGINT, as under `runlog run`: the record says so
+            run.outcome.signalled(SIGINT)
+        o = run.outcome
+        if (o.exit_status is not None or o.error is not None) and main_frame is not None \
+                and returned(main_frame):
+            # the script's top level returned: whatever SystemExit was caught (or ended
+            # only a thread) or exception the script showed itself, the process exits 0
+            run.outcome.ended_normally()
+        run.finish()
+        if life is not None and run.finished and not run.outcome.discard:
+            # an atexit hook of the script still to run may end the process by os._exit
+            from .amend import watch_os_exit
+
+            watch_os_exit(life, run.outcome)
+
+    cut_short = []  # a Ctrl-C landed in runlog's atexit hook before the finish began
+
     def at_exit():
         try:
             if not run.owned_here():
                 return
-            # an uncaught exception whose excepthook is no longer ours (set after
-            # start(), by the script or a library): Python left it in sys.last_value
-            exc = getattr(sys, "last_value", None)
-            if run.outcome.error is None and not interactive and exc is not None \
-                    and exc is not last_value:
-                try:
-                    run.record_exception(type(exc), exc, exc.__traceback__)
-                except Exception:  # the error's text is lost, never the end of the record
-                    pass
-            if run.outcome.exit_status is not None and main_frame is not None \
-                    and returned(main_frame):
-                # sys.exit() was called, but the script's top level returned: the SystemExit
-                # was caught (or ended only a thread), and the process ends normally
-                run.outcome.exit_caught()
-            run.finish()
+            # a Ctrl-C now waits (for the wait for git, or the end: the script has ended) —
+            # one landing in an import here could leave its lock held, and the threads
+            # still capturing the code state would wait for it forever (SIGTERM still acts)
+            with no_interrupts((SIGINT,)):
+                _ending()
         except KeyboardInterrupt:  # a Ctrl-C before the finish began: finish, interrupted
             if run.owned_here():
+                cut_short.append(True)
                 try:
-                    if run.outcome.error is None:
-                        run.outcome.exception(KeyboardInterrupt, KeyboardInterrupt(), None)
-                    run.finish()
+                    with no_interrupts():  # a second Ctrl-C waits (but while git is waited for)
+                        if run.outcome.error is None:
+                            run.outcome.exception(KeyboardInterrupt, KeyboardInterrupt(), None)
+                        run.finish()
                 except BaseException as e:
-                    from .console import say
+                    if not run.finished:
+                        from .console import say
 
-                    say(f"could not finish the run ({type(e).__name__}: {e})")
+                        say(f"could not finish the run ({type(e).__name__}: {e})")
         except BaseException as e:  # a second Ctrl-C here must not lose the record
             from .console import say
 
             say(f"could not finish the run ({type(e).__name__}: {e})")
-        if main_frame is not None and _left_by_ctrl_c(main_frame, last_value):
+        by_ctrl_c = main_frame is not None and _left_by_ctrl_c(main_frame, last_value)
+        if not by_ctrl_c and life is not None and (cut_short or life.interrupted) and run.finished \
+                and run.pid == os.getpid() and life.record.get("status") == "interrupted" \
+                and not life.record.get("signal"):
+            # a Ctrl-C cut the end short (the wait for git): the record says interrupted, 130,
+            # and so does the exit status — the process dies by SIGINT, as a Ctrl-C would
+            from .amend import died_by_sigint
+
+            by_ctrl_c = died_by_sigint(life)
+        if by_ctrl_c:
             _still_die_by_sigint()
 
     if not interactive:

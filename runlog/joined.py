@@ -67,7 +67,7 @@ def boot() -> None:
 
     note.strip_from_argv()
     patches.process.apply("argparse", argparse_hook.install)
-    argparse_hook.listen(_on_parse)
+    argparse_hook.listen(_on_parse, follow=True)
     import atexit
 
     # registered first, so it runs last: every module the program imported is in sys.modules
@@ -124,7 +124,9 @@ def _hand_over_env(pid: int) -> None:
         hand_over(d)
 
 
-def _on_parse(parser, namespace, given) -> None:
+def _on_parse(parser, namespace, given, more=False) -> None:
+    """The program's parse; ``more``: the parse of the words its first parse left (a config
+    pre-parser's), which adds to what this process handed over."""
     from .args import argparse_hook
     from .args.given import namespace_args
     from .mask import secret_options
@@ -138,7 +140,14 @@ def _on_parse(parser, namespace, given) -> None:
             secret = secret_options(parser)
         except Exception:
             secret = []
-        hand_over_args(d, namespace_args(namespace), given, claim=True, secret_opts=secret)
+        if more:
+            from .folder import handoff
+
+            before = handoff.read_args(d) or {}
+            if before.get("pid") != os.getpid():  # another process's parse was handed over
+                return
+            secret = list(dict.fromkeys([*(before.get("secret_options") or []), *secret]))
+        hand_over_args(d, namespace_args(namespace), given, claim=not more, secret_opts=secret)
 
 
 def hand_over_args(run_dir: str, args: dict, given, claim: bool, secret_opts=None,

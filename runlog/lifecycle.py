@@ -121,7 +121,7 @@ class Lifecycle:
         from .fmt import command_line
 
         if not final:
-            self._secret_opts = list(secret_opts or ())
+            self._secret_opts = list(dict.fromkeys([*(self._secret_opts or ()), *(secret_opts or ())]))
         shown = self._masked_command(final)
         with self.lock:
             self.record["command"] = shown

@@ -102,6 +102,12 @@ class Outcome:
         self.exit_status = None
         self.discard = False
 
+    def ended_normally(self) -> None:
+        """The script's top level returned: the process exits with 0, whatever SystemExit was
+        caught or exception was shown (``sys.excepthook`` called by the script) on the way."""
+        self.exit_caught()
+        self.error = None
+
     def signalled(self, signum: int, handled: bool = False) -> None:
         self.signum = signum
         self.signal_handled = handled
@@ -124,8 +130,14 @@ class Outcome:
         if self.signum is not None and not self.signal_handled:
             code = 128 + self.signum
         status = status_of(code, self.signum)
-        if status == "failed" and self.error is None and isinstance(self.exit_status, str):
-            self.error = {"type": "SystemExit", "message": record.clean_text(self.exit_status),
+        s = self.exit_status
+        if status == "failed" and self.error is None and not isinstance(s, int) and s is not None:
+            # sys.exit("message") or any other object: Python prints it and exits with 1
+            try:
+                message = str(s)
+            except Exception:
+                message = f"<{type(s).__name__}>"
+            self.error = {"type": "SystemExit", "message": record.clean_text(message)[:2000],
                           "where": None, "traceback": []}
         return status, code, signal_name(self.signum) if self.signum is not None else None
 
@@ -136,5 +148,7 @@ class Outcome:
         if s is None or s is False:
             return 0
         if isinstance(s, int):
-            return int(s) & 0xFF  # what the process really exits with: sys.exit(256) is 0
+            # what the process really exits with: sys.exit(256) is 0, sys.exit(-1) 255, and a
+            # code no C long holds is -1 (255)
+            return int(s) & 0xFF if -2 ** 63 <= s < 2 ** 63 else 255
         return 1

@@ -200,11 +200,15 @@ def sys_exit(on_exit):
                 on_exit(status)
             except Exception:
                 pass
-        previous(status)
+        try:
+            previous(status)
+        except SystemExit as e:
+            told(e)
+            raise
 
     _mark(exit, previous)
     sys.exit = exit
-    from .patches_exit import quitter, raise_system_exit
+    from .patches_exit import quitter, raise_system_exit, told
 
     undos = [_undo_replacement(lambda: sys.exit, lambda v: setattr(sys, "exit", v), exit, previous)]
     undos += [quitter(name, on_exit, _undo_replacement) for name in ("exit", "quit")]

@@ -31,7 +31,19 @@ class _Quit:
                 self._on_exit(code)
             except Exception:
                 pass
-        return self._runlog_previous(code)
+        try:
+            return self._runlog_previous(code)
+        except SystemExit as e:
+            told(e)
+            raise
+
+
+def told(exc) -> None:
+    """This SystemExit was told to ``on_exit`` already: its unwinding is not (``raise_system_exit``)."""
+    try:
+        exc._runlog_told = True
+    except AttributeError:
+        pass
 
     def __repr__(self):
         return repr(self._runlog_previous)
@@ -66,7 +78,7 @@ def raise_system_exit(on_exit):
         mon.use_tool_id(tool, "runlog")
 
         def unwound(where, _offset, exc):
-            if where is code and isinstance(exc, SystemExit):
+            if where is code and isinstance(exc, SystemExit) and not getattr(exc, "_runlog_told", False):
                 try:
                     on_exit(exc.code)
                 except Exception:

@@ -240,8 +240,8 @@ class Run:
         except Exception as e:  # recording must never cost the run
             self._say_once("globals", f"could not record the script's arguments ({type(e).__name__}: {e})")
 
-    def _on_parse(self, parser, namespace, given_=None) -> None:
-        if self._args_from_parse or self.finished:
+    def _on_parse(self, parser, namespace, given_=None, more=False) -> None:
+        if (self._args_from_parse and not more) or self.finished:  # more: argparse_hook._follow
             return
         self._args_from_parse = True
         self._globals_argv = None
@@ -293,7 +293,7 @@ def capture_args(run: Run, args, scopes=None) -> None:
     if found is not None:
         run._record_found(found)
         return
-    argparse_hook.listen(run._on_parse)
+    argparse_hook.listen(run._on_parse, follow=True)
     if "jsonargparse" in sys.modules:
         from .args import jsonargs
 
@@ -327,7 +327,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
         command, script = [], notebook.notebook_path(ip)
     else:
         command, script = _command(), (sys.argv[0] if sys.argv and sys.argv[0] else None)
-    script_path = os.path.realpath(script) if script and script not in ("-c", "-m") else None
+    script_path = frames.script_realpath(script)  # a chdir before start() does not move it
     scopes = frames.caller_scopes()
     parser = frames.find_parser(scopes)  # built already: its secret options mask the command
     life = Lifecycle(root, command=command, script=script, script_path=script_path,
@@ -362,7 +362,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
         run._globals_argv = None
     from . import exits
 
-    exits.install(run, p, interactive=ip is not None)
+    exits.install(run, p, interactive=ip is not None, life=life)
     if ip is not None:
         run._cells = notebook.Cells(ip, run)
         p.apply("ipython", patches_mod.ipython_event, ip, "post_run_cell", run._cells.after_cell)

@@ -19,12 +19,16 @@ class no_interrupts:
     must not leave a record half-finished), and while runlog's threads are born (a signal
     landing on one would wait out the script's time.sleep); delivered right after."""
 
+    def __init__(self, signals=None):
+        self.signals = signals  # None: every signal that ends a run (``held()``)
+
     def __enter__(self):
         self.old = None
         try:
             import _signal
 
-            self.old = _signal.pthread_sigmask(_signal.SIG_BLOCK, held())
+            self.old = _signal.pthread_sigmask(
+                _signal.SIG_BLOCK, held() if self.signals is None else set(self.signals))
         except (ImportError, AttributeError, OSError, ValueError):
             pass
         return self

@@ -244,6 +244,8 @@ def test_double_ctrl_c_while_the_exit_waits_for_git(tmp_path):
     assert r["status"] == "interrupted", (r["status"], proc.returncode, proc.stderr.read(),
                                           (d / "run.log").read_text()[-2000:])
     assert r["exit_code"] == 130 and r["ended_at"] and (d / "report.md").exists()
+    # and the shell sees what the record says: a death by SIGINT
+    assert proc.returncode == -signal.SIGINT and r["signal"] == "SIGINT"
 
 
 def test_a_ctrl_c_raised_just_after_the_wait_for_git_still_ends_the_record(tmp_path):

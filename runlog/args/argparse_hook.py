@@ -1,11 +1,15 @@
 """The wrapped ``ArgumentParser`` methods that see a parse happen.
 
-- ``parse_known_args`` (which ``parse_args`` calls): the first top-level parse
-  while someone listens is reported to the listener; subparser parses happen
-  inside it and are part of it. A parser that defines ``--note`` itself gets
-  back the note runlog took out of argv.
+- ``parse_known_args`` (which ``parse_args`` calls) and ``parse_known_intermixed_args``
+  (which ``parse_intermixed_args`` calls): the first top-level parse while someone
+  listens is reported to the listener; subparser parses, and the two passes of an
+  intermixed parse before CPython 3.12.8/3.13.1 (later ones make one, without
+  ``parse_known_args``), happen inside it and are part of it. A parser that defines
+  ``--note`` itself gets back the note runlog took out of argv.
 - ``_get_values``, which argparse calls exactly for the actions it met on the
   command line: which options were given.
+- ``error``, argparse's usage error (``unrecognized arguments`` comes after the parse,
+  from ``parse_args``; a script's own check may call it): ``parsing()`` names its parser.
 
 The wrappers are installed through ``patches`` (``install()`` returns the undo)
 and only when argparse is imported; a later ``import argparse`` is patched by a
@@ -21,8 +25,7 @@ import threading
 _local = threading.local()
 _listener = None  # called as listener(parser, namespace, given) for the first top-level parse
 _note: str | None = None  # handed back to a parser that defines --note
-_orig_parse_known_args = None
-_orig_get_values = None
+_orig: dict = {}  # the ArgumentParser methods wrapped, by name
 
 
 def _defines_note(parser) -> bool:
@@ -35,10 +38,21 @@ _FOR_THEMSELVES = ("fire",)
 
 
 def with_note(parser, args):
-    """The words a parse of the command line reads: when the parser defines ``--note``
-    itself, the note runlog took out of argv goes back in."""
+    """The words a top-level parse of the command line reads: when the parser defines
+    ``--note`` itself, the note runlog took out of argv goes back in, in front and as one
+    word (``--note=TEXT``: a subcommand's words stay its own, a note may start with -)."""
     if args is None and _note is not None and _defines_note(parser):
-        return sys.argv[1:] + ["--note", _note]
+        return [f"--note={_note}"] + sys.argv[1:]
+    return args
+
+
+def _subparser_note(parser, args):
+    """Inside a parse of the command line whose top-level parser does not define ``--note``:
+    the first subcommand's parser that does gets the note back."""
+    if getattr(_local, "note_pending", False) and parser is not _local.parser \
+            and _defines_note(parser):
+        _local.note_pending = False
+        return [f"--note={_note}"] + list(args or ())
     return args
 
 
@@ -51,41 +65,113 @@ def _for_itself() -> bool:
 
 
 def _parse_known_args(self, args=None, namespace=None):
-    if getattr(_local, "parser", None) is not None:  # a subparser, inside a parse
-        return _orig_parse_known_args(self, args, namespace)
+    return _top_level(_orig["parse_known_args"], self, args, namespace)
+
+
+def _parse_known_intermixed_args(self, args=None, namespace=None):
+    return _top_level(_orig["parse_known_intermixed_args"], self, args, namespace)
+
+
+def _top_level(parse, self, args, namespace):
+    global _follow
+    if getattr(_local, "parser", None) is not None:  # a subparser or a pass, inside a parse
+        return parse(self, _subparser_note(self, args), namespace)
+    words = None if args is None else list(args)
+    _local.note_pending = args is None and _note is not None and not _defines_note(self)
     args = with_note(self, args)
     listener = _listener
-    if listener is not None and _for_itself():
-        listener = None
+    follow = _follow if listener is None and _continues(words) else None
+    if (listener is not None or follow is not None) and _for_itself():
+        listener = follow = None
     _local.parser = self
-    _local.given = given = [] if listener is not None else None
+    _local.following = self if follow is not None else None
+    _local.given = given = [] if listener is not None or follow is not None else None
     try:
-        result = _orig_parse_known_args(self, args, namespace)
+        result = parse(self, args, namespace)
     finally:
-        _local.parser = None
+        _local.parser = _local.following = None
         _local.given = None
-    listener = _listener
-    if listener is not None and given is not None:
-        try:
+        _local.note_pending = False
+    if given is None:
+        return result
+    try:
+        if listener is not None and _listener is listener:
             listener(self, result[0], given)
-        except Exception as e:  # recording must never break the script's parse
-            from ..console import say
+            if _follows and words is None:  # the command line: what parses it next may add
+                _follow = {"listener": listener, "values": dict(vars(result[0])),
+                           "given": list(given), "left": list(result[1]), "parsers": {self: None}}
+        elif follow is not None and _follow is follow:
+            merged, given_all = _follow_up(follow, self, words, vars(result[0]), given, result[1])
+            follow["listener"](self, _namespace(merged), given_all, more=True)
+    except Exception as e:  # recording must never break the script's parse
+        from ..console import say
 
-            say(f"could not record arguments ({type(e).__name__}: {e})")
+        say(f"could not record arguments ({type(e).__name__}: {e})")
     return result
+
+
+# After the first parse of the command line, two later parses add to what it recorded:
+# - of the words it left (a config pre-parser, as in timm: ``cfg, rest =
+#   pre.parse_known_args(); args = parser.parse_args(rest)``), or of the whole command line
+#   by another parser: its values and what it was given join the earlier ones;
+# - the same parser parsing the same words again (``parser.set_defaults(**config)`` from a
+#   config file, then ``args = parser.parse_args()``): its values are the run's now.
+_follow = None  # {"listener", "values", "given", "left": words left, "parsers": {parser: words}}
+_follows = False  # the listener takes those later parses (``listen(..., follow=True)``)
+
+
+def _follow_up(follow, parser, words, new, given, left):
+    """The values and given so far with this parse's."""
+    again = parser in follow["parsers"] and follow["parsers"][parser] == words
+    values = follow["values"]
+    merged = {**values, **new} if again else \
+        {**values, **{k: v for k, v in new.items() if k not in values or k in given}}
+    given_all = follow["given"] + [g for g in given if g not in follow["given"]]
+    follow.update(values=merged, given=given_all)
+    if not again:
+        follow["left"] = list(left)
+        follow["parsers"][parser] = words
+    return merged, given_all
+
+
+def _continues(words) -> bool:
+    """Whether a parse reads what the first parse of the command line did, or words it left;
+    a parser it has seen parsing the same words again is told apart by ``_follow_up``."""
+    follow = _follow
+    if follow is None:
+        return False
+    if words is None or words in follow["parsers"].values():
+        return True
+    left = iter(follow["left"])
+    return bool(words) and all(any(w == x for x in left) for w in words)  # in order, from those
+
+
+def _namespace(values: dict):
+    import argparse
+
+    return argparse.Namespace(**values)
 
 
 def _get_values(self, action, arg_strings):
     given = getattr(_local, "given", None)
     if given is not None and (action.option_strings or arg_strings):
         given.append(action.dest)
-    return _orig_get_values(self, action, arg_strings)
+    return _orig["_get_values"](self, action, arg_strings)
+
+
+def _error(self, message):
+    _local.erroring = self
+    try:
+        return _orig["error"](self, message)
+    finally:
+        _local.erroring = None
 
 
 def parsing():
     """The parser whose top-level parse is under way in this thread (its --help or
-    usage error is exiting), or None."""
-    return getattr(_local, "parser", None)
+    usage error is exiting), or whose usage error is; None otherwise."""
+    parser = getattr(_local, "parser", None)
+    return parser if parser is not None else getattr(_local, "erroring", None)
 
 
 class _PatchOnImport:
@@ -115,31 +201,32 @@ class _PatchOnImport:
 _finder = _PatchOnImport()
 
 
+_WRAPPERS = {"parse_known_args": _parse_known_args,
+             "parse_known_intermixed_args": _parse_known_intermixed_args,
+             "_get_values": _get_values, "error": _error}
+
+
 def _wrap(argparse) -> None:
-    global _orig_parse_known_args, _orig_get_values
-    if _orig_parse_known_args is not None:
+    if _orig:
         return
     cls = argparse.ArgumentParser
-    _orig_parse_known_args = cls.parse_known_args
-    cls.parse_known_args = _parse_known_args
-    if hasattr(cls, "_get_values"):
-        _orig_get_values = cls._get_values
-        cls._get_values = _get_values
+    for name, wrapper in _WRAPPERS.items():
+        if hasattr(cls, name):
+            _orig[name] = getattr(cls, name)
+            setattr(cls, name, wrapper)
 
 
 def _unwrap() -> None:
-    global _orig_parse_known_args, _orig_get_values
+    unfollow()
     if _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
     argparse = sys.modules.get("argparse")
-    if argparse is None or _orig_parse_known_args is None:
-        return
-    cls = argparse.ArgumentParser
-    if cls.__dict__.get("parse_known_args") is _parse_known_args:
-        cls.parse_known_args = _orig_parse_known_args
-    if _orig_get_values is not None and cls.__dict__.get("_get_values") is _get_values:
-        cls._get_values = _orig_get_values
-    _orig_parse_known_args = _orig_get_values = None
+    if argparse is not None and _orig:
+        cls = argparse.ArgumentParser
+        for name, original in _orig.items():
+            if cls.__dict__.get(name) is _WRAPPERS[name]:  # not replaced by someone since
+                setattr(cls, name, original)
+    _orig.clear()
 
 
 def install():
@@ -154,7 +241,7 @@ def install():
 
 
 def installed() -> bool:
-    return _orig_parse_known_args is not None or _finder in sys.meta_path
+    return bool(_orig) or _finder in sys.meta_path
 
 
 def hand_back_note(note: str) -> None:
@@ -166,12 +253,27 @@ def hand_back_note(note: str) -> None:
     patches.process.apply("argparse", install)
 
 
-def listen(listener) -> None:
-    """Report the next top-level argparse parse to ``listener`` (argparse must be installed)."""
-    global _listener
-    _listener = listener
+def listen(listener, follow: bool = False) -> None:
+    """Report the next top-level argparse parse to ``listener`` (argparse must be installed);
+    ``follow``: and, after a parse that left words of the command line, the parse of those
+    (``listener(..., more=True)``, with the values so far)."""
+    global _listener, _follows, _follow
+    _listener, _follows, _follow = listener, follow, None
 
 
 def unlisten() -> None:
     global _listener
     _listener = None
+
+
+def followed(parser) -> bool:
+    """Whether ``parser``'s parse is one that adds to the first parse of the command line
+    (under way, or done: its usage error comes after it, from ``parse_args``)."""
+    follow = _follow
+    return follow is not None and (getattr(_local, "following", None) is parser
+                                   or parser in follow["parsers"])
+
+
+def unfollow() -> None:
+    global _follow, _follows
+    _follow, _follows = None, False

@@ -104,8 +104,10 @@ def find_namespace(scopes):
     for scope in scopes:
         found = [(k, v) for k, v in list(scope.items()) if isinstance(v, ns_type)]
         if found:
-            found.sort(key=lambda kv: kv[0] not in _ARGS_NAMES)
-            return found[0][1], _parser_in(scopes, parser_type)
+            # an args-like name first; of two (cfg and args), the fuller: a pre-parser's is smaller
+            found.sort(key=lambda kv: (kv[0] not in _ARGS_NAMES, -len(vars(kv[1]))))
+            ns = found[0][1]
+            return ns, _parser_in(scopes, parser_type, set(vars(ns)))
     return None, None
 
 
@@ -115,12 +117,19 @@ def find_parser(scopes):
     return _parser_in(scopes, argparse.ArgumentParser) if argparse is not None else None
 
 
-def _parser_in(scopes, parser_type):
+def _parser_in(scopes, parser_type, names=None):
+    """The first parser in the scopes; with ``names`` (a Namespace's), the one that knows most
+    of them (a config pre-parser beside the full parser is not the one that parsed it)."""
+    best, best_n = None, -1
     for scope in scopes:
         for value in list(scope.values()):
             if isinstance(value, parser_type):
-                return value
-    return None
+                if names is None:
+                    return value
+                n = len(names & {a.dest for a in getattr(value, "_actions", ())})
+                if n > best_n:
+                    best, best_n = value, n
+    return best
 
 
 def written_by_log_handler() -> bool:
@@ -199,14 +208,31 @@ def script_file(cwd: str | None = None) -> str | None:
     return os.path.join(cwd or os.getcwd(), path) if path else None
 
 
+def script_realpath(script: str | None) -> str | None:
+    """The script's real path. ``sys.argv[0]`` is relative to where the process started, which
+    a ``chdir`` before ``start()`` has left; ``__main__.__file__`` is absolute (Python 3.9+).
+    None for code that is no file (``-c``, ``-`` for standard input)."""
+    if not script or script in ("-c", "-m", "-"):
+        return None
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if isinstance(path, str) and os.path.isabs(path) and not os.path.isabs(script) \
+            and os.path.basename(path) == os.path.basename(script):
+        return os.path.realpath(path)
+    return os.path.realpath(script)
+
+
 def command_argv() -> list[str]:
-    """The process's command line: ``sys.orig_argv`` (Python 3.10+). Python 3.9 has only
-    ``sys.argv``, where a module run with ``-m`` shows as its file — a command that would not
-    run a package's relative imports — so it is named by ``-m`` and the module again
+    """The process's command line: ``sys.orig_argv`` (Python 3.10+); on Linux without it
+    (3.9), ``/proc/self/cmdline``. Elsewhere 3.9 has only ``sys.argv``, where ``python -c``
+    has lost its code and a module run with ``-m`` shows as its file — a command that would
+    not run a package's relative imports — so it is named by ``-m`` and the module again
     (interpreter options such as ``-u`` are not known there)."""
     orig = getattr(sys, "orig_argv", None)
     if orig:
         return list(orig)
+    proc = _proc_cmdline()
+    if proc:
+        return proc
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     if spec is not None and sys.argv and spec.origin and sys.argv[0] == spec.origin:
         name = spec.name[:-len(".__main__")] if spec.name.endswith(".__main__") else spec.name
@@ -228,3 +254,22 @@ def hydra_job_callbacks():
             return callbacks if isinstance(getattr(callbacks, "callbacks", None), list) else None
         f = f.f_back
     return None
+
+
+def _proc_cmdline() -> list[str] | None:
+    """This process's argv as the kernel keeps it (Linux), when it is still the command
+    Python ran: a process title set since (``setproctitle``) no longer names what ran."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    words = [os.fsdecode(w) for w in raw.split(b"\0")]
+    if words and words[-1] == "":
+        words.pop()
+    first = sys.argv[0] if sys.argv else ""
+    if len(words) < 2 or not any(w in (first, "-c", "-m") for w in words[1:]):
+        return None
+    return words

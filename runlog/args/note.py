@@ -1,8 +1,9 @@
 """The note: why a run exists, typed on the command line or given in code.
 
 ``--note TEXT`` / ``--note=TEXT`` is taken out of ``sys.argv`` once, so the
-script's own parser never sees it — unless that parser defines ``--note``
-itself, which then gets it back (see ``argparse_hook``).
+script's own parser never sees it — unless that parser (or else the first of its
+subcommands' parsers) defines ``--note`` itself, which then gets it back (see
+``argparse_hook``).
 """
 
 from __future__ import annotations

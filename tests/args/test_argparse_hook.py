@@ -11,7 +11,7 @@ import pytest
 
 from runlog.args import argparse_hook
 
-WRAPPED = ("parse_known_args", "_get_values")
+WRAPPED = ("parse_known_args", "parse_known_intermixed_args", "_get_values", "error")
 
 
 def methods() -> dict:
