@@ -379,7 +379,8 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     if console and run._console is not None:
         from .fmt import shown_path
 
-        write_quietly(run._console, f"runlog: {life.opened()} → {shown_path(run.log_path, life.record['cwd'])}\n")
+        shown = shown_path(run.log_path, life.record["cwd"])
+        write_quietly(run._console, f"runlog: {life.opened()} → {shown}\n")
     return run
 
 

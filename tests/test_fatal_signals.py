@@ -100,8 +100,9 @@ def test_a_crash_logged_over_is_not_the_runs_error(run_script, tmp_path):
 
 
 def test_runlog_run_of_a_python_that_segfaults_records_its_error(tmp_path):
-    (tmp_path / "s.py").write_text(CRASH.replace("import ctypes, logging, os, sys, runlog\nrun = runlog.start()\n",
-                                                 "import ctypes, logging, os, sys\n"))
+    plain = CRASH.replace("import ctypes, logging, os, sys, runlog\nrun = runlog.start()\n",
+                          "import ctypes, logging, os, sys\n")  # no runlog.start(): runlog run alone
+    (tmp_path / "s.py").write_text(plain)
     p = runlog(tmp_path / "logs", "run", "--", sys.executable, "s.py", "segv", cwd=tmp_path,
                env=no_faulthandler_env())
     assert p.returncode == -signal.SIGSEGV, p.stderr  # runlog run ends as its program did

@@ -112,7 +112,7 @@ def _warm() -> None:
     for v in list(vars(tm).values()) if tm else ():
         if type(v).__name__ == "_Lazy":
             try:
-                v.pattern
+                v.pattern  # noqa: B018 - the attribute's lookup compiles it
             except Exception:
                 pass  # compiled by the trial that uses it, as without the launcher
 

@@ -226,7 +226,8 @@ TEXTS = ("name", "status", "signal", "started_at", "ended_at", "command_line", "
          "host", "python", "notes", "notes_added")
 FIELDS = {
     "schema": count, "exit_code": integer, "duration_s": seconds, "startup_s": seconds,
-    "cwd": path, "script_path": path, "pid": count, "pid_start": count, "previous": run_id, "reproduces": run_id, "cells": filename,
+    "cwd": path, "script_path": path, "pid": count, "pid_start": count, "previous": run_id,
+    "reproduces": run_id, "cells": filename,
     "tags": texts, "command": texts, "args_given": texts, "args_source": mapping(text),
     "metrics": _metrics,
     "git": obj(_GIT), "error": obj(_ERROR), "sweep": _sweep,
