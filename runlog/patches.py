@@ -334,6 +334,7 @@ def _signal_handler(on_signal, prev):
         return on_signal(signum, frame, prev)
 
     _mark(handler, prev)
+    handler._runlog_signal = True  # the script's getsignal() sees prev instead (patches_exit)
     return handler
 
 

@@ -9,7 +9,9 @@ run ended by the scheduler's SIGTERM was recorded ``finished``; a ``SIG_DFL`` se
 script let the signal kill the process with no record at all. While a run is active, the
 ``signal`` module's ``signal()`` and ``getsignal()`` are wrapped for the handled signals:
 the script's handler is called from runlog's (as for one set before ``start()``), and what
-both functions return is what the script set. Only when the script imported ``signal`` by
+both functions return is what the script set. ``getsignal`` never shows runlog's own handler,
+for any signal: a library deciding by it (Lightning keeps a SIGTERM handler already there and
+takes SLURM's SIGUSR1 only when free) must decide as without runlog. Only when the script imported ``signal`` by
 ``start()`` (it does, to set a handler; so do torch and subprocess): importing it here would
 cost ``start()`` a millisecond."""
 
@@ -172,6 +174,9 @@ def wrap_signal_module(names, on_signal, chained, in_children, mark, undo_replac
         got = shown.get(_num(signalnum))
         if got is not None and current is got[0]:
             return got[1]
+        seen = 0  # runlog's own handler, under nothing the script set: what it stands in for
+        while getattr(current, "_runlog_signal", False) and seen < 100:
+            current, seen = current._runlog_previous, seen + 1
         return current
 
     def signal(signalnum, handler):

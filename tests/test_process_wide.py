@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
+from conftest import read_json, run_dirs, spawn, wait_for_line
 
 ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -63,3 +65,62 @@ def test_forks_wait_once_for_a_slow_git_status_not_once_each(run_script, git_rep
     env, until = slow_git
     proc, _, r = run_script(FORKS_WHILE_GIT_IS_SLOW, str(until), cwd=git_repo, env=env)
     assert proc.stdout == "forked\n" and r["status"] == "finished" and r["git"], proc.stderr
+
+
+# Lightning's _SignalConnector, as it decides (lightning/pytorch/trainer/connectors/signal_connector.py):
+# a handler already there is kept beside its own; SLURM's requeue signal is taken only when free.
+LIGHTNING_STYLE = """\
+    import os, signal, sys, time, runlog
+    run = runlog.start(git=False)
+
+    def has_already_handler(signum):
+        return signal.getsignal(signum) not in (None, signal.SIG_DFL)
+
+    class Compose:
+        def __init__(self, handlers):
+            self.handlers = handlers
+        def __call__(self, signum, frame):
+            for h in self.handlers:
+                if callable(h):
+                    h(signum, frame)
+
+    received = []
+    def requeue(signum, frame):  # saves the checkpoint, `scontrol requeue`
+        print("checkpoint saved, requeued", flush=True)
+        sys.exit(0)
+    def notifier(signum, frame):
+        received.append(signum)
+
+    if not has_already_handler(signal.SIGUSR1):
+        signal.signal(signal.SIGUSR1, Compose([requeue]))
+    sigterm = [notifier]
+    if has_already_handler(signal.SIGTERM):
+        sigterm.append(signal.getsignal(signal.SIGTERM))
+    signal.signal(signal.SIGTERM, Compose(sigterm))
+    print("ready", flush=True)
+    for _ in range(600):  # the training loop
+        if received:
+            print("stopped at the end of the step", flush=True)
+            sys.exit(1)
+        time.sleep(0.1)
+    """
+
+
+@pytest.mark.parametrize("sig, rc, said, status", [
+    (signal.SIGUSR1, 0, "checkpoint saved, requeued", ("finished", None)),
+    (signal.SIGTERM, 1, "stopped at the end of the step", ("killed", "SIGTERM"))])
+def test_a_library_that_asks_whether_a_signal_is_handled_is_told_as_without_runlog(
+        tmp_path, sig, rc, said, status):
+    """runlog takes SIGUSR1 only while nobody handles it, and SIGTERM under whatever the script
+    sets: a library asking getsignal() must not see runlog's handler, or Lightning skips its
+    SLURM requeue handler (SIGUSR1 then killed the job) and chains runlog's into its SIGTERM
+    handler (which then killed the process before its graceful stop)."""
+    proc = spawn(tmp_path, LIGHTNING_STYLE)
+    wait_for_line(proc, "ready")
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == rc, err
+    assert said in out
+    (d,) = run_dirs(tmp_path / "logs")
+    r = read_json(d / "run.json")
+    assert (r["status"], r.get("signal")) == status
