@@ -244,6 +244,9 @@ def signals(names, on_signal, only_default: bool = False):
     if threading.current_thread() is not threading.main_thread():
         return None
     installed = []
+    from .sigmask import caught_outside_python
+
+    outside = caught_outside_python() if only_default else 0
     for name in names:
         signum = getattr(signal, name, None)
         if signum is None:
@@ -251,6 +254,8 @@ def signals(names, on_signal, only_default: bool = False):
         try:
             prev = signal.getsignal(signum)
             if prev in (signal.SIG_IGN, None) or (only_default and prev != signal.SIG_DFL):
+                continue
+            if only_default and outside >> (signum - 1) & 1:  # faulthandler.register(): not free
                 continue
             handler = _signal_handler(on_signal, prev)
             signal.signal(signum, handler)

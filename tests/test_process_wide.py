@@ -124,3 +124,30 @@ def test_a_library_that_asks_whether_a_signal_is_handled_is_told_as_without_runl
     (d,) = run_dirs(tmp_path / "logs")
     r = read_json(d / "run.json")
     assert (r["status"], r.get("signal")) == status
+
+
+FAULTHANDLER_ON_USR1 = """\
+    import faulthandler, os, signal, time, runlog
+    stacks = open("stacks.txt", "w")
+    faulthandler.register(signal.SIGUSR1, file=stacks)  # `kill -USR1 PID`: where is a hung job?
+    run = runlog.start(git=False)
+    print("ready", flush=True)
+    for _ in range(6000):
+        if os.path.getsize("stacks.txt"):
+            break
+        time.sleep(0.01)
+    print("went on", flush=True)
+    """
+
+
+def test_a_signal_faulthandler_dumps_on_is_left_to_it(tmp_path):
+    """faulthandler.register() installs its handler outside Python (getsignal() still says
+    SIG_DFL): runlog took SIGUSR1 from it, and the stack dump asked for killed the job."""
+    proc = spawn(tmp_path, FAULTHANDLER_ON_USR1)
+    wait_for_line(proc, "ready")
+    proc.send_signal(signal.SIGUSR1)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and out == "went on\n", err
+    assert 's.py", line' in (tmp_path / "stacks.txt").read_text()
+    (d,) = run_dirs(tmp_path / "logs")
+    assert read_json(d / "run.json")["status"] == "finished"
