@@ -121,7 +121,8 @@ def fatal_errors(fd: int | None):
     CLI shows it lost with the error read from run.log's end. Left alone when the
     script or ``python -X faulthandler`` / ``PYTHONFAULTHANDLER`` enabled it: theirs
     says the same, where they chose. faulthandler writes from a signal handler, to a
-    descriptor: it gets a duplicate of run.log's, open until the undo.
+    descriptor: it gets a duplicate of run.log's, open until the undo; the undo leaves alone a
+faulthandler the script enabled after ``start()``.
     """
     if fd is None or fd < 0:
         return None
@@ -135,15 +136,27 @@ def fatal_errors(fd: int | None):
         return None
     try:
         os.set_inheritable(own, False)
-        faulthandler.enable(file=own, all_threads=True)
-    except (OSError, ValueError, RuntimeError):
+        # a file object, not the number: faulthandler holds it while it is the one written to,
+        # so the undo can tell whether the script enabled its own since (faulthandler says not)
+        file = open(own, "wb", buffering=0)  # noqa: SIM115 - closed by the undo
+    except (OSError, ValueError):
         os.close(own)
         return None
+    try:
+        faulthandler.enable(file=file, all_threads=True)
+    except (OSError, ValueError, RuntimeError):
+        file.close()
+        return None
+    getrefcount = getattr(sys, "getrefcount", None)
+    held = getrefcount(file) if getrefcount is not None else None
 
     def undo():
-        faulthandler.disable()  # a process going on after its run must not write into it
+        # a process going on after its run must not write into it; a faulthandler the script
+        # enabled after start() stays on
+        if held is None or getrefcount(file) >= held:
+            faulthandler.disable()
         try:
-            os.close(own)
+            file.close()
         except OSError:
             pass
 

@@ -78,6 +78,17 @@ def test_after_its_run_finished_a_crash_writes_nothing_into_it(run_script, tmp_p
     assert "Fatal Python error" not in (run_dir / "run.log").read_text()
 
 
+def test_a_faulthandler_the_script_enables_after_start_outlives_the_run(run_script, tmp_path):
+    """The run's end switched faulthandler off, even when the script had enabled its own
+    after start(): a later crash then printed no traceback at all."""
+    body = CRASH.replace("load_batch()\n", "import faulthandler\nfaulthandler.enable()\n"
+                                           "run.finish()\nload_batch()\n")
+    proc, run_dir, rec = run_script(body, "abort", rc=-signal.SIGABRT, env=no_faulthandler_env())
+    assert rec["status"] == "finished"
+    assert "Fatal Python error: Aborted" in proc.stderr
+    assert "Fatal Python error" not in (run_dir / "run.log").read_text()
+
+
 def test_a_crash_logged_over_is_not_the_runs_error(run_script, tmp_path):
     """A worker that crashed earlier, then the main process was killed: the fatal lines are
     not run.log's end, so they are not taken as the run's error."""
