@@ -188,8 +188,13 @@ def wrap_signal_module(names, on_signal, chained, in_children, mark, undo_replac
         if got is not None and current is got[0]:
             return got[1]
         seen = 0  # runlog's own handler, under nothing the script set: what it stands in for
-        while getattr(current, "_runlog_signal", False) and seen < 100:
+        while getattr(current, "_runlog_signal", False) is True and seen < 100:
             current, seen = current._runlog_previous, seen + 1
+        if seen and type(current) is int:  # read from _signal: the enum signal.getsignal gives
+            try:
+                current = mod.Handlers(current)
+            except (AttributeError, ValueError):
+                pass
         return current
 
     def signal(signalnum, handler):
