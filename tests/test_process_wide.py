@@ -151,3 +151,21 @@ def test_a_signal_faulthandler_dumps_on_is_left_to_it(tmp_path):
     assert 's.py", line' in (tmp_path / "stacks.txt").read_text()
     (d,) = run_dirs(tmp_path / "logs")
     assert read_json(d / "run.json")["status"] == "finished"
+
+
+def test_a_stdout_rewrapped_on_its_detached_buffer_is_logged(run_script):
+    """`sys.stdout = io.TextIOWrapper(sys.stdout.detach(), encoding="utf-8")`, the other common
+    way to change the console's encoding: detach() handed over the real buffer, and everything
+    printed afterwards reached the terminal but never run.log."""
+    proc, d, r = run_script("""\
+        import io, sys, runlog
+        runlog.start(git=False)
+        print("before")
+        sys.stdout = io.TextIOWrapper(sys.stdout.detach(), encoding="utf-8", line_buffering=True)
+        print("after detach \\u00e9")
+        sys.stderr = io.TextIOWrapper(sys.stderr.detach(), encoding="utf-8", line_buffering=True)
+        print("on stderr", file=sys.stderr)
+        """)
+    assert proc.stdout == "before\nafter detach \u00e9\n" and r["status"] == "finished", proc.stderr
+    log = (d / "run.log").read_text()
+    assert " OUT     after detach \u00e9\n" in log and " ERR     on stderr\n" in log
