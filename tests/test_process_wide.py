@@ -169,3 +169,15 @@ def test_a_stdout_rewrapped_on_its_detached_buffer_is_logged(run_script):
     assert proc.stdout == "before\nafter detach \u00e9\n" and r["status"] == "finished", proc.stderr
     log = (d / "run.log").read_text()
     assert " OUT     after detach \u00e9\n" in log and " ERR     on stderr\n" in log
+
+
+def test_the_report_reaches_a_stderr_rewrapped_on_its_detached_buffer(run_script):
+    """The report went to the stderr of start(), detached by then: it was lost."""
+    proc, d, r = run_script("""\
+        import io, sys, runlog
+        runlog.start(git=False)
+        sys.stderr = io.TextIOWrapper(sys.stderr.detach(), encoding="utf-8", line_buffering=True)
+        raise RuntimeError("boom")
+        """, rc=1)
+    assert r["status"] == "failed"
+    assert "RuntimeError: boom" in proc.stderr and proc.stderr.count("## Run ") == 1, proc.stderr
