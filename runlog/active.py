@@ -142,6 +142,8 @@ def _before_fork() -> None:
                 _ending.clear()  # no way to tell here: returned is as gone as it gets
             if _ending:
                 time.sleep(0.0005)
+        if _ending and time.monotonic() >= deadline:  # its id given to a thread of the script's
+            _ending.clear()  # since (Linux reuses thread ids): not waited for again
 
 
 def _threads_after_fork_in_child() -> None:

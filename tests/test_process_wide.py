@@ -129,7 +129,9 @@ def test_a_library_that_asks_whether_a_signal_is_handled_is_told_as_without_runl
 FAULTHANDLER_ON_USR1 = """\
     import faulthandler, os, signal, time, runlog
     stacks = open("stacks.txt", "w")
-    faulthandler.register(signal.SIGUSR1, file=stacks)  # `kill -USR1 PID`: where is a hung job?
+    # `kill -USR1 PID`: where is a hung job? (this thread only: faulthandler reads the others'
+    # frames unlocked, and runlog's are still starting up here)
+    faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=False)
     run = runlog.start(git=False)
     print("ready", flush=True)
     for _ in range(6000):
@@ -181,3 +183,33 @@ def test_the_report_reaches_a_stderr_rewrapped_on_its_detached_buffer(run_script
         """, rc=1)
     assert r["status"] == "failed"
     assert "RuntimeError: boom" in proc.stderr and proc.stderr.count("## Run ") == 1, proc.stderr
+
+
+def test_a_thread_id_the_os_gave_again_is_not_waited_for_at_each_fork(run_script, git_repo):
+    """A returned runlog thread is waited for until the OS lists it no more; should its id
+    be given to a thread of the script's before the first fork (Linux reuses thread ids),
+    every fork waited the whole FORK_WAIT_S for it."""
+    proc, _, r = run_script("""\
+        import os, threading, runlog
+        from runlog import active
+
+        def fork():
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+
+        runlog.start()
+        fork()  # runlog's threads are gone
+        stop = threading.Event()
+        t = threading.Thread(target=stop.wait)  # the script's own thread, with a reused id
+        t.start()
+        active._ending[t.native_id] = None
+        active.FORK_WAIT_S = 0.2
+        fork()
+        active.FORK_WAIT_S = 600
+        fork()
+        stop.set()
+        print("forked")
+        """, cwd=git_repo, env={"PYTHONPATH": ROOT})
+    assert proc.stdout == "forked\n" and r["status"] == "finished", proc.stderr
