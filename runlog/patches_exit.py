@@ -120,16 +120,24 @@ def fatal_errors(fd: int | None):
     what was there and raises the signal again); the run stays unfinished, and the
     CLI shows it lost with the error read from run.log's end. Left alone when the
     script or ``python -X faulthandler`` / ``PYTHONFAULTHANDLER`` enabled it: theirs
-    says the same, where they chose. faulthandler writes from a signal handler, to a
-    descriptor: it gets a duplicate of run.log's, open until the undo; the undo leaves alone a
-faulthandler the script enabled after ``start()``.
+    says the same, where they chose; and when one of these signals is handled outside
+    Python already (a JVM started through JPype raises SIGSEGVs of its own, for its null
+    checks: faulthandler, first to see them, would turn each into a crash). faulthandler
+    writes from a signal handler, to a descriptor: it gets a duplicate of run.log's, open
+    until the undo; the undo leaves alone a faulthandler the script enabled after ``start()``.
     """
     if fd is None or fd < 0:
         return None
+    import _signal
     import faulthandler
+
+    from .sigmask import caught_outside_python
 
     if faulthandler.is_enabled():
         return None
+    outside = caught_outside_python()
+    if any(outside >> (getattr(_signal, n) - 1) & 1 for n in _FATAL if hasattr(_signal, n)):
+        return None  # a JVM (JPype), Julia: their own SIGSEGVs, which faulthandler's would make fatal
     try:
         own = os.dup(fd)
     except OSError:
@@ -161,6 +169,9 @@ faulthandler the script enabled after ``start()``.
             pass
 
     return undo
+
+
+_FATAL = ("SIGSEGV", "SIGFPE", "SIGABRT", "SIGBUS", "SIGILL")  # the signals faulthandler takes
 
 
 def wrap_signal_module(names, on_signal, chained, in_children, mark, undo_replacement):

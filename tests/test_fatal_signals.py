@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
+
+import pytest
 
 from cli_helpers import runlog
+from conftest import integration
 
 CRASH = """\
 import ctypes, logging, os, sys, runlog
@@ -107,3 +112,33 @@ def test_a_crash_logged_over_is_not_the_runs_error(run_script, tmp_path):
     assert log.index("Fatal Python error: Segmentation fault") < log.index("going on")
     shown = newest(tmp_path)
     assert shown["status"] == "lost" and shown["error"] is None
+
+
+NULL_CHECKS = """\
+public class Npe {
+    static int len(String s) { return s.length(); }
+    public static int loop(int n) {
+        int caught = 0;
+        for (int i = 0; i < n; i++) {
+            try { len((i % 2 == 0) ? "ab" : null); } catch (NullPointerException e) { caught++; }
+        }
+        return caught;
+    }
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("javac") is None, reason="no JDK (javac) on PATH")
+def test_a_jvm_started_before_start_keeps_its_own_segfaults(run_script, tmp_path):
+    """The JVM (JPype) raises SIGSEGVs of its own and handles them (null checks, the JIT):
+    faulthandler, enabled over its handler, took each for a crash and killed the script."""
+    integration("jpype")
+    (tmp_path / "Npe.java").write_text(NULL_CHECKS)
+    subprocess.run(["javac", "Npe.java"], cwd=tmp_path, check=True, timeout=120)
+    proc, run_dir, rec = run_script("""\
+        import jpype, runlog
+        jpype.startJVM(classpath=["."])
+        run = runlog.start(git=False)
+        print("caught", jpype.JClass("Npe").loop(200000), flush=True)
+        """, env=no_faulthandler_env())
+    assert proc.stdout == "caught 100000\n" and rec["status"] == "finished"
