@@ -11,9 +11,9 @@ script let the signal kill the process with no record at all. While a run is act
 the script's handler is called from runlog's (as for one set before ``start()``), and what
 both functions return is what the script set. ``getsignal`` never shows runlog's own handler,
 for any signal: a library deciding by it (Lightning keeps a SIGTERM handler already there and
-takes SLURM's SIGUSR1 only when free) must decide as without runlog. Only when the script imported ``signal`` by
-``start()`` (it does, to set a handler; so do torch and subprocess): importing it here would
-cost ``start()`` a millisecond."""
+takes SLURM's SIGUSR1 only when free) must decide as without runlog. Only when the script
+imported ``signal`` by ``start()`` (it does, to set a handler; so do torch and subprocess):
+importing it here would cost ``start()`` a millisecond."""
 
 from __future__ import annotations
 
