@@ -6,7 +6,9 @@ logging's, the record's) into a child where nobody will ever release it; Python 
 so on each such fork ("This process is multi-threaded, use of fork() may lead to
 deadlocks"). A script forks right after ``start()`` often (a DataLoader's workers, a Pool),
 while these threads still run (tens of milliseconds, git's status). So a fork of the
-process first waits for them to be gone, at most ``FORK_WAIT_S``, then forks anyway. The
+process first waits for them to be gone, at most ``FORK_WAIT_S``, then forks anyway; a thread
+waited for in vain is not waited for again (a Pool's sixteen forks during a slow ``git status``
+would each wait the whole while). The
 threads are raw ``_thread`` ones (``threading.Thread.start()`` waits for the new thread to
 be scheduled: most of a millisecond of ``start()``).
 """
@@ -63,6 +65,7 @@ FORK_WAIT_S = 2.0
 
 _lock = _thread.allocate_lock()
 _running: dict[int, int | None] = {}  # token → the thread's native id, once it began
+_given_up: dict[int, None] = {}  # tokens a fork already waited for in vain
 _ending: dict[int, None] = {}  # native ids of threads returned, perhaps not gone yet (a dict: set() is ours)
 _count = 0
 _hooked = False
@@ -94,6 +97,7 @@ def _body(token: int, fn, args) -> None:
     finally:
         with _lock:
             _running.pop(token, None)
+            _given_up.pop(token, None)
             if native is not None:
                 _ending[native] = None
 
@@ -112,7 +116,7 @@ def _wait_in_forks() -> None:
 
 
 def _before_fork() -> None:
-    if not _running and not _ending:
+    if not _ending and all(token in _given_up for token in list(_running)):
         return
     if _native_id() in _running.values():  # one of these threads forks: it cannot wait for itself
         return
@@ -122,7 +126,11 @@ def _before_fork() -> None:
 
     deadline = time.monotonic() + FORK_WAIT_S
     with no_interrupts():  # a Ctrl-C here would be lost in a fork hook: it lands after the fork
-        while _running and time.monotonic() < deadline:
+        while any(token not in _given_up for token in list(_running)):
+            if time.monotonic() >= deadline:
+                with _lock:
+                    _given_up.update(dict.fromkeys(_running))
+                break
             time.sleep(0.0005)
         # returned, but the OS thread ends a moment later; Linux lists the live ones
         while _ending and time.monotonic() < deadline:
@@ -134,6 +142,8 @@ def _before_fork() -> None:
                 _ending.clear()  # no way to tell here: returned is as gone as it gets
             if _ending:
                 time.sleep(0.0005)
+        if _ending and time.monotonic() >= deadline:  # its id given to a thread of the script's
+            _ending.clear()  # since (Linux reuses thread ids): not waited for again
 
 
 def _threads_after_fork_in_child() -> None:
@@ -141,4 +151,5 @@ def _threads_after_fork_in_child() -> None:
     global _lock
     _lock = _thread.allocate_lock()  # perhaps held by a thread the child does not have
     _running.clear()
+    _given_up.clear()
     _ending.clear()

@@ -30,12 +30,23 @@ _LogRecord = logging.LogRecord
 
 def say(message: str) -> None:
     """runlog's own one-line messages, straight to the real stderr."""
-    try:
-        stream = sys.__stderr__ or sys.stderr
-        stream.write(f"runlog: {message}\n")
-        stream.flush()
-    except Exception:
-        pass
+    _write_text(sys.__stderr__ or sys.stderr, f"runlog: {message}\n")
+
+
+def _write_text(stream, text: str) -> None:
+    """Write and flush; a stream detached or closed by the script since (it rewrapped the
+    console: ``io.TextIOWrapper(sys.stderr.detach(), ...)``) gives way to its ``sys.stderr``."""
+    for s in (stream, sys.stderr):
+        try:
+            if s is not None:
+                s.write(text)
+                s.flush()
+            return
+        except ValueError:  # detached, or closed
+            if s is sys.stderr:
+                return
+        except Exception:
+            return
 
 
 def write_quietly(stream, text: str) -> None:
@@ -51,13 +62,7 @@ def show_report(report: str, stream, *, notebook: bool = False, copy: bool = Fal
     """The final report: as Markdown in a notebook, else on the run's console (stderr);
     also on the clipboard with ``copy``."""
     if not (notebook and sys.modules["runlog.notebook"].show_markdown(report)):
-        stream = stream or sys.__stderr__
-        try:
-            if stream is not None:
-                stream.write("\n" + report)
-                stream.flush()
-        except Exception:
-            pass
+        _write_text(stream or sys.__stderr__, "\n" + report)
     if copy:
         from .clipboard import copy as to_clipboard
 

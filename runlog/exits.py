@@ -167,7 +167,9 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
     patches_.apply("signal_module", patches.signal_module, HANDLED_SIGNALS, on_signal)
     life = run._life
     if life is not None and life.log is not None:
-        patches_.apply("fatal_errors", patches.fatal_errors, life.log.fd)
+        from .patches_exit import fatal_errors  # tracebacks of fatal signals into run.log
+
+        patches_.apply("fatal_errors", fatal_errors, life.log.fd)
     patches_.apply("atexit", patches.at_exit, at_exit)
 
 

@@ -289,6 +289,13 @@ class Tee:
             self._buffer_tee = BufferTee(raw, self, Pending(b""))
         return self._buffer_tee
 
+    def detach(self):
+        """The bytes layer, handed over (``io.TextIOWrapper(sys.stdout.detach(), ...)``): the
+        logging one, as ``buffer`` gives, so what the new text layer writes is logged too."""
+        buffer = self.buffer
+        self._stream.detach()
+        return buffer
+
     def __getattr__(self, name):
         return getattr(self._stream, name)
 

@@ -224,13 +224,6 @@ def os_exit(on_exit):
     return install(on_exit, _mark, _undo_replacement)
 
 
-def fatal_errors(fd):
-    """Tracebacks of fatal signals into run.log (patches_exit.py)."""
-    from .patches_exit import fatal_errors as install
-
-    return install(fd)
-
-
 def signals(names, on_signal, only_default: bool = False):
     """Handle the named signals with ``on_signal(signum, frame, previous)``.
 
@@ -248,6 +241,9 @@ def signals(names, on_signal, only_default: bool = False):
     if threading.current_thread() is not threading.main_thread():
         return None
     installed = []
+    from .sigmask import caught_outside_python
+
+    outside = caught_outside_python() if only_default else 0
     for name in names:
         signum = getattr(signal, name, None)
         if signum is None:
@@ -255,6 +251,8 @@ def signals(names, on_signal, only_default: bool = False):
         try:
             prev = signal.getsignal(signum)
             if prev in (signal.SIG_IGN, None) or (only_default and prev != signal.SIG_DFL):
+                continue
+            if only_default and outside >> (signum - 1) & 1:  # faulthandler.register(): not free
                 continue
             handler = _signal_handler(on_signal, prev)
             signal.signal(signum, handler)
@@ -338,6 +336,7 @@ def _signal_handler(on_signal, prev):
         return on_signal(signum, frame, prev)
 
     _mark(handler, prev)
+    handler._runlog_signal = True  # the script's getsignal() sees prev instead (patches_exit)
     return handler
 
 

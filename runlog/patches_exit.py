@@ -9,9 +9,11 @@ run ended by the scheduler's SIGTERM was recorded ``finished``; a ``SIG_DFL`` se
 script let the signal kill the process with no record at all. While a run is active, the
 ``signal`` module's ``signal()`` and ``getsignal()`` are wrapped for the handled signals:
 the script's handler is called from runlog's (as for one set before ``start()``), and what
-both functions return is what the script set. Only when the script imported ``signal`` by
-``start()`` (it does, to set a handler; so do torch and subprocess): importing it here would
-cost ``start()`` a millisecond."""
+both functions return is what the script set. ``getsignal`` never shows runlog's own handler,
+for any signal: a library deciding by it (Lightning keeps a SIGTERM handler already there and
+takes SLURM's SIGUSR1 only when free) must decide as without runlog. Only when the script
+imported ``signal`` by ``start()`` (it does, to set a handler; so do torch and subprocess):
+importing it here would cost ``start()`` a millisecond."""
 
 from __future__ import annotations
 
@@ -130,34 +132,58 @@ def fatal_errors(fd: int | None):
     what was there and raises the signal again); the run stays unfinished, and the
     CLI shows it lost with the error read from run.log's end. Left alone when the
     script or ``python -X faulthandler`` / ``PYTHONFAULTHANDLER`` enabled it: theirs
-    says the same, where they chose. faulthandler writes from a signal handler, to a
-    descriptor: it gets a duplicate of run.log's, open until the undo.
+    says the same, where they chose; and when one of these signals is handled outside
+    Python already (a JVM started through JPype raises SIGSEGVs of its own, for its null
+    checks: faulthandler, first to see them, would turn each into a crash). faulthandler
+    writes from a signal handler, to a descriptor: it gets a duplicate of run.log's, open
+    until the undo; the undo leaves alone a faulthandler the script enabled after ``start()``.
     """
     if fd is None or fd < 0:
         return None
+    import _signal
     import faulthandler
+
+    from .sigmask import caught_outside_python
 
     if faulthandler.is_enabled():
         return None
+    outside = caught_outside_python()
+    if any(outside >> (getattr(_signal, n) - 1) & 1 for n in _FATAL if hasattr(_signal, n)):
+        return None  # a JVM (JPype), Julia: their own SIGSEGVs, which faulthandler's would make fatal
     try:
         own = os.dup(fd)
     except OSError:
         return None
     try:
         os.set_inheritable(own, False)
-        faulthandler.enable(file=own, all_threads=True)
-    except (OSError, ValueError, RuntimeError):
+        # a file object, not the number: faulthandler holds it while it is the one written to,
+        # so the undo can tell whether the script enabled its own since (faulthandler says not)
+        file = open(own, "wb", buffering=0)  # noqa: SIM115 - closed by the undo
+    except (OSError, ValueError):
         os.close(own)
         return None
+    try:
+        faulthandler.enable(file=file, all_threads=True)
+    except (OSError, ValueError, RuntimeError):
+        file.close()
+        return None
+    getrefcount = getattr(sys, "getrefcount", None)
+    held = getrefcount(file) if getrefcount is not None else None
 
     def undo():
-        faulthandler.disable()  # a process going on after its run must not write into it
+        # a process going on after its run must not write into it; a faulthandler the script
+        # enabled after start() stays on
+        if held is None or getrefcount(file) >= held:
+            faulthandler.disable()
         try:
-            os.close(own)
+            file.close()
         except OSError:
             pass
 
     return undo
+
+
+_FATAL = ("SIGSEGV", "SIGFPE", "SIGABRT", "SIGBUS", "SIGILL")  # the signals faulthandler takes
 
 
 def wrap_signal_module(names, on_signal, chained, in_children, mark, undo_replacement):
@@ -184,6 +210,14 @@ def wrap_signal_module(names, on_signal, chained, in_children, mark, undo_replac
         got = shown.get(_num(signalnum))
         if got is not None and current is got[0]:
             return got[1]
+        seen = 0  # runlog's own handler, under nothing the script set: what it stands in for
+        while getattr(current, "_runlog_signal", False) is True and seen < 100:
+            current, seen = current._runlog_previous, seen + 1
+        if seen and type(current) is int:  # read from _signal: the enum signal.getsignal gives
+            try:
+                current = mod.Handlers(current)
+            except (AttributeError, ValueError):
+                pass
         return current
 
     def signal(signalnum, handler):

@@ -14,6 +14,19 @@ def held() -> set:
                                         if hasattr(_signal, name)}
 
 
+def caught_outside_python() -> int:
+    """The signals with a handler set outside Python since it started (``faulthandler.register``,
+    an extension's C code), which ``getsignal()`` still calls SIG_DFL: Linux's SigCgt mask."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"SigCgt:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 class no_interrupts:
     """The signals that end a run wait while the last writes are made (a second Ctrl-C
     must not leave a record half-finished), and while runlog's threads are born (a signal

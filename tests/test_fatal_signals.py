@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
 import sys
 
+import pytest
+
 from cli_helpers import runlog
+from conftest import integration
 
 CRASH = """\
 import ctypes, logging, os, sys, runlog
@@ -79,6 +84,17 @@ def test_after_its_run_finished_a_crash_writes_nothing_into_it(run_script, tmp_p
     assert "Fatal Python error" not in (run_dir / "run.log").read_text()
 
 
+def test_a_faulthandler_the_script_enables_after_start_outlives_the_run(run_script, tmp_path):
+    """The run's end switched faulthandler off, even when the script had enabled its own
+    after start(): a later crash then printed no traceback at all."""
+    body = CRASH.replace("load_batch()\n", "import faulthandler\nfaulthandler.enable()\n"
+                                           "run.finish()\nload_batch()\n")
+    proc, run_dir, rec = run_script(body, "abort", rc=-signal.SIGABRT, env=no_faulthandler_env())
+    assert rec["status"] == "finished"
+    assert "Fatal Python error: Aborted" in proc.stderr
+    assert "Fatal Python error" not in (run_dir / "run.log").read_text()
+
+
 def test_a_crash_logged_over_is_not_the_runs_error(run_script, tmp_path):
     """A worker that crashed earlier, then the main process was killed: the fatal lines are
     not run.log's end, so they are not taken as the run's error."""
@@ -113,3 +129,33 @@ def test_runlog_run_of_a_python_that_segfaults_records_its_error(tmp_path):
     rec = json.loads(runlog(tmp_path / "logs", "show", "--json").stdout)  # the record itself
     assert rec["error"]["where"].endswith(" in string_at")
     assert any("load_batch" in ln for ln in rec["error"]["traceback"])
+
+
+NULL_CHECKS = """\
+public class Npe {
+    static int len(String s) { return s.length(); }
+    public static int loop(int n) {
+        int caught = 0;
+        for (int i = 0; i < n; i++) {
+            try { len((i % 2 == 0) ? "ab" : null); } catch (NullPointerException e) { caught++; }
+        }
+        return caught;
+    }
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("javac") is None, reason="no JDK (javac) on PATH")
+def test_a_jvm_started_before_start_keeps_its_own_segfaults(run_script, tmp_path):
+    """The JVM (JPype) raises SIGSEGVs of its own and handles them (null checks, the JIT):
+    faulthandler, enabled over its handler, took each for a crash and killed the script."""
+    integration("jpype")
+    (tmp_path / "Npe.java").write_text(NULL_CHECKS)
+    subprocess.run(["javac", "Npe.java"], cwd=tmp_path, check=True, timeout=120)
+    proc, run_dir, rec = run_script("""\
+        import jpype, runlog
+        jpype.startJVM(classpath=["."])
+        run = runlog.start(git=False)
+        print("caught", jpype.JClass("Npe").loop(200000), flush=True)
+        """, env=no_faulthandler_env())
+    assert proc.stdout == "caught 100000\n" and rec["status"] == "finished"
