@@ -164,7 +164,7 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
         patches_.apply("os_exit", patches.os_exit, on_os_exit)
     patches_.apply("signals", patches.signals, HANDLED_SIGNALS, on_signal)
     patches_.apply("signals", patches.signals, DEADLY_SIGNALS, on_signal, True)
-    patches_.apply("signal_module", patches.signal_module, HANDLED_SIGNALS, on_signal)
+    patches_.apply("signal_module", patches.signal_module, HANDLED_SIGNALS, DEADLY_SIGNALS, on_signal)
     life = run._life
     if life is not None and life.log is not None:
         from .patches_exit import fatal_errors  # tracebacks of fatal signals into run.log
@@ -175,12 +175,12 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
 
 def _die_by(signum: int) -> None:
     """End the process as the signal would have, had nobody handled it."""
-    try:
-        import _signal as signal
-    except ImportError:  # pragma: no cover - not CPython
-        import signal
-    try:
-        signal.signal(signum, signal.SIG_DFL)
+    import _signal
+
+    from .patches_exit import real_signal_functions
+
+    try:  # not through the wrap of the script's signal(), which would put runlog's back
+        real_signal_functions()[0](signum, _signal.SIG_DFL)
     except (ValueError, OSError):
         pass
     os.kill(os.getpid(), signum)

@@ -5,10 +5,10 @@ jsonargparse's ``parse_args`` when the script imported it), the root
 logger, ``logging.basicConfig`` (and ``logging.config``'s ``dictConfig``/``fileConfig``),
 ``sys.stdout``/``sys.stderr`` (and the stream of a library logger's handler, or a loguru
 sink, that prints to them: ``output.library_handlers``), ``sys.excepthook``,
-``sys.exit``, ``os._exit``, the SIGTERM/SIGHUP handlers (and ``signal.signal`` for them:
-``patches_exit.wrap_signal_module``), faulthandler (tracebacks of fatal signals into
-run.log), atexit, IPython's events and one environment variable (for the workers multiprocessing
-starts anew). Each change is made by one function here that returns its
+``sys.exit``, ``os._exit``, the SIGTERM/SIGHUP handlers (and ``_signal.signal``/``getsignal``
+behind the ``signal`` module's: ``patches_exit.wrap_signal_module``), faulthandler (tracebacks
+of fatal signals into run.log), atexit, IPython's events and one environment variable (for the
+workers multiprocessing starts anew). Each change is made by one function here that returns its
 undo; a ``Patches`` object keeps the undos of one run, applies changes in the
 declared ``ORDER`` and undoes them in reverse. An undo puts the original back
 only where nobody has replaced runlog's change since (a library that wraps
@@ -232,30 +232,29 @@ def signals(names, on_signal, only_default: bool = False):
     handler there); with ``only_default``, so is a signal the script handles.
     Returns None when nothing was changed.
     """
+    import _signal as signal  # the C module: the same functions without signal's enums (~1 ms)
     import threading
 
-    try:  # the C module: the same functions without building signal's enums (~1 ms)
-        import _signal as signal
-    except ImportError:  # pragma: no cover - not CPython
-        import signal
+    from .patches_exit import real_signal_functions
+    from .sigmask import caught_outside_python
+
     if threading.current_thread() is not threading.main_thread():
         return None
     installed = []
-    from .sigmask import caught_outside_python
-
+    set_signal, getsignal = real_signal_functions()  # past the wrap of the script's (patches_exit)
     outside = caught_outside_python() if only_default else 0
     for name in names:
         signum = getattr(signal, name, None)
         if signum is None:
             continue
         try:
-            prev = signal.getsignal(signum)
+            prev = getsignal(signum)
             if prev in (signal.SIG_IGN, None) or (only_default and prev != signal.SIG_DFL):
                 continue
             if only_default and outside >> (signum - 1) & 1:  # faulthandler.register(): not free
                 continue
             handler = _signal_handler(on_signal, prev)
-            signal.signal(signum, handler)
+            set_signal(signum, handler)
             installed.append((signum, handler, prev))
         except (ValueError, OSError):
             pass
@@ -267,10 +266,11 @@ def signals(names, on_signal, only_default: bool = False):
     def undo():
         if installed in _in_forked_children:
             _in_forked_children.remove(installed)
+        set_signal, getsignal = real_signal_functions()
         for signum, handler, prev in reversed(installed):
             try:
-                if signal.getsignal(signum) is handler:
-                    signal.signal(signum, _live(prev))
+                if getsignal(signum) is handler:
+                    set_signal(signum, _live(prev))
                 else:
                     handler._runlog_undone = True
             except (ValueError, OSError):
@@ -298,25 +298,26 @@ def _reset_in_forked_children() -> None:
 
 
 def _after_fork_in_child() -> None:
-    try:
-        import _signal as signal
-    except ImportError:  # pragma: no cover - not CPython
-        import signal
+    from .patches_exit import real_signal_functions
+
+    set_signal, getsignal = real_signal_functions()
     for installed in _in_forked_children:
+        if callable(installed):  # the wrap of the script's signal functions goes too
+            installed()
+            continue
         for signum, handler, prev in installed:
             try:
-                if signal.getsignal(signum) is handler:
-                    signal.signal(signum, prev)
+                if getsignal(signum) is handler:
+                    set_signal(signum, prev)
             except (ValueError, OSError, TypeError):
                 pass
     _in_forked_children.clear()
 
 
-def signal_module(names, on_signal):
-    """A handler the script sets after ``start()`` for one of ``names`` stays over runlog's
-    (``patches_exit.wrap_signal_module``)."""
-    if "signal" not in sys.modules:  # the script sets no handler without it (none is loaded here)
-        return None
+def signal_module(names, deadly, on_signal):
+    """A handler the script sets after ``start()`` for one of ``names`` stays under runlog's, and
+    so does a SIG_DFL set back for one of ``deadly``; getsignal() never shows runlog's own,
+    whenever the script imports ``signal`` (``patches_exit.wrap_signal_module``)."""
     from .patches_exit import wrap_signal_module
 
     def in_children(installed, add: bool = True):
@@ -326,7 +327,8 @@ def signal_module(names, on_signal):
         elif installed in _in_forked_children:
             _in_forked_children.remove(installed)
 
-    return wrap_signal_module(names, on_signal, _signal_handler, in_children, _mark, _undo_replacement)
+    return wrap_signal_module(names, deadly, on_signal, _signal_handler, in_children, _mark,
+                              _undo_replacement)
 
 
 def _signal_handler(on_signal, prev):
@@ -341,18 +343,17 @@ def _signal_handler(on_signal, prev):
 
 
 def _as_before(signum, frame, prev):
+    import _signal as signal
     import os
 
-    try:
-        import _signal as signal
-    except ImportError:  # pragma: no cover - not CPython
-        import signal
+    from .patches_exit import real_signal_functions
+
     prev = _live(prev)
     if callable(prev):
         return prev(signum, frame)
     if prev == signal.SIG_IGN:
         return None
-    signal.signal(signum, signal.SIG_DFL)  # die as the signal would have killed us
+    real_signal_functions()[0](signum, signal.SIG_DFL)  # die as the signal would have killed us
     os.kill(os.getpid(), signum)
 
 

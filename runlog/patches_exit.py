@@ -7,13 +7,12 @@ And a SIGTERM/SIGHUP handler the script sets after ``start()`` (preemption code 
 training loop saving a checkpoint): without ``wrap_signal_module`` it replaced runlog's, and a
 run ended by the scheduler's SIGTERM was recorded ``finished``; a ``SIG_DFL`` set back by the
 script let the signal kill the process with no record at all. While a run is active, the
-``signal`` module's ``signal()`` and ``getsignal()`` are wrapped for the handled signals:
-the script's handler is called from runlog's (as for one set before ``start()``), and what
-both functions return is what the script set. ``getsignal`` never shows runlog's own handler,
-for any signal: a library deciding by it (Lightning keeps a SIGTERM handler already there and
-takes SLURM's SIGUSR1 only when free) must decide as without runlog. Only when the script
-imported ``signal`` by ``start()`` (it does, to set a handler; so do torch and subprocess):
-importing it here would cost ``start()`` a millisecond."""
+C module's ``_signal.signal()`` and ``_signal.getsignal()``, which the ``signal`` module's
+call, are wrapped for the handled signals: the script's handler is called from runlog's (as
+for one set before ``start()``), and what both functions return is what the script set.
+``getsignal`` never shows runlog's own handler, for any signal: a library deciding by it
+(Lightning keeps a SIGTERM handler already there and takes SLURM's SIGUSR1 only when free)
+must decide as without runlog, whether ``signal`` was imported before ``start()`` or after."""
 
 from __future__ import annotations
 
@@ -186,24 +185,58 @@ def fatal_errors(fd: int | None):
 _FATAL = ("SIGSEGV", "SIGFPE", "SIGABRT", "SIGBUS", "SIGILL")  # the signals faulthandler takes
 
 
-def wrap_signal_module(names, on_signal, chained, in_children, mark, undo_replacement):
-    """Wrap ``signal.signal``/``signal.getsignal`` for the signals ``names``. From ``patches``:
-    ``chained(on_signal, previous)`` makes runlog's handler over one of the script's;
-    ``in_children(installed, add)`` has forked children put the script's back (or stops
-    it); ``mark`` and ``undo_replacement`` as for its other replacements. Returns the undo,
-    or None."""
-    mod = sys.modules.get("signal")
-    if mod is None or not callable(getattr(mod, "signal", None)):
+# While a run is active, runlog sets its own handlers through the C module's functions as
+# they were before its wrap (``real_signal_functions``): through the wrap, a SIG_DFL runlog
+# sets back to die by a signal would put its handler back instead.
+_real: list = []  # [(signal, getsignal) under the active wrap], or empty
+
+
+def real_signal_functions():
+    """``_signal``'s ``signal`` and ``getsignal`` as without runlog's wrap."""
+    import _signal
+
+    if _real:
+        return _real[-1]
+    return _signal.signal, _signal.getsignal
+
+
+def _num(signum):
+    try:
+        return int(signum)
+    except (TypeError, ValueError):
+        return None
+
+
+def _is(handler, value: int) -> bool:
+    """Whether ``handler`` is SIG_DFL or SIG_IGN (``value``) as ``_signal`` takes them: an int
+    (signal.signal() passes the enum's value; anything else is an error of ``_signal``'s)."""
+    return type(handler) is int and handler == value
+
+
+def wrap_signal_module(names, deadly, on_signal, chained, in_children, mark, undo_replacement):
+    """Wrap the C module's ``_signal.signal``/``_signal.getsignal``: ``signal.signal()`` and
+    ``signal.getsignal()`` (Python functions in signal.py, 3.6 to 3.13) call them through the
+    module at each call, so the wrap holds for a ``signal`` imported after ``start()`` (the
+    README's ``import runlog; runlog.start()`` first, then torch or Lightning), for asyncio's
+    ``add_signal_handler`` and for a ``from signal import signal``, without importing
+    ``signal`` here (its enums cost ``start()`` a millisecond).
+
+    ``names`` (SIGTERM/SIGHUP): a handler, or SIG_DFL, the script sets stays under runlog's;
+    ``deadly`` (SIGUSR1/SIGUSR2/SIGXCPU): a SIG_DFL the script sets back (Lightning's teardown
+    restoring what getsignal() told it) gets runlog's handler under it again, a handler of the
+    script's replaces runlog's. From ``patches``: ``chained(on_signal, previous)`` makes
+    runlog's handler over one of the script's; ``in_children(installed, add)`` has forked
+    children put the script's back (or stops it; given a function, the child calls it);
+    ``mark`` and ``undo_replacement`` as for its other replacements. Returns the undo, or None."""
+    try:
+        import _signal as mod
+    except ImportError:  # pragma: no cover - not CPython
         return None
     real_signal, real_getsignal = mod.signal, mod.getsignal
-    handled = {int(getattr(mod, n)) for n in names if hasattr(mod, n)}
+    dfl = int(mod.SIG_DFL)
+    handled = {getattr(mod, n) for n in names if hasattr(mod, n)}
+    taken = {getattr(mod, n) for n in deadly if hasattr(mod, n)}
     shown: dict = {}  # signum → (runlog's handler installed, what the script set, its fork entry)
-
-    def _num(signum):
-        try:
-            return int(signum)
-        except (TypeError, ValueError):
-            return None
 
     def getsignal(signalnum):
         current = real_getsignal(signalnum)
@@ -213,48 +246,60 @@ def wrap_signal_module(names, on_signal, chained, in_children, mark, undo_replac
         seen = 0  # runlog's own handler, under nothing the script set: what it stands in for
         while getattr(current, "_runlog_signal", False) is True and seen < 100:
             current, seen = current._runlog_previous, seen + 1
-        if seen and type(current) is int:  # read from _signal: the enum signal.getsignal gives
-            try:
-                current = mod.Handlers(current)
-            except (AttributeError, ValueError):
-                pass
         return current
 
-    def signal(signalnum, handler):
-        n = _num(signalnum)
-        if n not in handled or signal._runlog_undone or handler == mod.SIG_IGN or getattr(
-                handler, "_runlog_previous", None) is not None:  # ignored, or runlog's own back
-            before = getsignal(signalnum)
-            real_signal(signalnum, handler)
-            old = shown.pop(n, None)
-            if old is not None:
-                in_children(old[2], add=False)
-            return before
-        if not (callable(handler) or handler == mod.SIG_DFL):
-            return real_signal(signalnum, handler)  # let signal() say what is wrong with it
-        before = getsignal(signalnum)
-        ours = chained(on_signal, handler)
-        real_signal(signalnum, ours)  # off the main thread: ValueError, as without runlog
+    def forget(n) -> None:
         old = shown.pop(n, None)
         if old is not None:
             in_children(old[2], add=False)
+
+    def signal(signalnum, handler):
+        n = _num(signalnum)
+        under = not signal._runlog_undone and getattr(handler, "_runlog_signal", False) is not True and (
+            (n in handled and (callable(handler) or _is(handler, dfl))) or (n in taken and _is(handler, dfl)))
+        if not under:  # ignored, the script's own for a deadly signal, another signal, runlog's back
+            before = getsignal(signalnum)
+            real_signal(signalnum, handler)  # raises as without runlog
+            forget(n)
+            return before
+        before = getsignal(signalnum)
+        ours = chained(on_signal, handler)
+        real_signal(signalnum, ours)  # off the main thread: ValueError, as without runlog
+        forget(n)
         installed = [(n, ours, handler)]
         shown[n] = (ours, handler, installed)
         in_children(installed)
         return before
 
     getsignal.__doc__, signal.__doc__ = real_getsignal.__doc__, real_signal.__doc__
+    getsignal.__name__, signal.__name__ = "getsignal", "signal"
     mark(signal, real_signal)
     mark(getsignal, real_getsignal)
     mod.signal, mod.getsignal = signal, getsignal
+    mine = (real_signal, real_getsignal)
+    _real.append(mine)
     undo_signal = undo_replacement(lambda: mod.signal, lambda v: setattr(mod, "signal", v),
                                    signal, real_signal)
     undo_get = undo_replacement(lambda: mod.getsignal, lambda v: setattr(mod, "getsignal", v),
                                 getsignal, real_getsignal)
 
-    def undo():
+    def unwrap() -> None:
         undo_get()
         undo_signal()
+        if mine in _real:
+            _real.remove(mine)
+
+    def in_child() -> None:  # a forked child has no run: its signal functions are Python's own
+        for ours, _handler, _installed in shown.values():
+            ours._runlog_undone = True
+        shown.clear()
+        unwrap()
+
+    in_children(in_child)
+
+    def undo():
+        in_children(in_child, add=False)
+        unwrap()
         for n, (ours, handler, installed) in list(shown.items()):
             in_children(installed, add=False)
             ours._runlog_undone = True  # from now on it only calls the script's handler
