@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from runlog.cli import main as cli
 
 from cli_helpers import add_mess
@@ -195,6 +197,43 @@ def test_level_error_shows_a_crash_traceback(project):
     for text in ("Traceback (most recent call last):", "KeyError: 'k'",
                  "During handling of the above exception", "ValueError: bad config"):
         assert text in out, out
+
+
+def test_level_error_shows_a_segfault(project):
+    # faulthandler's block ends run.log without a prefix: it ranks as critical, not as
+    # the continuation of the INFO line before it
+    (project.path / "segv.py").write_text(
+        "import ctypes, logging, runlog\nrunlog.start(git=False)\nlogging.info('loading')\n"
+        "ctypes.string_at(0)\n")
+    env = {k: v for k, v in clean_env().items() if k != "PYTHONFAULTHANDLER"}
+    p = subprocess.run([sys.executable, "segv.py"], cwd=project.path, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == -signal.SIGSEGV
+    out = subprocess.run([*RUNLOG, "--dir", str(project.logs), "tail", "--no-follow", "-n", "50",
+                          "--level", "ERROR"], capture_output=True, text=True, timeout=60).stdout
+    assert "loading" not in out
+    assert "Fatal Python error: Segmentation fault" in out and 'segv.py", line 4' in out, out
+
+
+@pytest.mark.parametrize("before", [0, 5000])  # a small log read at once, a large one read backwards
+def test_level_error_shows_a_logged_traceback_whole(project, before):
+    # logging.exception() writes one record: its first line has the prefix, the traceback
+    # lines continue it without one; the shown context judges them by their record
+    (project.path / "logged.py").write_text(
+        "import logging, runlog\nrunlog.start(git=False, console=False)\n"
+        f"for i in range({before}):\n    logging.info('step %d', i)\n"
+        "try:\n    1 / 0\nexcept ZeroDivisionError:\n    logging.exception('the step failed')\n"
+        "logging.info('going on')\n")
+    subprocess.run([sys.executable, "logged.py"], cwd=project.path, env=clean_env(), check=True,
+                   capture_output=True, timeout=60)
+    out = subprocess.run([*RUNLOG, "--dir", str(project.logs), "tail", "--no-follow", "-n", "20",
+                          "--level", "ERROR"], capture_output=True, text=True, timeout=60).stdout
+    lines = out.splitlines()
+    assert "ERROR   the step failed" in lines[0], out
+    assert lines[1:] == ["Traceback (most recent call last):", '  File "%s", line 6, in <module>'
+                         % (project.path / "logged.py"), "    1 / 0",
+                         *([] if sys.version_info < (3, 11) else ["    ~~^~~"]),
+                         "ZeroDivisionError: division by zero"], out
 
 
 def test_next_follows_the_runs_that_start_afterwards(project):

@@ -15,7 +15,7 @@ from ..fmt import fmt_duration, fmt_num, printable
 from ..folder import record
 from ..folder.layout import LOG, RunFolder
 from ..folder.settle import settle
-from ..folder.logfile import LEVELS, LINE_CAP, last_lines, level_of
+from ..folder.logfile import FATAL, LEVELS, LINE_CAP, last_lines, level_of
 from .common import CliError, find, folder, shown_status
 
 POLL_S = 0.1
@@ -42,6 +42,8 @@ class Filter:
             lv = level_of(line)
             if lv is not None:
                 self.current = lv
+            elif line.startswith(FATAL):  # faulthandler's unprefixed block: the process crashed
+                self.current = LEVELS["CRITICAL"]
             if self.current < self.level:
                 return False
         return self.regex is None or self.regex.search(line) is not None

@@ -292,6 +292,31 @@ def _complete_end(f, end: int) -> int:
 LINE_CAP = 1 << 20  # bytes of one line ``last_lines`` gives (run.log keeps 1 MiB of a line)
 
 
+class _Backwards:
+    """``keep`` for lines met newest first. A record's continuation lines (a logged
+    traceback, faulthandler's block after its first line) are judged after the line that
+    starts the record, in their order, as ``keep`` judges them reading forward (its level
+    filter goes by the record's first line). Returns the lines kept, newest first."""
+
+    def __init__(self, keep):
+        self.keep = keep
+        self.pending: list[str] = []  # continuation lines met, newest first
+
+    def __call__(self, line: str) -> list[str]:
+        if level_of(line) is None and not line.startswith(FATAL):
+            self.pending.append(line)
+            return []
+        return self._judge([line, *reversed(self.pending)])
+
+    def rest(self) -> list[str]:
+        """The oldest lines read, whose record began further back."""
+        return self._judge(list(reversed(self.pending)))
+
+    def _judge(self, group: list[str]) -> list[str]:
+        self.pending = []
+        return [ln for ln in group if self.keep(ln)][::-1]
+
+
 def last_lines(path: str, n: int, keep=None, back_limit: int = 16 * 1024 * 1024,
                cap: int = LINE_CAP) -> tuple[list[str], int]:
     """The last ``n`` complete lines of a file (that ``keep`` accepts), read from the end.
@@ -309,20 +334,27 @@ def last_lines(path: str, n: int, keep=None, back_limit: int = 16 * 1024 * 1024,
             return (data[:stop].decode("utf-8", "replace").split("\n")[-n - 1:-1]
                     if n > 0 else []), stop
         found: list[str] = []
+        back = _Backwards(keep) if keep is not None else None
         for raw in reversed(data[:stop].split(b"\n")[:-1]):
             if len(found) >= n:
                 break
             line = raw[:cap].decode("utf-8", "replace")
             if len(raw) > cap:
                 line += f" … [{len(raw) - cap} more bytes not shown]"
-            if keep is None or keep(line):
+            if back is None:
                 found.append(line)
+            else:
+                found.extend(back(line))
+        if back is not None:
+            found.extend(back.rest())
+            del found[max(n, 0):]
         found.reverse()
         return found, stop
     with open(path, "rb") as f:
         end = f.seek(0, os.SEEK_END)
         stop = _complete_end(f, end)
         found = []  # newest first
+        back = _Backwards(keep) if keep is not None else None
         nl = stop - 1  # the newline that ends the line looked for
         buf, at = b"", max(nl, 0)  # buf: the bytes [at, nl) not yet used
         while nl >= 0 and len(found) < n:
@@ -350,11 +382,16 @@ def last_lines(path: str, n: int, keep=None, back_limit: int = 16 * 1024 * 1024,
             line = raw.decode("utf-8", "replace")
             if size > cap:
                 line += f" … [{size - cap} more bytes not shown]"
-            if keep is None or keep(line):
+            if back is None:
                 found.append(line)
+            else:
+                found.extend(back(line))
             nl = start - 1
             buf = buf[: max(i, 0)]
             if keep is not None and stop - at >= back_limit:
                 break
+    if back is not None:
+        found.extend(back.rest())
+        del found[max(n, 0):]
     found.reverse()
     return found, stop
