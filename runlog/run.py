@@ -247,11 +247,10 @@ class Run:
         self._globals_argv = None
         self.parser = parser
         self._stop_listening()
-        found = config.namespace_found(namespace, parser)
+        found = config.namespace_found(namespace, parser, given_)
         if self._life is not None:
             self._life.remask(secret_options(parser))
-        self._set_args(found.args, found.given if given_ is None else given_, parser, claim=True,
-                       sources=found.sources)
+        self._set_args(found.args, found.given, parser, claim=True, sources=found.sources)
 
     def _stop_listening(self) -> None:
         argparse_hook.unlisten()

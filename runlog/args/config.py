@@ -63,15 +63,44 @@ def _absl(argv=None) -> Found | None:
     return Found(args, given, sources=sources, secret=secret, claim=True)
 
 
-def namespace_found(ns, parser) -> Found:
-    """A parsed Namespace: jsonargparse's nested, with what its words gave; argparse's flat."""
+def namespace_found(ns, parser, given=None) -> Found:
+    """A parsed Namespace: jsonargparse's nested, with what its words gave; argparse's flat,
+    with what came from an ``@file`` or ConfigArgParse's config files and environment
+    (``given``: what the parse's words named, when it was seen)."""
     if type(ns).__module__.startswith("jsonargparse"):
         from . import jsonargs
 
         if jsonargs.is_namespace(ns):
             args, given, sources = jsonargs.capture(ns, parser)
             return Found(args, given, parser, sources=sources, claim=True)
-    return Found(namespace_args(ns), None, parser, claim=True)
+    from .parse_sources import refine
+
+    args = namespace_args(ns)
+    given, sources = refine(parser, sys.argv[1:], given, args)
+    return Found(args, given, parser, sources=sources, claim=True)
+
+
+def _parsed_into_dataclasses(scopes) -> Found | None:
+    """The dataclasses a parser filled (transformers' ``HfArgumentParser``:
+    ``model_args, training_args = parser.parse_args_into_dataclasses()``, whose Namespace is
+    gone): the parser among the caller's variables, and the dataclass instances beside it
+    whose fields are all its options; their values, flat as the parse gave them."""
+    parser = frames.find_parser(scopes)
+    if parser is None:
+        return None
+    import dataclasses
+
+    dests = {a.dest for a in getattr(parser, "_actions", ())}
+    for scope in scopes:
+        args: dict = {}
+        for value in list(scope.values()):
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                names = [f.name for f in dataclasses.fields(value) if f.init]
+                if names and set(names) <= dests:
+                    args.update((n, getattr(value, n, None)) for n in names)
+        if args:
+            return Found(args, None, parser, claim=True)
+    return None
 
 
 def secret_options_at_start(parser) -> list[str] | None:
@@ -99,6 +128,9 @@ def at_start(scopes) -> Found | None:
     ns, parser = frames.find_namespace(scopes)
     if ns is not None:
         return namespace_found(ns, parser)
+    got = _parsed_into_dataclasses(scopes)
+    if got is not None:
+        return got
     found = from_click()
     if found is not None:
         return Found(config_args(found[0]), found[1])
