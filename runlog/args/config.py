@@ -103,6 +103,27 @@ def _parsed_into_dataclasses(scopes) -> Found | None:
     return None
 
 
+def _tyro(scopes, argv=None) -> Found | None:
+    """tyro's call under way (``tyro.cli(main)``), or the config object it returned."""
+    if "tyro" not in sys.modules:
+        return None
+    from ..fmt import flatten
+    from . import tyro_cli
+
+    args = tyro_cli.call_in_progress() if argv is None else None
+    if args is None:
+        obj = tyro_cli.config_object(scopes)
+        if obj is None:
+            return None
+        args = config_args(obj)
+    else:  # a parameter that is a config object, nested
+        args = {k: config_args(v) if tyro_cli.is_config(v) else v for k, v in args.items()}
+    from ..folder.record import jsonable
+
+    argv = sys.argv[1:] if argv is None else argv
+    return Found(args, tyro_cli.given(list(flatten(jsonable(args))), argv), claim=True)
+
+
 def secret_options_at_start(parser) -> list[str] | None:
     """Option strings whose values are secrets, known when ``start()`` writes its first
     lines: those of an argparse parser built already, and of the flags absl has defined."""
@@ -128,7 +149,7 @@ def at_start(scopes) -> Found | None:
     ns, parser = frames.find_namespace(scopes)
     if ns is not None:
         return namespace_found(ns, parser)
-    got = _parsed_into_dataclasses(scopes)
+    got = _parsed_into_dataclasses(scopes) or _tyro(scopes)
     if got is not None:
         return got
     found = from_click()
@@ -139,6 +160,9 @@ def at_start(scopes) -> Found | None:
 
 def later(argv: list[str], path: str | None, cache_root: str | None) -> Found | None:
     got = _absl(argv) or _fire()
+    main = sys.modules.get("__main__")
+    if got is None and main is not None:
+        got = _tyro([vars(main)], argv)
     if got is not None:
         return got
     from . import script_globals
