@@ -60,7 +60,8 @@ def _for_itself(parser) -> bool:
     """A library's parse of its own flags; or ConfigArgParse's parse, with a throwaway
     plain parser, of which config file options the command line gives (its own parse,
     with its own parser, is the script's)."""
-    mine = "configargparse" in sys.modules and not type(parser).__module__.startswith("configargparse")
+    cap = getattr(sys.modules.get("configargparse"), "ArgumentParser", None)
+    mine = isinstance(cap, type) and not isinstance(parser, cap)
     if not mine and not any(m in sys.modules for m in _FOR_THEMSELVES):
         return False
     from .frames import parse_called_by

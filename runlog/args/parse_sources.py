@@ -17,6 +17,7 @@ None when no word came from elsewhere.
 from __future__ import annotations
 
 import os
+import sys
 
 _MAX_DEPTH = 5  # an @file naming another @file, as argparse allows
 
@@ -74,8 +75,6 @@ def _file_words(parser, word: str, depth: int) -> list[str]:
 
 
 def _encoding():
-    import sys
-
     # argparse reads the file with the filesystem encoding and its error handler (3.12+)
     return sys.getfilesystemencoding() if sys.version_info >= (3, 12) else None
 
@@ -83,7 +82,8 @@ def _encoding():
 def _configargparse(parser) -> dict[str, str]:
     """ConfigArgParse's record of its last parse: each dest a config file or an
     environment variable set, with where from."""
-    if not type(parser).__module__.startswith("configargparse"):
+    cap = getattr(sys.modules.get("configargparse"), "ArgumentParser", None)
+    if not isinstance(cap, type) or not isinstance(parser, cap):
         return {}
     out: dict[str, str] = {}
     for key, settings in (getattr(parser, "_source_to_settings", None) or {}).items():

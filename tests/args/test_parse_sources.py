@@ -113,6 +113,20 @@ def test_configargparse_without_config_or_environment_is_a_plain_parse(run_scrip
     assert r["args_given"] == ["seed"] and "args_source" not in r
 
 
+def test_configargparse_subclass_yaml_config_and_the_command_line_winning(run_script, tmp_path):
+    pytest.importorskip("configargparse")
+    pytest.importorskip("yaml")
+    (tmp_path / "run.yaml").write_text("epochs: 9\nlr: 0.3\n")
+    body = CAP.format(before="runlog.start(git=False)\n", after="").replace(
+        'p = configargparse.ArgParser(default_config_files=["defaults.cfg"])',
+        "class Parser(configargparse.ArgumentParser):\n    pass\n"
+        "p = Parser(config_file_parser_class=configargparse.YAMLConfigFileParser)")
+    _, _, r = run_script(body, "--config", "run.yaml", "--lr", "0.5", env={"TRAIN_LR": "0.7"})
+    assert r["args"]["lr"] == 0.5 and r["args"]["epochs"] == 9  # the command line's lr wins
+    assert r["args_given"] == ["config", "lr"]
+    assert r["args_source"] == {"epochs": "run.yaml", "config": "command line", "lr": "command line"}
+
+
 def test_configargparse_under_runlog_run(tmp_path):
     pytest.importorskip("configargparse")
     (tmp_path / "run.cfg").write_text("epochs = 9\n")
