@@ -252,3 +252,36 @@ def test_sys_argv_read_by_hand_into_globals(run_script):
     assert r["args"] == {"lr": 0.5, "epochs": 3}
     assert r["args_given"] == ["lr"]
     assert "- Args given: lr=0.5" in (d / "report.md").read_text()
+
+
+def test_key_value_words_without_dashes_read_by_hand_are_given(run_script):
+    _, d, r = run_script("""\
+        import sys
+        import runlog
+        runlog.start(git=False)
+        lr = 0.1
+        epochs = 3
+        for a in sys.argv[1:]:
+            k, v = a.lstrip("-").split("=")
+            globals()[k] = type(globals()[k])(v)
+        runlog.metric("loss", 1.0)
+        """, "lr=0.5", "--epochs=4")
+    assert r["args"] == {"lr": 0.5, "epochs": 4}
+    assert r["args_given"] == ["lr", "epochs"]
+    assert "- Args given: lr=0.5, epochs=4" in (d / "report.md").read_text()
+
+
+@pytest.mark.parametrize("argv, given", [(["/tmp", "1e-3"], ["data_dir", "lr"]), (["/tmp"], ["data_dir"])])
+def test_globals_assigned_from_sys_argv_are_given_when_the_command_line_gave_them(run_script, argv,
+                                                                                  given):
+    _, d, r = run_script("""\
+        import sys
+        import runlog
+        data_dir = sys.argv[1]
+        lr = float(sys.argv[2]) if len(sys.argv) > 2 else 0.1
+        steps = 10
+        runlog.start(git=False)
+        """, *argv)
+    assert r["args"] == {"data_dir": "/tmp", "lr": 0.001 if len(argv) > 1 else 0.1, "steps": 10}
+    assert r["args_given"] == given
+    assert "- Defaults: " in (d / "report.md").read_text()
