@@ -291,13 +291,15 @@ def capture_args(run: Run, args, scopes=None) -> None:
     found = config.at_start(scopes)
     if found is not None:
         run._record_found(found)
-        return
+        if found.settled:  # else a parse after start() replaces it
+            return
     argparse_hook.listen(run._on_parse, follow=True)
     if "jsonargparse" in sys.modules:
         from .args import jsonargs
 
         jsonargs.listen(run._on_parse)
-    run._globals_argv = (frames.script_file(), list(sys.argv[1:]))
+    if found is None:
+        run._globals_argv = (frames.script_file(), list(sys.argv[1:]))
     if run._life is not None:
         run._life.save()
 

@@ -98,8 +98,8 @@ def _parsed_into_dataclasses(scopes) -> Found | None:
                 names = [f.name for f in dataclasses.fields(value) if f.init]
                 if names and set(names) <= dests:
                     args.update((n, getattr(value, n, None)) for n in names)
-        if args:
-            return Found(args, None, parser, claim=True)
+        if args:  # not settled: a parse after start() (of a parser built from defaults) wins
+            return Found(args, None, parser, claim=True, settled=False)
     return None
 
 

@@ -188,6 +188,26 @@ def test_a_dataclass_parser_subclass_like_hfargumentparser(run_script, start):
     assert r["args_given"] == ["learning_rate", "model_name"]
 
 
+def test_a_parse_after_start_wins_over_default_dataclasses_beside_the_parser(run_script):
+    _, _, r = run_script("""\
+        import argparse, dataclasses
+        import runlog
+
+        @dataclasses.dataclass
+        class Config:
+            lr: float = 0.1
+            epochs: int = 3
+
+        defaults = Config()
+        parser = argparse.ArgumentParser()
+        for f in dataclasses.fields(defaults):
+            parser.add_argument("--" + f.name, type=f.type, default=getattr(defaults, f.name))
+        runlog.start(git=False)
+        args = parser.parse_args()
+        """.replace("type=f.type", "type=type(f.default)"), "--lr", "0.5")
+    assert r["args"] == {"lr": 0.5, "epochs": 3} and r["args_given"] == ["lr"]
+
+
 def test_argparse_in_a_function_main_calls_after_start(run_script):
     _, _, r = run_script("""\
         import argparse
