@@ -104,6 +104,8 @@ def test_configargparse_config_files_and_environment_are_sources_not_given(run_s
     assert "- Args given: config=run.cfg, name=foo" in report
     assert "- From $TRAIN_LR: lr=0.7" in report and "- From run.cfg: epochs=9" in report
     assert "- From defaults.cfg: layers=5" in report and "- Defaults: seed=0" in report
+    # the Re-run line sets the environment variable that gave lr its value
+    assert "- Re-run: `TRAIN_LR=0.7 python s.py -c run.cfg --name foo`" in report
 
 
 def test_configargparse_without_config_or_environment_is_a_plain_parse(run_script):
