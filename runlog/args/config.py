@@ -75,9 +75,27 @@ def namespace_found(ns, parser, given=None) -> Found:
             return Found(args, given, parser, sources=sources, claim=True)
     from .parse_sources import refine
 
-    args = namespace_args(ns)
+    args = _dataclasses_flat(namespace_args(ns))
     given, sources = refine(parser, sys.argv[1:], given, args)
     return Found(args, given, parser, sources=sources, claim=True)
+
+
+def _dataclasses_flat(args: dict) -> dict:
+    """A dataclass value (simple_parsing's ``add_arguments(Config, dest="config")``, once its
+    parse is done) by its fields' dotted names, as its parser's options name them."""
+    import dataclasses
+
+    if not any(dataclasses.is_dataclass(v) and not isinstance(v, type) for v in args.values()):
+        return args
+    from ..fmt import flatten
+
+    out: dict = {}
+    for k, v in args.items():
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            out.update(flatten({k: dataclasses.asdict(v)}))
+        else:
+            out[k] = v
+    return out
 
 
 def _parsed_into_dataclasses(scopes) -> Found | None:

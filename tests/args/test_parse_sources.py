@@ -232,9 +232,10 @@ def test_argparse_in_a_function_main_calls_after_start(run_script):
     assert r["args"] == {"lr": 0.5, "epochs": 3} and r["args_given"] == ["lr"]
 
 
-def test_simple_parsing_nested_dataclasses(run_script):
+@pytest.mark.parametrize("start", ["before the parse", "after it"])
+def test_simple_parsing_nested_dataclasses(run_script, start):
     pytest.importorskip("simple_parsing")
-    _, _, r = run_script("""\
+    body = """\
         import dataclasses
         import runlog
         from simple_parsing import ArgumentParser
@@ -255,7 +256,11 @@ def test_simple_parsing_nested_dataclasses(run_script):
         p.add_argument("--seed", type=int, default=0)
         args = p.parse_args()
         print(args.config)
-        """, "--lr", "0.5", "--beta", "0.8")
+        """
+    if start == "after it":  # the Namespace holds a Config then: recorded by its fields' names
+        body = body.replace("        runlog.start(git=False)\n", "").replace(
+            "print(args.config)\n", "print(args.config)\n        runlog.start(git=False)\n")
+    _, _, r = run_script(body, "--lr", "0.5", "--beta", "0.8")
     assert r["args"] == {"seed": 0, "config.lr": 0.5, "config.epochs": 3, "config.optim.beta": 0.8}
     assert r["args_given"] == ["config.lr", "config.optim.beta"]
 
