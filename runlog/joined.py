@@ -147,7 +147,11 @@ def _on_parse(parser, namespace, given, more=False) -> None:
             if before.get("pid") != os.getpid():  # another process's parse was handed over
                 return
             secret = list(dict.fromkeys([*(before.get("secret_options") or []), *secret]))
-        hand_over_args(d, namespace_args(namespace), given, claim=not more, secret_opts=secret)
+        from .args.parse_sources import refine
+
+        args = namespace_args(namespace)
+        given, sources = refine(parser, sys.argv[1:], given, args)  # an @file's, a config file's
+        hand_over_args(d, args, given, claim=not more, secret_opts=secret, sources=sources)
 
 
 def hand_over_args(run_dir: str, args: dict, given, claim: bool, secret_opts=None,

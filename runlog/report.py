@@ -91,6 +91,24 @@ def segments_text(record: dict) -> str | None:
     return f"{len(segs)} ({times}) · restarted {len(segs) - 1}×"
 
 
+def _env_words(record: dict) -> str:
+    """``NAME=value `` for each environment variable that set an argument (ConfigArgParse's
+    ``env_var``: ``args_source`` ``$NAME``), so the Re-run line gives the run its values."""
+    from shlex import quote
+
+    from .mask import MASK
+
+    args = flatten(record.get("args") or {})
+    words = []
+    for k, src in (record.get("args_source") or {}).items():
+        name = src[1:] if isinstance(src, str) and src.startswith("$") else ""
+        v = args.get(k)
+        if name.isidentifier() and isinstance(v, (str, int, float)) and v != MASK:
+            v = str(v).lower() if isinstance(v, bool) else str(v)
+            words.append(f"{name}={quote(v)} ")
+    return printable("".join(words))
+
+
 def changes_since(record: dict, prev: dict | None) -> str | None:
     """One line: what differs from the previous run of the same script."""
     if not prev:
@@ -153,7 +171,7 @@ def render(record: dict, prev: dict | None = None, fmt: str = "md") -> str:
     if record.get("note"):
         item(f"- Note: {record['note']}")
     if record.get("command_line"):
-        item(f"- Re-run: {tick}{record['command_line']}{tick}")
+        item(f"- Re-run: {tick}{_env_words(record)}{record['command_line']}{tick}")
     git = record.get("git")
     if git:
         where = git.get("short") or "no commits yet"

@@ -247,11 +247,10 @@ class Run:
         self._globals_argv = None
         self.parser = parser
         self._stop_listening()
-        found = config.namespace_found(namespace, parser)
+        found = config.namespace_found(namespace, parser, given_)
         if self._life is not None:
             self._life.remask(secret_options(parser))
-        self._set_args(found.args, found.given if given_ is None else given_, parser, claim=True,
-                       sources=found.sources)
+        self._set_args(found.args, found.given, parser, claim=True, sources=found.sources)
 
     def _stop_listening(self) -> None:
         argparse_hook.unlisten()
@@ -292,13 +291,15 @@ def capture_args(run: Run, args, scopes=None) -> None:
     found = config.at_start(scopes)
     if found is not None:
         run._record_found(found)
-        return
+        if found.settled:  # else a parse after start() replaces it
+            return
     argparse_hook.listen(run._on_parse, follow=True)
     if "jsonargparse" in sys.modules:
         from .args import jsonargs
 
         jsonargs.listen(run._on_parse)
-    run._globals_argv = (frames.script_file(), list(sys.argv[1:]))
+    if found is None:
+        run._globals_argv = (frames.script_file(), list(sys.argv[1:]))
     if run._life is not None:
         run._life.save()
 

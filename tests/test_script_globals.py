@@ -290,7 +290,8 @@ def test_a_bare_sys_argv_script_under_runlog_run_with_a_note(tmp_path):
     (r,) = runs(tmp_path / "logs")
     assert r["note"] == "why"
     assert r["args"] == {"lr": 0.01, "epochs": 3, "layers": [64, 64]}
-    assert r["args_given"] == [] and "args_source" not in r
+    # lr is assigned from sys.argv and its value is the command line's word: given
+    assert r["args_given"] == ["lr"] and r["args_source"] == {"lr": "command line"}
 
 
 def test_argparse_scripts_are_not_read_for_globals(tmp_path):

@@ -151,6 +151,27 @@ def capture(argv: list[str] | None = None):
             else:
                 sources[f.name] = ", ".join(files)
         secret += _secret(f, is_secret)
+    for f in own + others:
+        _config_file(f, args, given, sources)
     if not any(s != COMMAND_LINE for s in sources.values()):
         sources = {}
     return args, given, sources, secret
+
+
+def _config_file(f, args: dict, given: list[str], sources: dict) -> None:
+    """ml_collections' ``config_flags.DEFINE_config_file("config")``: its ``--config.lr=0.5``
+    overrides are flags of their own, already in the config's values (recorded nested, given
+    by their flattened names); what the command line did not override is the file's."""
+    value = args.get(f.name)
+    try:
+        filename = getattr(f, "config_filename", None)
+    except Exception:
+        filename = None
+    if not isinstance(value, dict) or not isinstance(filename, str) or not filename:
+        return
+    from ..fmt import flatten
+
+    for name in [k for k in args if k.startswith(f.name + ".")]:
+        del args[name]
+    for key in flatten({f.name: value}):
+        sources[key] = COMMAND_LINE if key in given else filename

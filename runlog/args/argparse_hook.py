@@ -56,12 +56,17 @@ def _subparser_note(parser, args):
     return args
 
 
-def _for_itself() -> bool:
-    if not any(m in sys.modules for m in _FOR_THEMSELVES):
+def _for_itself(parser) -> bool:
+    """A library's parse of its own flags; or ConfigArgParse's parse, with a throwaway
+    plain parser, of which config file options the command line gives (its own parse,
+    with its own parser, is the script's)."""
+    cap = getattr(sys.modules.get("configargparse"), "ArgumentParser", None)
+    mine = isinstance(cap, type) and not isinstance(parser, cap)
+    if not mine and not any(m in sys.modules for m in _FOR_THEMSELVES):
         return False
     from .frames import parse_called_by
 
-    return any(parse_called_by(m) for m in _FOR_THEMSELVES)
+    return any(parse_called_by(m) for m in _FOR_THEMSELVES) or (mine and parse_called_by("configargparse"))
 
 
 def _parse_known_args(self, args=None, namespace=None):
@@ -81,7 +86,7 @@ def _top_level(parse, self, args, namespace):
     args = with_note(self, args)
     listener = _listener
     follow = _follow if listener is None and _continues(words) else None
-    if (listener is not None or follow is not None) and _for_itself():
+    if (listener is not None or follow is not None) and _for_itself(self):
         listener = follow = None
     _local.parser = self
     _local.following = self if follow is not None else None

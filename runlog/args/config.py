@@ -63,15 +63,83 @@ def _absl(argv=None) -> Found | None:
     return Found(args, given, sources=sources, secret=secret, claim=True)
 
 
-def namespace_found(ns, parser) -> Found:
-    """A parsed Namespace: jsonargparse's nested, with what its words gave; argparse's flat."""
+def namespace_found(ns, parser, given=None) -> Found:
+    """A parsed Namespace: jsonargparse's nested, with what its words gave; argparse's flat,
+    with what came from an ``@file`` or ConfigArgParse's config files and environment
+    (``given``: what the parse's words named, when it was seen)."""
     if type(ns).__module__.startswith("jsonargparse"):
         from . import jsonargs
 
         if jsonargs.is_namespace(ns):
             args, given, sources = jsonargs.capture(ns, parser)
             return Found(args, given, parser, sources=sources, claim=True)
-    return Found(namespace_args(ns), None, parser, claim=True)
+    from .parse_sources import refine
+
+    args = _dataclasses_flat(namespace_args(ns))
+    given, sources = refine(parser, sys.argv[1:], given, args)
+    return Found(args, given, parser, sources=sources, claim=True)
+
+
+def _dataclasses_flat(args: dict) -> dict:
+    """A dataclass value (simple_parsing's ``add_arguments(Config, dest="config")``, once its
+    parse is done) by its fields' dotted names, as its parser's options name them."""
+    import dataclasses
+
+    if not any(dataclasses.is_dataclass(v) and not isinstance(v, type) for v in args.values()):
+        return args
+    from ..fmt import flatten
+
+    out: dict = {}
+    for k, v in args.items():
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            out.update(flatten({k: dataclasses.asdict(v)}))
+        else:
+            out[k] = v
+    return out
+
+
+def _parsed_into_dataclasses(scopes) -> Found | None:
+    """The dataclasses a parser filled (transformers' ``HfArgumentParser``:
+    ``model_args, training_args = parser.parse_args_into_dataclasses()``, whose Namespace is
+    gone): the parser among the caller's variables, and the dataclass instances beside it
+    whose fields are all its options; their values, flat as the parse gave them."""
+    parser = frames.find_parser(scopes)
+    if parser is None:
+        return None
+    import dataclasses
+
+    dests = {a.dest for a in getattr(parser, "_actions", ())}
+    for scope in scopes:
+        args: dict = {}
+        for value in list(scope.values()):
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                names = [f.name for f in dataclasses.fields(value) if f.init]
+                if names and set(names) <= dests:
+                    args.update((n, getattr(value, n, None)) for n in names)
+        if args:  # not settled: a parse after start() (of a parser built from defaults) wins
+            return Found(args, None, parser, claim=True, settled=False)
+    return None
+
+
+def _tyro(scopes, argv=None) -> Found | None:
+    """tyro's call under way (``tyro.cli(main)``), or the config object it returned."""
+    if "tyro" not in sys.modules:
+        return None
+    from ..fmt import flatten
+    from . import tyro_cli
+
+    args = tyro_cli.call_in_progress() if argv is None else None
+    if args is None:
+        obj = tyro_cli.config_object(scopes)
+        if obj is None:
+            return None
+        args = config_args(obj)
+    else:  # a parameter that is a config object, nested
+        args = {k: config_args(v) if tyro_cli.is_config(v) else v for k, v in args.items()}
+    from ..folder.record import jsonable
+
+    argv = sys.argv[1:] if argv is None else argv
+    return Found(args, tyro_cli.given(list(flatten(jsonable(args))), argv), claim=True)
 
 
 def secret_options_at_start(parser) -> list[str] | None:
@@ -99,6 +167,9 @@ def at_start(scopes) -> Found | None:
     ns, parser = frames.find_namespace(scopes)
     if ns is not None:
         return namespace_found(ns, parser)
+    got = _parsed_into_dataclasses(scopes) or _tyro(scopes)
+    if got is not None:
+        return got
     found = from_click()
     if found is not None:
         return Found(config_args(found[0]), found[1])
@@ -107,6 +178,9 @@ def at_start(scopes) -> Found | None:
 
 def later(argv: list[str], path: str | None, cache_root: str | None) -> Found | None:
     got = _absl(argv) or _fire()
+    main = sys.modules.get("__main__")
+    if got is None and main is not None:
+        got = _tyro([vars(main)], argv)
     if got is not None:
         return got
     from . import script_globals

@@ -82,6 +82,16 @@ def _is_exec(stmt) -> bool:
             and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == "exec")
 
 
+def _reads_argv(node) -> bool:
+    """Whether an expression reads ``sys.argv`` (or ``argv``, imported from sys)."""
+    import ast
+
+    return node is not None and any(
+        (isinstance(n, ast.Attribute) and n.attr == "argv" and isinstance(n.value, ast.Name)
+         and n.value.id == "sys") or (isinstance(n, ast.Name) and n.id == "argv")
+        for n in ast.walk(node))
+
+
 def _is_literal(node) -> bool:
     import ast
 
@@ -101,6 +111,7 @@ class Names:
 
         self.config: dict[str, bool] = {}
         self.excluded: set[str] = set()
+        self.from_argv: set[str] = set()  # assigned from sys.argv (``data = sys.argv[1]``)
         self.stopped = False
         tree = ast.parse(source)
         self._walk(tree.body, stop_at_exec)
@@ -111,18 +122,20 @@ class Names:
             self.config.pop(name, None)
 
     def to_json(self) -> dict:
-        return {"config": self.config, "excluded": sorted(self.excluded), "stopped": self.stopped}
+        return {"config": self.config, "excluded": sorted(self.excluded), "stopped": self.stopped,
+                "argv": sorted(self.from_argv)}
 
     @classmethod
     def from_json(cls, got) -> Names | None:
         """What ``to_json`` kept (``sourcecache``), or None when it is not that shape."""
         if not (isinstance(got, dict) and isinstance(got.get("config"), dict)
-                and isinstance(got.get("excluded"), list)):
-            return None
+                and isinstance(got.get("excluded"), list) and isinstance(got.get("argv"), list)):
+            return None  # (a cache entry from before ``argv``: read again)
         names = cls.__new__(cls)
         names.config = {str(k): bool(v) for k, v in got["config"].items()}
         names.excluded = {str(n) for n in got["excluded"]}
         names.stopped = bool(got.get("stopped"))
+        names.from_argv = {str(n) for n in got["argv"]}
         return names
 
     def _walk(self, body, stop_at_exec: bool) -> None:
@@ -150,6 +163,8 @@ class Names:
                     literal = value is not None and isinstance(value, (ast.List, ast.Tuple)) \
                         and _is_literal(value)
                     self.config[name] = self.config.get(name, False) or literal
+                    if _reads_argv(getattr(stmt, "value", None)):
+                        self.from_argv.add(name)
             for field in ("body", "orelse", "finalbody"):  # if / try / with at the top level
                 if isinstance(stmt, (ast.If, ast.Try, ast.With)) and hasattr(stmt, field):
                     self._walk(getattr(stmt, field), stop_at_exec)
@@ -221,8 +236,8 @@ def sources(names, argv: list[str], config_names: dict[str, Names]) -> dict[str,
         i += 1
         if a == "--":
             break
-        if a.startswith("--") and len(a) > 2:
-            key = a[2:].split("=", 1)[0]
+        if (a.startswith("--") and len(a) > 2) or ("=" in a and not a.startswith("-")):
+            key = a.lstrip("-").split("=", 1)[0]  # --key=value, --key value, key=value
             for k in (key, key.replace("-", "_")):
                 if k in wanted:
                     out.pop(k, None)
@@ -234,6 +249,23 @@ def sources(names, argv: list[str], config_names: dict[str, Names]) -> dict[str,
                     out.pop(k, None)
                     out[k] = a
     return out
+
+
+def _a_word(value, argv: list[str]) -> bool:
+    if isinstance(value, list):
+        return bool(value) and all(_a_word(v, argv) for v in value)
+    if value is None or isinstance(value, bool):
+        return False
+    if str(value) in argv:
+        return True
+    if isinstance(value, (int, float)):  # float(sys.argv[1]) of "0.50", "1e-3"
+        for w in argv:
+            try:
+                if float(w) == value:
+                    return True
+            except ValueError:
+                continue
+    return False
 
 
 def capture(argv: list[str] | None = None, path: str | None = None,
@@ -269,5 +301,8 @@ def capture(argv: list[str] | None = None, path: str | None = None,
     if not args:
         return None
     src = sources(args, argv, files)
+    for k in args:  # ``data = sys.argv[1]``: given when its value is a word of it
+        if k in script.from_argv and k not in src and _a_word(args[k], argv):
+            src[k] = COMMAND_LINE
     given = [k for k, s in src.items() if s == COMMAND_LINE]
     return args, given, src
