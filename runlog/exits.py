@@ -121,31 +121,52 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
     cut_short = []  # a Ctrl-C landed in runlog's atexit hook before the finish began
 
     def at_exit():
+        # A Ctrl-C waits through the whole end (but for the wait for git, which takes it): one
+        # landing in an import could leave its lock held, and the threads still capturing the
+        # code state would wait for it forever (SIGTERM still acts); one landing between the
+        # record's last write and the decision below would have the process exit 0 while the
+        # record says interrupted. One held until the end is the end's own: the end is told.
+        try:
+            with no_interrupts((SIGINT,)):
+                _at_exit_held()
+        except KeyboardInterrupt:  # pending as the hook began, or delivered as the hold ends
+            if run.owned_here() and not run.finished:
+                try:
+                    with no_interrupts((SIGINT,)):
+                        _cut_short()
+                        _decide()
+                except KeyboardInterrupt:
+                    pass
+
+    def _at_exit_held():
         try:
             if not run.owned_here():
                 return
-            # a Ctrl-C now waits (for the wait for git, or the end: the script has ended) —
-            # one landing in an import here could leave its lock held, and the threads
-            # still capturing the code state would wait for it forever (SIGTERM still acts)
-            with no_interrupts((SIGINT,)):
-                _ending()
+            _ending()
         except KeyboardInterrupt:  # a Ctrl-C before the finish began: finish, interrupted
             if run.owned_here():
-                cut_short.append(True)
-                try:
-                    with no_interrupts():  # a second Ctrl-C waits (but while git is waited for)
-                        if run.outcome.error is None:
-                            run.outcome.exception(KeyboardInterrupt, KeyboardInterrupt(), None)
-                        run.finish()
-                except BaseException as e:
-                    if not run.finished:
-                        from .console import say
-
-                        say(f"could not finish the run ({type(e).__name__}: {e})")
+                _cut_short()
         except BaseException as e:  # a second Ctrl-C here must not lose the record
             from .console import say
 
             say(f"could not finish the run ({type(e).__name__}: {e})")
+        _decide()
+
+    def _cut_short():
+        cut_short.append(True)
+        try:
+            with no_interrupts():  # a second Ctrl-C waits (but while git is waited for)
+                if run.outcome.error is None:
+                    run.outcome.exception(KeyboardInterrupt, KeyboardInterrupt(), None)
+                run.finish()
+        except BaseException as e:
+            if not run.finished:
+                from .console import say
+
+                say(f"could not finish the run ({type(e).__name__}: {e})")
+
+    def _decide():
+        """The process ends as the record says: by SIGINT when a Ctrl-C ended the run."""
         by_ctrl_c = main_frame is not None and _left_by_ctrl_c(main_frame, last_value)
         if not by_ctrl_c and life is not None and (cut_short or life.interrupted) and run.finished \
                 and run.pid == os.getpid() and life.record.get("status") == "interrupted" \
