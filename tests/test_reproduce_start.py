@@ -100,6 +100,20 @@ def test_a_script_that_moves_before_start_reruns_from_where_it_was_started(proj,
     assert f"Since {rid} (reproduced): same arguments and code" in p.stderr
 
 
+def test_started_outside_the_repository_reruns_from_the_copys_top(proj, tmp_path):
+    p = proj.py("proj/src/train.py", "--lr", "0.3", cwd=tmp_path)
+    rid = proj.ids()[-1]
+    assert proj.record(rid)["started_in"] == str(tmp_path)
+    assert f"- Re-run: `cd {tmp_path} && python proj/src/train.py --lr 0.3`" in p.stderr
+    dest = tmp_path / "c"
+    p = proj.runlog("reproduce", rid, str(dest), "--run")
+    assert p.returncode == 0, p.stderr
+    assert f"cd {dest} && RUNLOG_DIR={proj.logs} {sys.executable} src/train.py --lr 0.3 " in p.stdout
+    new = proj.record(proj.ids()[-1])
+    assert new["reproduces"] == rid and new["args"]["lr"] == 0.3
+    assert f"Since {rid} (reproduced): same arguments and code" in p.stderr
+
+
 def test_moving_before_import_runlog_is_known_from_the_shells_pwd(proj, tmp_path):
     script = MOVES.replace("import runlog\nos.chdir(os.path.dirname(os.path.abspath(__file__)))",
                            "os.chdir(os.path.dirname(os.path.abspath(__file__)))\nimport runlog")

@@ -36,12 +36,15 @@ def remember() -> None:
 
 def started_in() -> str | None:
     """The directory to start the command from again, when it is not the working directory
-    now and is known for sure; else None."""
-    cwd_at_import = _at_import
+    now and is known for sure; else None (also when ``sys.argv`` or ``sys.path`` is odd)."""
     try:
-        now = os.getcwd()
-    except OSError:
+        return _started_in()
+    except Exception:
         return None
+
+
+def _started_in() -> str | None:
+    now = os.getcwd()
     main = sys.modules.get("__main__")
     file = getattr(main, "__file__", None)
     if not isinstance(file, str) or not os.path.isabs(file):
@@ -52,13 +55,13 @@ def started_in() -> str | None:
     if isinstance(name, str) and name and name != "__main__":  # python -m NAME
         rel = os.path.join(*name.split(".")) + ".py"
         first = sys.path[0] if sys.path and not getattr(sys.flags, "safe_path", False) else None
-        candidates = [first, cwd_at_import, os.environ.get("PWD")]
+        candidates = [first, _at_import, os.environ.get("PWD")]
     else:
         argv0 = sys.argv[0] if sys.argv else ""
         if not isinstance(argv0, str) or not argv0 or os.path.isabs(argv0) or argv0 in ("-c", "-m", "-"):
             return None  # an absolute script path runs from anywhere
         rel = argv0
-        candidates = [cwd_at_import, os.environ.get("PWD")]
+        candidates = [_at_import, os.environ.get("PWD")]
     if _is(os.path.join(now, rel), real):
         return None
     for c in candidates:

@@ -43,21 +43,36 @@ def default_dir(top: str, run_id: str) -> str:
     return os.path.join(os.path.dirname(top), f"{os.path.basename(top)}-{run_id}")
 
 
-def _repository(rec: dict) -> tuple[str, str, str]:
-    """(the repository's top, relative to it the directory the command was started in and
-    the run's working directory). They differ for a script that changed directory before
-    ``start()`` (``started_in``); a start outside the repository falls back to ``cwd``."""
+def _repository(rec: dict) -> tuple[str, str]:
+    """(the repository's top, the run's working directory relative to it)."""
     cwd = rec.get("cwd")
-    for where in dict.fromkeys((start_dir(rec), cwd)):
-        top = gitstate.find_top(where) if where else None
-        if top is not None:
-            rel_cwd = os.path.relpath(cwd, top) if cwd else "."
-            rel = os.path.relpath(where, top)
-            return top, rel, rel_cwd if not rel_cwd.startswith("..") else rel
+    top = gitstate.find_top(cwd) if cwd else None
+    if top is not None:
+        return top, os.path.relpath(cwd, top)
     top = gitstate.find_top(os.getcwd())
     if top is None:
         raise CliError(f"the repository of run {rec['id']} ({cwd}) is gone; run this inside a clone of it")
-    return top, ".", "."
+    return top, "."
+
+
+def _start(rec: dict, top: str, rel_cwd: str, words: list[str]) -> tuple[str, list[str]]:
+    """The directory to run the command from, relative to the repository's top, and the
+    command. A script that changed directory before ``start()`` runs from where it was
+    started (``started_in``); started outside the repository (``python proj/train.py``),
+    from the top, its script named from there."""
+    where = rec.get("started_in")
+    if not isinstance(where, str) or not where or not rec.get("cwd"):
+        return rel_cwd, words
+    rel = os.path.relpath(os.path.realpath(where), os.path.realpath(top))
+    if not rel.startswith(".."):
+        return rel, words
+    script = rec.get("script")
+    if isinstance(script, str) and not os.path.isabs(script) and script in words[1:]:
+        inside = os.path.relpath(os.path.realpath(os.path.join(where, script)), os.path.realpath(top))
+        if not inside.startswith(".."):
+            i = words.index(script, 1)
+            return ".", [*words[:i], inside, *words[i + 1:]]
+    return rel_cwd, words
 
 
 def _checks(rec: dict, force: bool) -> tuple[dict, str | None, copies.Patch]:
@@ -110,7 +125,7 @@ def reproduce(root: str, spec: str | None, dest: str | None = None, *, run: bool
     rec = load(root, spec)
     rid = rec["id"]
     g, patch_path, patch = _checks(rec, force)
-    top, rel, rel_cwd = _repository(rec)
+    top, rel_cwd = _repository(rec)
     try:
         if not copies.has_commit(top, g["commit"]):
             raise CliError(f"commit {g['short']} of run {rid} is not in the repository at {top} "
@@ -127,9 +142,9 @@ def reproduce(root: str, spec: str | None, dest: str | None = None, *, run: bool
             kind, check = _make(top, dest, g, patch_path, patch, rid)
     except gitstate.GitError as e:
         raise CliError(str(e)) from None
+    rel, words = _start(rec, top, rel_cwd, rerun_words(rec))
     work = os.path.normpath(os.path.join(dest, rel))
     os.makedirs(work, exist_ok=True)  # a folder holding only ignored or untracked-unsaved files
-    words = rerun_words(rec)
     lines = [_made(rec, g, dest, kind, patch)]
     lines += _faithful(check, patch)
     missing = _missing_arg_files(rec, words, work)

@@ -123,10 +123,7 @@ def new_record(run_id: str, t0: float, *, command: list[str], command_line: str 
     if own_process:
         from ..args.startdir import started_in
 
-        try:
-            where = started_in()
-        except Exception:  # an odd sys.argv or sys.path: the run goes on without it
-            where = None
+        where = started_in()
         if where:
             rec["started_in"] = clean_text(where)
     return rec
