@@ -102,11 +102,19 @@ def env_settings(record: dict) -> tuple[dict[str, str], list[str]]:
     for k, src in (record.get("args_source") or {}).items():
         name = src[1:] if isinstance(src, str) and src.startswith("$") else ""
         v = args.get(k)
-        if not name.isidentifier() or not isinstance(v, (str, int, float)):
+        scalar = (str, int, float)
+        if not name.isidentifier():
             continue
-        if v == MASK:
+        if isinstance(v, list) and all(isinstance(x, scalar) and not isinstance(x, bool) for x in v):
+            if MASK in v:
+                masked.append(name)
+            else:  # as ConfigArgParse reads a list from a variable: JSON
+                from json import dumps
+
+                values[name] = dumps(v)
+        elif isinstance(v, scalar) and v == MASK:
             masked.append(name)
-        else:
+        elif isinstance(v, scalar):
             values[name] = str(v).lower() if isinstance(v, bool) else str(v)
     return values, masked
 

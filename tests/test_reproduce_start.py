@@ -165,6 +165,7 @@ import configargparse, runlog
 p = configargparse.ArgParser()
 p.add_argument("--lr", type=float, default=0.1, env_var="TRAIN_LR")
 p.add_argument("--api-key", default="none", env_var="API_KEY")
+p.add_argument("--layers", type=int, nargs="+", default=[1], env_var="LAYERS")
 a = p.parse_args()
 run = runlog.start()
 run.metric("loss", round(1 - a.lr, 3))
@@ -175,17 +176,20 @@ print("key", a.api_key)
 def test_reproduce_run_sets_the_environment_variables_that_gave_arguments(proj, tmp_path):
     pytest.importorskip("configargparse")
     (proj.top / "src" / "cap.py").write_text(CAP)
-    proj.py("cap.py", cwd=proj.top / "src", TRAIN_LR="0.7")
+    p = proj.py("cap.py", cwd=proj.top / "src", TRAIN_LR="0.7", LAYERS="[3, 4]")
     rid = proj.ids()[-1]
-    assert proj.record(rid)["args_source"] == {"lr": "$TRAIN_LR"}
+    assert proj.record(rid)["args_source"] == {"lr": "$TRAIN_LR", "layers": "$LAYERS"}
+    assert "- Re-run: `TRAIN_LR=0.7 LAYERS='[3, 4]' python cap.py`" in p.stderr
     dest = tmp_path / "c"
     p = proj.runlog("reproduce", rid, str(dest), TRAIN_LR="0.3")  # this shell has another value
     assert p.returncode == 0, p.stderr
-    assert f"cd {dest / 'src'} && RUNLOG_DIR={proj.logs} TRAIN_LR=0.7 {sys.executable} cap.py " in p.stdout
+    assert (f"cd {dest / 'src'} && RUNLOG_DIR={proj.logs} TRAIN_LR=0.7 LAYERS='[3, 4]' {sys.executable} "
+            "cap.py ") in p.stdout
     p = proj.runlog("reproduce", rid, str(dest), "--run", TRAIN_LR="0.3")
     assert p.returncode == 0, p.stderr
     new = proj.record(proj.ids()[-1])
-    assert new["args"]["lr"] == 0.7 and new["args_source"] == {"lr": "$TRAIN_LR"}
+    assert new["args"]["lr"] == 0.7 and new["args"]["layers"] == [3, 4]
+    assert new["args_source"] == {"lr": "$TRAIN_LR", "layers": "$LAYERS"}
     assert f"Since {rid} (reproduced): same arguments and code" in p.stderr
 
 
