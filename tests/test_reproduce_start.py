@@ -271,3 +271,36 @@ def test_a_runlog_run_with_a_note_and_a_script_that_moves(proj, tmp_path):
     new = proj.record(proj.ids()[-1])
     assert new["reproduces"] == rid and new["args"]["lr"] == 0.3
     assert f"Since {rid} (reproduced): same arguments and code" in p.stderr
+
+
+HYDRA = """\
+import hydra, runlog
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base=None, config_path=None)
+def main(cfg: DictConfig):
+    runlog.start().metric("loss", 0.5)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_a_hydra_job_that_changes_directory_reruns_from_where_it_was_started(proj, tmp_path):
+    pytest.importorskip("hydra")
+    (proj.top / "src" / "app.py").write_text(HYDRA)
+    (proj.top / ".gitignore").write_text("logs/\nsecret.txt\noutputs/\n")
+    proj.logs = proj.top / "logs"  # Hydra's original directory's
+    p = proj.py("src/app.py", "+lr=0.2", "hydra.job.chdir=True")
+    rid = proj.ids()[-1]
+    r = proj.record(rid)
+    assert r["cwd"].startswith(str(proj.top / "outputs")) and r["started_in"] == str(proj.top)
+    assert f"- Re-run: `cd {proj.top} && python src/app.py +lr=0.2 hydra.job.chdir=True`" in p.stderr
+    assert f"- Log: logs/{rid}/run.log" in p.stderr
+    p = proj.runlog("reproduce", rid, str(tmp_path / "c"), "--run")
+    assert p.returncode == 0, p.stderr
+    assert f"cd {tmp_path / 'c'} && " in p.stdout
+    new = proj.record(proj.ids()[-1])
+    assert new["reproduces"] == rid and new["args"] == r["args"] == {"lr": 0.2}
