@@ -6,12 +6,15 @@
 ``import runlog`` does nothing but define these functions; the work (and the
 imports it needs) starts in ``start()``. One documented exception: when
 ``--note`` is on the command line, it is taken out of ``sys.argv`` here, so a
-script that parses its arguments before ``start()`` does not reject it.
+script that parses its arguments before ``start()`` does not reject it. The working
+directory is read (not changed), for a script that changes it before ``start()``.
 """
 
 from __future__ import annotations
 
 import sys as _sys
+
+from .args import startdir as _startdir
 
 __version__ = "0.1.0"
 __all__ = ["start", "finish", "current", "metric", "log_metrics", "add_note", "Run"]
@@ -140,6 +143,10 @@ def _take_note_early() -> None:
 
 
 _take_note_early()
+
+# where the process is now: a script that changes directory before start() was started
+# here if its sys.argv[0] says so (args/startdir.py checks it)
+_startdir.remember()
 
 
 def __getattr__(name):

@@ -57,7 +57,7 @@ def _rewrite(life, status: str, code: int) -> None:
     log.close()
     life.save()
     later = notes.read(life.dir)
-    report = render({**r, "dir": shown_path(life.dir, r["cwd"]), "notes": later}, life.prev)
+    report = render({**r, "dir": shown_path(life.dir, record.start_dir(r)), "notes": later}, life.prev)
     try:
         record.write_atomic(life.folder.report, report)
         index.append_record(life.root, r, later)

@@ -68,7 +68,7 @@ class Lifecycle:
             self.id, self.t0, command=shown, command_line=command_line(shown) if shown else None,
             script=script, script_path=script_path, note=note, name=name, tags=tags,
             reproduces=reproduces,  # `runlog reproduce --run`: compared with the run it reproduces
-            scheduler=_scheduler())
+            scheduler=_scheduler(), own_process=own_process)
         if resume is not None:
             self.record = resume.apply(self.record, self.t0)
         self.own_process = own_process  # start(): the program is this process (not `runlog run`)
@@ -351,7 +351,7 @@ class Lifecycle:
         from .folder import notes
 
         later = notes.read(self.dir)  # read once: the report and the index line both carry them
-        report = render({**r, "dir": shown_path(self.dir, r["cwd"]), "notes": later}, self.prev)
+        report = render({**r, "dir": shown_path(self.dir, record.start_dir(r)), "notes": later}, self.prev)
         self.log.line(RUNLOG, f"run {st} after {r['duration_s']:.1f} s")
         self.save()
         try:

@@ -91,21 +91,43 @@ def segments_text(record: dict) -> str | None:
     return f"{len(segs)} ({times}) · restarted {len(segs) - 1}×"
 
 
-def _env_words(record: dict) -> str:
-    """``NAME=value `` for each environment variable that set an argument (ConfigArgParse's
-    ``env_var``: ``args_source`` ``$NAME``), so the Re-run line gives the run its values."""
-    from shlex import quote
-
+def env_settings(record: dict) -> tuple[dict[str, str], list[str]]:
+    """The environment variables that set an argument (ConfigArgParse's ``env_var``:
+    ``args_source`` ``$NAME``): ``({NAME: value as typed again}, [NAME of a masked secret])``."""
     from .mask import MASK
 
     args = flatten(record.get("args") or {})
-    words = []
+    values: dict[str, str] = {}
+    masked: list[str] = []
     for k, src in (record.get("args_source") or {}).items():
         name = src[1:] if isinstance(src, str) and src.startswith("$") else ""
         v = args.get(k)
-        if name.isidentifier() and isinstance(v, (str, int, float)) and v != MASK:
-            v = str(v).lower() if isinstance(v, bool) else str(v)
-            words.append(f"{name}={quote(v)} ")
+        scalar = (str, int, float)
+        if not name.isidentifier():
+            continue
+        if isinstance(v, list) and all(isinstance(x, scalar) and not isinstance(x, bool) for x in v):
+            if MASK in v:
+                masked.append(name)
+            else:  # as ConfigArgParse reads a list from a variable: JSON
+                from json import dumps
+
+                values[name] = dumps(v)
+        elif isinstance(v, scalar) and v == MASK:
+            masked.append(name)
+        elif isinstance(v, scalar):
+            values[name] = str(v).lower() if isinstance(v, bool) else str(v)
+    return values, masked
+
+
+def _env_words(record: dict) -> str:
+    """``cd DIR && `` for a script that changed directory before ``start()`` (``started_in``),
+    then ``NAME=value `` for each environment variable that set an argument, so the Re-run
+    line runs from where it was typed and gives the run its values."""
+    from shlex import quote
+
+    where = record.get("started_in")
+    words = [f"cd {quote(where)} && "] if isinstance(where, str) and where else []
+    words += [f"{name}={quote(v)} " for name, v in env_settings(record)[0].items()]
     return printable("".join(words))
 
 

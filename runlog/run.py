@@ -21,7 +21,7 @@ from .args.given import namespace_args
 from .console import (RunHandler, basic_config_while_running, config_while_running, has_console_handler,
                       level_number, say, show_report, write_quietly)
 from .folder.layout import log_root
-from .folder.record import clean_text, jsonable
+from .folder.record import clean_text, jsonable, start_dir
 from .lifecycle import Lifecycle
 from .sigmask import no_interrupts
 from .mask import secret_options
@@ -380,7 +380,7 @@ def start(args=None, *, note=None, name=None, tags=(), log_dir=None, level="INFO
     if console and run._console is not None:
         from .fmt import shown_path
 
-        shown = shown_path(run.log_path, life.record["cwd"])
+        shown = shown_path(run.log_path, start_dir(life.record))
         write_quietly(run._console, f"runlog: {life.opened()} → {shown}\n")
     return run
 

@@ -15,9 +15,11 @@ import tempfile
 
 from .. import copies
 from .. import git as gitstate
-from ..fmt import command_line, quote, shown_path
+from ..fmt import command_line, printable, quote, shown_path
 from ..folder.layout import RunFolder
+from ..folder.record import start_dir
 from ..mask import MASK
+from ..report import env_settings
 from .common import CliError, load, out
 
 
@@ -42,7 +44,7 @@ def default_dir(top: str, run_id: str) -> str:
 
 
 def _repository(rec: dict) -> tuple[str, str]:
-    """(the repository's top, the run's directory relative to it)."""
+    """(the repository's top, the run's working directory relative to it)."""
     cwd = rec.get("cwd")
     top = gitstate.find_top(cwd) if cwd else None
     if top is not None:
@@ -51,6 +53,26 @@ def _repository(rec: dict) -> tuple[str, str]:
     if top is None:
         raise CliError(f"the repository of run {rec['id']} ({cwd}) is gone; run this inside a clone of it")
     return top, "."
+
+
+def _start(rec: dict, top: str, rel_cwd: str, words: list[str]) -> tuple[str, list[str]]:
+    """The directory to run the command from, relative to the repository's top, and the
+    command. A script that changed directory before ``start()`` runs from where it was
+    started (``started_in``); started outside the repository (``python proj/train.py``),
+    from the top, its script named from there."""
+    where = rec.get("started_in")
+    if not isinstance(where, str) or not where or not rec.get("cwd"):
+        return rel_cwd, words
+    rel = os.path.relpath(os.path.realpath(where), os.path.realpath(top))
+    if not rel.startswith(".."):
+        return rel, words
+    script = rec.get("script")
+    if isinstance(script, str) and not os.path.isabs(script) and script in words[1:]:
+        inside = os.path.relpath(os.path.realpath(os.path.join(where, script)), os.path.realpath(top))
+        if not inside.startswith(".."):
+            i = words.index(script, 1)
+            return ".", [*words[:i], inside, *words[i + 1:]]
+    return rel_cwd, words
 
 
 def _checks(rec: dict, force: bool) -> tuple[dict, str | None, copies.Patch]:
@@ -103,7 +125,7 @@ def reproduce(root: str, spec: str | None, dest: str | None = None, *, run: bool
     rec = load(root, spec)
     rid = rec["id"]
     g, patch_path, patch = _checks(rec, force)
-    top, rel = _repository(rec)
+    top, rel_cwd = _repository(rec)
     try:
         if not copies.has_commit(top, g["commit"]):
             raise CliError(f"commit {g['short']} of run {rid} is not in the repository at {top} "
@@ -120,12 +142,15 @@ def reproduce(root: str, spec: str | None, dest: str | None = None, *, run: bool
             kind, check = _make(top, dest, g, patch_path, patch, rid)
     except gitstate.GitError as e:
         raise CliError(str(e)) from None
+    rel, words = _start(rec, top, rel_cwd, rerun_words(rec))
     work = os.path.normpath(os.path.join(dest, rel))
     os.makedirs(work, exist_ok=True)  # a folder holding only ignored or untracked-unsaved files
-    words = rerun_words(rec)
     lines = [_made(rec, g, dest, kind, patch)]
     lines += _faithful(check, patch)
-    env = _environment(rec, words, work)
+    missing = _missing_arg_files(rec, words, work)
+    lines += [f"  {w[1:]} (read as {w} in the command) is not in the copy (not in git): "
+              "copy it there" for w in missing]
+    env = _environment(rec, words, os.path.normpath(os.path.join(dest, rel_cwd)))
     lines += ["Environment now vs recorded:"] + [f"  {d}" for d in env] if env else \
         ["Environment: same Python and package versions as recorded"]
     note_text = note or f"reproduces {rid}"
@@ -138,11 +163,38 @@ def reproduce(root: str, spec: str | None, dest: str | None = None, *, run: bool
     if MASK in words:
         raise CliError(f"the recorded command of run {rid} has secrets masked ({MASK}): "
                        "run it by hand, with them, from the line above")
+    if missing:
+        raise CliError(f"{missing[0][1:]}, which the command reads ({missing[0]}), is not in the copy: "
+                       f"copy it to {shown_path(work, os.getcwd())} and run this again")
+    _set_environment(rec)
     from .runcmd import run_command
 
     os.chdir(work)
     return run_command(root, words, note=note_text, name=rec.get("name"), tags=rec.get("tags") or (),
                        reproduces=rid)
+
+
+def _set_environment(rec: dict) -> None:
+    """The environment variables that gave the run arguments, set again from the record
+    (values later in the command's own environment do not win over them). A secret runlog
+    masked is not replayed: the value this shell has is used, and said so; none is an error."""
+    values, masked = env_settings(rec)
+    for name in masked:
+        if name not in os.environ:
+            raise CliError(f"{name} gave run {rec['id']} an argument runlog masked as a secret: "
+                           f"set it in this shell (export {name}=...) and run this again")
+        out(f"  {name}: a secret runlog masked; the value set in this shell is used\n")
+    os.environ.update(values)
+
+
+def _missing_arg_files(rec: dict, words: list[str], work: str) -> list[str]:
+    """The ``@file`` words (argparse's ``fromfile_prefix_chars``) of the command whose file
+    is not in the copy: an ignored or large file the patch does not hold."""
+    sources = set((rec.get("args_source") or {}).values())
+    start = start_dir(rec) or ""
+    return [w for w in words[1:] if len(w) > 1 and w[0] == "@"
+            and not os.path.isfile(os.path.join(work, w[1:]))
+            and (w[1:] in sources or os.path.isfile(os.path.join(start, w[1:])))]
 
 
 def _make(top: str, dest: str, g: dict, patch_path: str | None, patch: copies.Patch,
@@ -212,9 +264,12 @@ def _how_to_rerun(rec: dict, dest: str, work: str, root: str, words: list[str], 
         shown = command_line(["runlog", "run", "--note", note, *options, "--", *words])
     else:
         shown = f"{command_line(words)} --note {quote(note)}"
+    values, masked = env_settings(rec)
+    env = "".join(f"{k}={quote(v)} " for k, v in {**values, **{k: MASK for k in masked}}.items())
+    where = quote(shown_path(work, os.getcwd()))
     lines = ["Re-run it there:" if not run else "Running it there as a new run:",
-             f"  cd {quote(shown_path(work, os.getcwd()))} && RUNLOG_DIR={quote(root)} {shown}"]
-    if MASK in words:
+             f"  cd {where} && RUNLOG_DIR={quote(root)} {printable(env)}{shown}"]
+    if MASK in words or masked:
         lines.append(f"  (values runlog masked as {MASK} are secrets: put them back)")
     if not run:
         lines.append(f"  or `runlog reproduce {rec['id']} {quote(shown_path(dest, os.getcwd()))} --run`: "

@@ -77,10 +77,13 @@ def clean_text(s: str) -> str:
 def new_record(run_id: str, t0: float, *, command: list[str], command_line: str | None,
                script: str | None, script_path: str | None, note: str | None = None,
                name: str | None = None, tags=(), reproduces: str | None = None,
-               scheduler: dict | None = None, sweep: dict | None = None) -> dict:
+               scheduler: dict | None = None, sweep: dict | None = None,
+               own_process: bool = False) -> dict:
     """The first run.json of a run; ``lifecycle`` fills the rest as the run goes on.
 
     ``reproduces``: the run id a ``runlog reproduce --run`` run reproduces (only then a key).
+    ``own_process`` (``start()``): a script that changed directory before it has
+    ``started_in``, the directory its command runs from (only then a key).
     """
     rec = {
         "schema": SCHEMA,
@@ -117,7 +120,19 @@ def new_record(run_id: str, t0: float, *, command: list[str], command_line: str 
     }
     if reproduces:
         rec["reproduces"] = reproduces
+    if own_process:
+        from ..args.startdir import started_in
+
+        where = started_in()
+        if where:
+            rec["started_in"] = clean_text(where)
     return rec
+
+
+def start_dir(rec: dict) -> str | None:
+    """The directory the run's command was started in (and runs again from)."""
+    where = rec.get("started_in")
+    return where if isinstance(where, str) and where else rec.get("cwd")
 
 
 # ---------------------------------------------------------------- a sweep's trial
