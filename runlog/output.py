@@ -33,7 +33,9 @@ def last_state(line: str) -> str:
         if _ANSI is None:
             import re
 
-            _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+            # CSI (colours, cursor), OSC up to BEL or ST (rich's links to a source line,
+            # window titles), then any other two-character escape
+            _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
         line = _ANSI.sub("", line)
     if "\r" not in line:
         return line
