@@ -188,11 +188,21 @@ class ErrorBlocks:
 
     def __init__(self):
         self.state = 0  # 0 outside, 1 inside a traceback, 2 right after one
+        self.block = None  # the lines since the last traceback began, bounded (``coexist``)
 
     def tag(self, line: str, default: str) -> str:
         if line.startswith("Traceback (most recent call last):"):
+            if self.state != 2 or self.block is None:
+                self.block = [line]
+            else:
+                self.block.append(line)  # a chained one
             self.state = 1
             return "ERROR"
+        if self.block is not None:
+            if len(self.block) < 2000:
+                self.block.append(line)
+            else:
+                self.block = None
         if self.state == 1:
             if not line[:1].isspace() and line.strip():
                 self.state = 2  # the exception line closes the block
