@@ -55,3 +55,22 @@ def _just_shown(run, exc_type, exc, tb) -> bool:
         pass
     return False
 
+
+def std_stream(name: str, tee):
+    """``patches.std_stream`` for a tee, except that the run's end leaves in place a tee whose
+    own ``write`` another tool has replaced since, passing writes through.
+
+    wandb, imported after ``start()``, replaces the ``write`` of the ``sys.stdout`` it finds
+    (runlog's tee) to capture the console, for good. Putting the real stream back at the
+    run's end would silently end wandb's capture of everything printed after it."""
+    from . import patches
+
+    undo = patches.std_stream(name, tee)
+
+    def undo_unless_written_through():
+        if getattr(sys, name, None) is tee and "write" in vars(tee):
+            tee._runlog_undone = True
+        else:
+            undo()
+
+    return undo_unless_written_through

@@ -317,14 +317,14 @@ class Tee:
 
 def tee_streams(run, log) -> None:
     """Tee stdout and stderr into ``log`` for ``run`` (its patches and its tees)."""
-    from . import patches as patches_mod
+    from .coexist import std_stream
 
     p = run.patches
     for attr, tag in (("stdout", "OUT"), ("stderr", "ERR")):
         stream = getattr(sys, attr)
         if stream is not None:
             tee = Tee(stream, log, tag)
-            p.apply(attr, patches_mod.std_stream, attr, tee)
+            p.apply(attr, std_stream, attr, tee)
             run._tees.append(tee)
     if run._tees:
         p.apply("library_handlers", library_handlers, list(run._tees))
