@@ -99,6 +99,43 @@ def test_wandb_offline_in_the_same_script(run_script, tmp_path, order, what):
         assert logged(d, "OUT")[-2:] == ["after wandb finish", "end"]
 
 
+HOOK_ON_TOP = """\
+    import sys, traceback, runlog
+    runlog.start(git=False)
+    found = sys.excepthook
+    def hook(t, e, tb):  # wandb's shape: print, then call the hook found unless Python's own
+        if sys.argv[1] == "prints":
+            traceback.print_exception(t, e, tb)
+        else:
+            print("hook saw", t.__name__, file=sys.stderr)
+        found(t, e, tb)
+    sys.excepthook = hook
+    def load():
+        try:
+            {}["k"]
+        except KeyError as e:
+            raise ValueError("bad\\nsecond line") from e
+    if sys.argv[2] == "shown":  # the script prints it itself, then lets it go: Python prints it again
+        try:
+            load()
+        except ValueError:
+            traceback.print_exc()
+            raise
+    load()
+    """
+
+
+@pytest.mark.parametrize("hook, shown, times", [("prints", "", 1), ("quiet", "", 1),
+                                                ("prints", "shown", 2), ("quiet", "shown", 2)])
+def test_a_hook_on_top_that_prints_the_traceback_gets_it_printed_once(run_script, hook, shown, times):
+    proc, d, r = run_script(HOOK_ON_TOP, hook, shown or "-", rc=1)
+    assert r["status"] == "failed" and r["error"]["message"] == "bad\nsecond line"
+    lines = proc.stderr.splitlines()
+    assert lines.count("ValueError: bad") == times, proc.stderr
+    assert lines.count("KeyError: 'k'") == times  # the chained one with it
+    assert logged(d, "ERROR").count("ValueError: bad") == times
+
+
 def test_wandb_imported_after_start_keeps_its_console_capture(run_script, tmp_path):
     # wandb patches the write of the sys.stdout it finds at its import: runlog's tee. The run
     # ending first must not take wandb's capture away from what the script prints next.
