@@ -180,7 +180,9 @@ def install(run, patches_, interactive: bool = False, life=None) -> None:
             _still_die_by_sigint()
 
     if not interactive:
-        patches_.apply("excepthook", patches.excepthook, on_exception)
+        from .coexist import excepthook
+
+        patches_.apply("excepthook", excepthook, on_exception, run)
         patches_.apply("sys_exit", patches.sys_exit, on_exit)
         patches_.apply("os_exit", patches.os_exit, on_os_exit)
     patches_.apply("signals", patches.signals, HANDLED_SIGNALS, on_signal)

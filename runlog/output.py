@@ -33,7 +33,9 @@ def last_state(line: str) -> str:
         if _ANSI is None:
             import re
 
-            _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+            # CSI (colours, cursor), OSC up to BEL or ST (rich's links to a source line,
+            # window titles), then any other two-character escape
+            _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
         line = _ANSI.sub("", line)
     if "\r" not in line:
         return line
@@ -186,11 +188,21 @@ class ErrorBlocks:
 
     def __init__(self):
         self.state = 0  # 0 outside, 1 inside a traceback, 2 right after one
+        self.block = None  # the lines since the last traceback began, bounded (``coexist``)
 
     def tag(self, line: str, default: str) -> str:
         if line.startswith("Traceback (most recent call last):"):
+            if self.state != 2 or self.block is None:
+                self.block = [line]
+            else:
+                self.block.append(line)  # a chained one
             self.state = 1
             return "ERROR"
+        if self.block is not None:
+            if len(self.block) < 2000:
+                self.block.append(line)
+            else:
+                self.block = None
         if self.state == 1:
             if not line[:1].isspace() and line.strip():
                 self.state = 2  # the exception line closes the block
@@ -305,14 +317,14 @@ class Tee:
 
 def tee_streams(run, log) -> None:
     """Tee stdout and stderr into ``log`` for ``run`` (its patches and its tees)."""
-    from . import patches as patches_mod
+    from .coexist import std_stream
 
     p = run.patches
     for attr, tag in (("stdout", "OUT"), ("stderr", "ERR")):
         stream = getattr(sys, attr)
         if stream is not None:
             tee = Tee(stream, log, tag)
-            p.apply(attr, patches_mod.std_stream, attr, tee)
+            p.apply(attr, std_stream, attr, tee)
             run._tees.append(tee)
     if run._tees:
         p.apply("library_handlers", library_handlers, list(run._tees))
