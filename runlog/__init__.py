@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import sys as _sys
 
-from .args import startdir as _startdir
-
 __version__ = "0.1.0"
 __all__ = ["start", "finish", "current", "metric", "log_metrics", "add_note", "Run"]
 
@@ -146,7 +144,10 @@ _take_note_early()
 
 # where the process is now: a script that changes directory before start() was started
 # here if its sys.argv[0] says so (args/startdir.py checks it)
-_startdir.remember()
+try:  # os is loaded already (site): no import of runlog's own modules here
+    _cwd_at_import = _sys.modules["os"].getcwd()
+except (OSError, KeyError):
+    _cwd_at_import = None
 
 
 def __getattr__(name):

@@ -21,17 +21,9 @@ from __future__ import annotations
 import os
 import sys
 
-_at_import: str | None = None
-
-
-def remember() -> None:
-    """Keep the working directory of ``import runlog`` (the first one only)."""
-    global _at_import
-    if _at_import is None:
-        try:
-            _at_import = os.getcwd()
-        except OSError:
-            pass
+def _at_import() -> str | None:
+    """The working directory when ``runlog`` was imported (``runlog/__init__.py`` keeps it)."""
+    return getattr(sys.modules.get("runlog"), "_cwd_at_import", None)
 
 
 def started_in() -> str | None:
@@ -55,13 +47,13 @@ def _started_in() -> str | None:
     if isinstance(name, str) and name and name != "__main__":  # python -m NAME
         rel = os.path.join(*name.split(".")) + ".py"
         first = sys.path[0] if sys.path and not getattr(sys.flags, "safe_path", False) else None
-        candidates = [first, _at_import, os.environ.get("PWD")]
+        candidates = [first, _at_import(), os.environ.get("PWD")]
     else:
         argv0 = sys.argv[0] if sys.argv else ""
         if not isinstance(argv0, str) or not argv0 or os.path.isabs(argv0) or argv0 in ("-c", "-m", "-"):
             return None  # an absolute script path runs from anywhere
         rel = argv0
-        candidates = [_at_import, os.environ.get("PWD")]
+        candidates = [_at_import(), os.environ.get("PWD")]
     if _is(os.path.join(now, rel), real):
         return None
     for c in candidates:
