@@ -62,7 +62,7 @@ for i in range(100):
 
 # every module of runlog's that start() loads (some lazily, inside start())
 START_MODULES = ("runlog.run, runlog.exits, runlog.patches_exit, runlog.output, runlog.fmt, runlog.mask, "
-                 "runlog.git")
+                 "runlog.coexist, runlog.git")
 
 IMPORT_CODE = """\
 import time
@@ -212,9 +212,26 @@ def time_process(argv: list[str], cwd: str) -> float:
     return time.perf_counter() - t
 
 
+_SNIPPETS: dict[str, str] = {}
+
+
+def _snippet(code: str) -> str:
+    """The code as a script file outside the benchmark's repository: a script, as users run
+    one (``python -c`` would record a multi-line command, which no training script has)."""
+    path = _SNIPPETS.get(code)
+    if path is None:  # in a folder of their own: the script's folder is sys.path[0]
+        if "" not in _SNIPPETS:
+            _SNIPPETS[""] = tempfile.mkdtemp(prefix="runlog-bench-snippets-")
+        folder = _SNIPPETS[""]
+        path = _SNIPPETS[code] = os.path.join(folder, f"snippet{len(_SNIPPETS)}.py")
+        with open(path, "w") as f:
+            f.write(textwrap.dedent(code))
+    return path
+
+
 def in_subprocess(code: str, cwd: str) -> float:
     """Run code in a fresh interpreter (stderr to /dev/null); it prints seconds last."""
-    p = subprocess.run([*PY, "-c", textwrap.dedent(code)], cwd=cwd, stdout=subprocess.PIPE,
+    p = subprocess.run([*PY, _snippet(code)], cwd=cwd, stdout=subprocess.PIPE,
                        stderr=subprocess.DEVNULL, text=True, env=ENV)
     lines = p.stdout.strip().splitlines()
     if p.returncode != 0 or not lines:
@@ -405,6 +422,8 @@ def main() -> None:
         bench_metrics(scratch, long_reps, n_metrics)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if "" in _SNIPPETS:
+            shutil.rmtree(_SNIPPETS[""], ignore_errors=True)
     print_table(f"ratio: runlog / baseline, medians (times: lower is better; rates: higher is "
                 f"better); best: the same from each side's best round.\n{reps} interleaved rounds "
                 f"({long_reps} for 4 and 5) in {time.perf_counter() - t0:.0f} s; python "
