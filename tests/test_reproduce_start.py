@@ -304,3 +304,21 @@ def test_a_hydra_job_that_changes_directory_reruns_from_where_it_was_started(pro
     assert f"cd {tmp_path / 'c'} && " in p.stdout
     new = proj.record(proj.ids()[-1])
     assert new["reproduces"] == rid and new["args"] == r["args"] == {"lr": 0.2}
+
+
+def test_a_value_from_a_secret_named_variable_is_masked_though_its_option_is_not(proj, tmp_path):
+    # `--key` is no secret's name, but the value came from $OPENAI_API_KEY: it is one, and the
+    # Re-run line would otherwise print `OPENAI_API_KEY=sk-...` for anyone to copy
+    pytest.importorskip("configargparse")
+    (proj.top / "src" / "key.py").write_text(
+        "import configargparse, runlog\np = configargparse.ArgParser()\n"
+        "p.add_argument('--key', env_var='OPENAI_API_KEY')\na = p.parse_args()\nrunlog.start()\n")
+    p = proj.py("key.py", cwd=proj.top / "src", OPENAI_API_KEY="sk-abc123secret")
+    rid = proj.ids()[-1]
+    assert "sk-abc123secret" not in p.stderr
+    r = proj.record(rid)
+    assert r["args"]["key"] == "***" and r["args_source"]["key"] == "$OPENAI_API_KEY"
+    assert "sk-abc123secret" not in (proj.logs / rid / "run.log").read_text()
+    p = proj.runlog("reproduce", rid, str(tmp_path / "c"))
+    assert p.returncode == 0, p.stderr
+    assert "sk-abc123secret" not in p.stdout and "OPENAI_API_KEY='***' " in p.stdout

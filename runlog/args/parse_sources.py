@@ -24,7 +24,8 @@ _MAX_DEPTH = 5  # an @file naming another @file, as argparse allows
 
 def refine(parser, argv: list[str], given, values: dict):
     """``(given, sources)`` of a parse of ``argv`` by ``parser``; ``given`` None: matched
-    against the command line here when it is needed."""
+    against the command line here when it is needed. A value of ``values`` that a
+    secret-named environment variable gave is masked in place."""
     if parser is None:
         return given, None
     elsewhere: dict[str, str] = {}  # dest -> where it came from, when not the command line
@@ -45,6 +46,11 @@ def refine(parser, argv: list[str], given, values: dict):
                         elsewhere[dest] = w[1:]
     if not elsewhere:
         return given, None
+    from ..mask import MASK, is_secret
+
+    for dest, where in elsewhere.items():  # `--key` read from $OPENAI_API_KEY is a secret too
+        if where[:1] == "$" and is_secret(where[1:]) and values.get(dest) not in (None, "", False):
+            values[dest] = MASK
     if given is None:
         from .given import given_from_argv
 
