@@ -19,6 +19,8 @@ import sys
 import threading
 import time
 
+from .errblocks import ErrorBlocks
+
 _ANSI = None
 
 
@@ -177,40 +179,6 @@ def _collapse(text, cr):
         return tail
     prev = head.rpartition(cr)[2]
     return prev + cr
-
-
-class ErrorBlocks:
-    """A Python traceback written to stderr is an error: its lines are tagged ERROR, not ERR,
-    so ``runlog tail --level ERROR`` shows a crash. From "Traceback (most recent call
-    last):" through the exception line, and chained tracebacks with it."""
-
-    _JOINS = ("During handling of the above exception", "The above exception was the direct")
-
-    def __init__(self):
-        self.state = 0  # 0 outside, 1 inside a traceback, 2 right after one
-        self.block = None  # the lines since the last traceback began, bounded (``coexist``)
-
-    def tag(self, line: str, default: str) -> str:
-        if line.startswith("Traceback (most recent call last):"):
-            if self.state != 2 or self.block is None:
-                self.block = [line]
-            else:
-                self.block.append(line)  # a chained one
-            self.state = 1
-            return "ERROR"
-        if self.block is not None:
-            if len(self.block) < 2000:
-                self.block.append(line)
-            else:
-                self.block = None
-        if self.state == 1:
-            if not line[:1].isspace() and line.strip():
-                self.state = 2  # the exception line closes the block
-            return "ERROR"
-        if self.state == 2 and (not line.strip() or line.startswith(self._JOINS)):
-            return "ERROR"
-        self.state = 0
-        return default
 
 
 class Tee:

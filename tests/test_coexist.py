@@ -71,6 +71,35 @@ def wandb_console(tmp_path) -> str:
     return out.read_text()
 
 
+HOOK_ON_TOP_PLAIN = """\
+    import sys, traceback, runlog
+    runlog.start(git=False)
+    found = sys.excepthook
+    def hook(t, e, tb):  # wandb's shape, printing
+        traceback.print_exception(t, e, tb)
+        found(t, e, tb)
+    sys.excepthook = hook
+    if sys.argv[1] == "group":  # asyncio.TaskGroup's, anyio's
+        raise ExceptionGroup("tasks", [ValueError("a"), TypeError("b")])
+    try:
+        raise ValueError("bad")  # one line, not chained
+    except ValueError:
+        traceback.print_exc()  # the script shows it, then lets it go: the hook prints it again
+        raise
+    """
+
+
+@pytest.mark.parametrize("what, line, times", [("shown", "ValueError: bad", 2),
+                                               ("group", "  | ExceptionGroup: tasks (2 sub-exceptions)", 1)])
+def test_a_hook_on_top_printing_a_one_line_error_or_a_group(run_script, what, line, times):
+    # a traceback printed right after another is not chained to it (no "The above exception"
+    # line between): the two once each, not the second twice; a group is a traceback too
+    proc, d, r = run_script(HOOK_ON_TOP_PLAIN, what, rc=1)
+    assert r["status"] == "failed"
+    assert proc.stderr.splitlines().count(line) == times, proc.stderr
+    assert logged(d, "ERROR").count(line) == times
+
+
 @pytest.mark.parametrize("order", ["runlog-first", "wandb-first"])
 @pytest.mark.parametrize("what", sorted(WANDB_ENDS))
 def test_wandb_offline_in_the_same_script(run_script, tmp_path, order, what):

@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 import time
 
+from ..errblocks import ErrorBlocks
 from ..folder.logfile import ERR, LogFile
-from ..output import ErrorBlocks, Pending
+from ..output import Pending
 
 READ_SIZE = 1 << 20  # at most LINE_LIMIT: a line inside one read can never be over the limit
 TRACEBACK = b"Traceback (most recent call last):"
