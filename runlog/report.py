@@ -106,14 +106,14 @@ def env_settings(record: dict) -> tuple[dict[str, str], list[str]]:
         if not name.isidentifier():
             continue
         if isinstance(v, list) and all(isinstance(x, scalar) and not isinstance(x, bool) for x in v):
-            if MASK in v:
+            if any(isinstance(x, str) and MASK in x for x in v):
                 masked.append(name)
             else:  # as ConfigArgParse reads a list from a variable: JSON
                 from json import dumps
 
                 values[name] = dumps(v)
-        elif isinstance(v, scalar) and v == MASK:
-            masked.append(name)
+        elif isinstance(v, scalar) and (v == MASK or isinstance(v, str) and MASK in v):
+            masked.append(name)  # a URL's password masked inside it too: not the value it had
         elif isinstance(v, scalar):
             values[name] = str(v).lower() if isinstance(v, bool) else str(v)
     return values, masked

@@ -322,3 +322,20 @@ def test_a_value_from_a_secret_named_variable_is_masked_though_its_option_is_not
     p = proj.runlog("reproduce", rid, str(tmp_path / "c"))
     assert p.returncode == 0, p.stderr
     assert "sk-abc123secret" not in p.stdout and "OPENAI_API_KEY='***' " in p.stdout
+
+
+def test_a_variable_whose_value_was_partly_masked_is_not_replayed_masked(proj, tmp_path):
+    # a URL's password is masked inside the value: `DB_URL=postgres://u:***@h` set again by
+    # --run would quietly give the new run a wrong value; it is a secret like a whole one
+    pytest.importorskip("configargparse")
+    (proj.top / "src" / "db.py").write_text(
+        "import configargparse, runlog\np = configargparse.ArgParser()\n"
+        "p.add_argument('--db', env_var='DB_URL')\na = p.parse_args()\nrunlog.start()\nprint('db', a.db)\n")
+    proj.py("db.py", cwd=proj.top / "src", DB_URL="postgres://u:hunter2pw@h/x")
+    rid = proj.ids()[-1]
+    assert proj.record(rid)["args"]["db"] == "postgres://u:***@h/x"
+    p = proj.runlog("reproduce", rid, str(tmp_path / "c"), "--run")
+    assert p.returncode == 1 and "export DB_URL=" in p.stderr
+    p = proj.runlog("reproduce", rid, str(tmp_path / "c"), "--run", DB_URL="postgres://u:pw2@h/x")
+    assert p.returncode == 0, p.stderr
+    assert "db postgres://u:pw2@h/x" in (proj.logs / proj.ids()[-1] / "run.log").read_text()
