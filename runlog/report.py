@@ -127,8 +127,26 @@ def _env_words(record: dict) -> str:
 
     where = record.get("started_in")
     words = [f"cd {quote(where)} && "] if isinstance(where, str) and where else []
-    words += [f"{name}={quote(v)} " for name, v in env_settings(record)[0].items()]
-    return printable("".join(words))
+    return printable("".join(words)) + env_words(env_settings(record)[0])
+
+
+def env_words(values: dict[str, str]) -> str:
+    """``NAME=value `` words a shell sets exactly these values with, on one printable line: a
+    value with a newline, a tab or another control character as ``$'...'`` (bash, zsh), which
+    ``printable`` would have made a backslash and a letter inside ``'...'``."""
+    from .fmt import quote
+
+    def c(ch: str) -> str:
+        if ch in "\\'":
+            return "\\" + ch
+        if ch.isprintable():
+            return ch
+        n = ord(ch)
+        named = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch)
+        return named or (f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}")
+
+    return "".join(f"{k}={quote(v)} " if v.isprintable() else f"{k}=$'{''.join(map(c, v))}' "
+                   for k, v in values.items())
 
 
 def changes_since(record: dict, prev: dict | None) -> str | None:

@@ -339,3 +339,21 @@ def test_a_variable_whose_value_was_partly_masked_is_not_replayed_masked(proj, t
     p = proj.runlog("reproduce", rid, str(tmp_path / "c"), "--run", DB_URL="postgres://u:pw2@h/x")
     assert p.returncode == 0, p.stderr
     assert "db postgres://u:pw2@h/x" in (proj.logs / proj.ids()[-1] / "run.log").read_text()
+
+
+def test_a_variable_with_a_newline_or_quotes_is_set_again_as_it_was(proj, tmp_path):
+    # printable() wrote the newline as the two characters \n inside '...': bash then set
+    # DATA_DIR to a backslash and an n. The Re-run line typed into bash gives back the value.
+    pytest.importorskip("configargparse")
+    (proj.top / "src" / "dd.py").write_text(
+        "import configargparse, runlog\np = configargparse.ArgParser()\n"
+        "p.add_argument('--data', env_var='DATA_DIR')\na = p.parse_args()\nrunlog.start()\n")
+    value = "/x y/it's\nnext\tline \u202e"
+    p = proj.py("dd.py", cwd=proj.top / "src", DATA_DIR=value)
+    (line,) = [ln for ln in p.stderr.splitlines() if ln.startswith("- Re-run: `")]
+    assert line.isprintable() and line.endswith(" python dd.py`")
+    words = line[len("- Re-run: `"):-len("python dd.py`")]
+    check = subprocess.run(["bash", "-c", words + sys.executable + " -c 'import os, sys; "
+                            "sys.stdout.write(os.environ[\"DATA_DIR\"])'"],
+                           capture_output=True, text=True, env=env(), timeout=60)
+    assert check.stdout == value, (line, check.stderr)

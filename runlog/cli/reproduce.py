@@ -19,7 +19,7 @@ from ..fmt import command_line, printable, quote, shown_path
 from ..folder.layout import RunFolder
 from ..folder.record import start_dir
 from ..mask import MASK
-from ..report import env_settings
+from ..report import env_settings, env_words
 from .common import CliError, load, out
 
 
@@ -265,7 +265,7 @@ def _how_to_rerun(rec: dict, dest: str, work: str, root: str, words: list[str], 
     else:
         shown = f"{command_line(words)} --note {quote(note)}"
     values, masked = env_settings(rec)
-    env = "".join(f"{k}={quote(v)} " for k, v in {**values, **{k: MASK for k in masked}}.items())
+    env = env_words({**values, **{k: MASK for k in masked}})
     where = quote(shown_path(work, os.getcwd()))
     lines = ["Re-run it there:" if not run else "Running it there as a new run:",
              f"  cd {where} && RUNLOG_DIR={quote(root)} {printable(env)}{shown}"]
